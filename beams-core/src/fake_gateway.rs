@@ -1,0 +1,145 @@
+//! `FakePushGateway`: a scriptable `PushGateway` that records what it is asked to send.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+
+use crate::{Delivery, DeliveryOutcome, Platform, PushGateway, PushToken};
+
+/// A `PushGateway` for tests: records every call and answers as scripted. Clones share state.
+///
+/// Each delivery is answered by the first that applies: the script for the next call (queued
+/// with [`answer_next_call`](Self::answer_next_call)), the answer for its token
+/// ([`answer_for_token`](Self::answer_for_token)), then the default (`Delivered`, or what
+/// [`answer_by_default`](Self::answer_by_default) set).
+///
+/// ```
+/// use beams_core::{DeliveryOutcome, FakePushGateway};
+///
+/// let gateway = FakePushGateway::new();
+/// gateway.answer_next_call(DeliveryOutcome::RetryLater { retry_after: None, reason: "busy".into() });
+/// assert!(gateway.calls().is_empty());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct FakePushGateway {
+    state: Arc<Mutex<FakeState>>,
+}
+
+#[derive(Debug, Default)]
+struct FakeState {
+    default: Option<DeliveryOutcome>,
+    by_token: HashMap<(Platform, String), DeliveryOutcome>,
+    next_calls: VecDeque<DeliveryOutcome>,
+    calls: Vec<Vec<Delivery>>,
+}
+
+impl FakePushGateway {
+    /// A gateway that delivers everything.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Answers `outcome` to every delivery that nothing more specific covers.
+    pub fn answer_by_default(&self, outcome: DeliveryOutcome) {
+        self.lock().default = Some(outcome);
+    }
+
+    /// Answers `outcome` to every delivery to `token` (matched by platform and key).
+    pub fn answer_for_token(&self, token: &PushToken, outcome: DeliveryOutcome) {
+        self.lock()
+            .by_token
+            .insert((token.platform(), token.key().to_owned()), outcome);
+    }
+
+    /// Answers `outcome` to every delivery of the next call not yet scripted; calls queue up.
+    pub fn answer_next_call(&self, outcome: DeliveryOutcome) {
+        self.lock().next_calls.push_back(outcome);
+    }
+
+    /// Every call so far, each with the deliveries it carried.
+    pub fn calls(&self) -> Vec<Vec<Delivery>> {
+        self.lock().calls.clone()
+    }
+
+    /// Every delivery so far, in order, across calls.
+    pub fn sent(&self) -> Vec<Delivery> {
+        self.lock().calls.iter().flatten().cloned().collect()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, FakeState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[async_trait]
+impl PushGateway for FakePushGateway {
+    async fn send(&self, deliveries: &[Delivery]) -> Vec<DeliveryOutcome> {
+        let mut state = self.lock();
+        state.calls.push(deliveries.to_vec());
+        let for_call = state.next_calls.pop_front();
+        deliveries
+            .iter()
+            .map(|delivery| {
+                let key = (delivery.token.platform(), delivery.token.key().to_owned());
+                for_call
+                    .as_ref()
+                    .or_else(|| state.by_token.get(&key))
+                    .or(state.default.as_ref())
+                    .cloned()
+                    .unwrap_or(DeliveryOutcome::Delivered)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{DeviceId, FcmToken, Payload, PublishId};
+
+    fn delivery(token: &str) -> Delivery {
+        Delivery {
+            device: DeviceId::generate(Platform::Fcm),
+            token: PushToken::Fcm(FcmToken::new(token).unwrap()),
+            payload: Arc::new(Payload {
+                publish_id: PublishId::generate(),
+                body: serde_json::json!({}),
+            }),
+        }
+    }
+
+    fn dead() -> DeliveryOutcome {
+        DeliveryOutcome::TokenDead {
+            dead_since: None,
+            reason: "UNREGISTERED".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn answers_follow_call_then_token_then_default() {
+        let gateway = FakePushGateway::new();
+        let batch = [delivery("token-aaaa"), delivery("token-bbbb")];
+        gateway.answer_for_token(&batch[1].token, dead());
+        let retry = DeliveryOutcome::RetryLater {
+            retry_after: None,
+            reason: "503".into(),
+        };
+        gateway.answer_next_call(retry.clone());
+
+        assert_eq!(gateway.send(&batch).await, vec![retry.clone(), retry]);
+        assert_eq!(
+            gateway.send(&batch).await,
+            vec![DeliveryOutcome::Delivered, dead()]
+        );
+        gateway.answer_by_default(dead());
+        assert_eq!(gateway.send(&batch[..1]).await, vec![dead()]);
+
+        let calls = gateway.calls();
+        assert_eq!(calls.len(), 3);
+        assert_eq!(calls[2].len(), 1);
+        assert_eq!(gateway.sent().len(), 5);
+    }
+}

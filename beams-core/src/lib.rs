@@ -1,0 +1,94 @@
+//! The rules of beams, in one place.
+//!
+//! beams lets a Rust server send push notifications to its own signed-in users on iPhones
+//! (APNs), Android (FCM) and browsers (Web Push). This crate holds what every part agrees on:
+//!
+//! - validated values: [`UserId`], [`Interest`], [`InstanceId`], [`SecretKey`], [`DeviceId`],
+//!   [`Platform`], [`PushToken`] (with [`WebSubscription`]) and [`Device`];
+//! - Beams Tokens, the signed proof of a user that a device presents: [`TokenIssuer`] and
+//!   [`TokenVerifier`];
+//! - the association policy, at most N devices per user per platform, evict or refuse:
+//!   [`AssociationPolicy`];
+//! - the two traits the other crates implement: [`DeviceStore`] (SQLite, sled, …) and
+//!   [`PushGateway`] (APNs, FCM, Web Push);
+//! - the engine a server calls: [`Beams`];
+//! - fakes for your own tests: [`MemoryDeviceStore`], [`FakePushGateway`] and [`ManualClock`];
+//! - with the `testing` feature, the conformance suite every store runs (`testing`).
+//!
+//! ```
+//! use beams_core::{Beams, DeviceMetadata, InstanceId, MemoryDeviceStore, Platform, SecretKey, UserId};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let beams = Beams::builder(
+//!     InstanceId::new("00000000-0000-0000-0000-000000000000")?,
+//!     SecretKey::new("SECRETKEY")?,
+//!     MemoryDeviceStore::new(),
+//! )
+//! .build();
+//!
+//! // The app registers its push token and gets a device id back.
+//! let apns_token = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
+//! let device = beams.register_device(Platform::Apns, apns_token, DeviceMetadata::default()).await?;
+//!
+//! // Your auth endpoint gives the signed-in user a Beams Token; the device presents it.
+//! let alice = UserId::new("alice")?;
+//! let token = beams.issue_token(&alice)?;
+//! beams.associate_device(&device.id, &token.token).await?;
+//! assert_eq!(beams.store().user_devices(&alice).await?.len(), 1);
+//!
+//! // Account deletion removes every device of the user.
+//! let removed = beams.delete_user(&alice).await?;
+//! assert_eq!(removed, vec![device.id]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+
+mod base64url;
+mod device;
+mod device_id;
+mod engine;
+mod fake_gateway;
+mod gateway;
+mod instance_id;
+mod interest;
+mod memory;
+mod newtype;
+mod platform;
+mod policy;
+mod push_token;
+mod secret_key;
+mod store;
+mod store_error;
+mod time;
+pub mod token;
+mod user_id;
+mod validation;
+mod web_subscription;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+pub use device::{Device, DeviceMetadata, DeviceRegistration};
+pub use device_id::DeviceId;
+pub use engine::{Association, Beams, BeamsBuilder, BeamsError, DeadToken};
+pub use fake_gateway::FakePushGateway;
+pub use gateway::{Delivery, DeliveryOutcome, Payload, PublishId, PushGateway};
+pub use instance_id::InstanceId;
+pub use interest::Interest;
+pub use memory::MemoryDeviceStore;
+pub use platform::Platform;
+pub use policy::{
+    AssociationPlan, AssociationPolicy, AssociationRefusal, WhenFull, association_order,
+};
+pub use push_token::{ApnsToken, FcmToken, PushToken};
+pub use secret_key::SecretKey;
+pub use store::{AssociationOutcome, AssociationRequest, DeviceStore};
+pub use store_error::{StoreError, StoreErrorKind};
+pub use time::{Clock, ManualClock, SystemClock, Timestamp};
+pub use token::{IssuedToken, TokenError, TokenIssuer, TokenVerifier, VerifiedToken};
+pub use user_id::UserId;
+pub use validation::{Rule, ValidationError};
+pub use web_subscription::{EndpointRules, WebSubscription};
+
+/// `async_trait`, re-exported so store and gateway implementations need not pin it themselves.
+pub use async_trait::async_trait;

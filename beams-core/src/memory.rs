@@ -1,0 +1,248 @@
+//! `MemoryDeviceStore`: a `DeviceStore` in a map, for tests and single-process experiments.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+
+use crate::{
+    AssociationOutcome, AssociationPlan, AssociationRefusal, AssociationRequest, Device, DeviceId,
+    DeviceRegistration, DeviceStore, Platform, PushToken, StoreError, Timestamp, UserId,
+    association_order,
+};
+
+/// A `DeviceStore` that keeps everything in memory behind one lock. Clones share the data.
+///
+/// Every operation is atomic because it runs under the lock, which is never held across an
+/// `.await`. Nothing survives the process.
+///
+/// ```
+/// use beams_core::{DeviceStore, MemoryDeviceStore, UserId};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = MemoryDeviceStore::new();
+/// let devices = store.user_devices(&UserId::new("alice")?).await?;
+/// assert!(devices.is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct MemoryDeviceStore {
+    inner: Arc<Mutex<Inner>>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    devices: HashMap<DeviceId, Device>,
+    by_token: HashMap<(Platform, String), DeviceId>,
+    by_user: HashMap<UserId, BTreeSet<DeviceId>>,
+}
+
+impl MemoryDeviceStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many devices are stored.
+    pub fn len(&self) -> usize {
+        self.lock().devices.len()
+    }
+
+    /// Whether no device is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic elsewhere while holding the lock cannot leave a half-applied change: every
+        // mutation below completes without panicking, so the data is still whole.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Inner {
+    fn token_key(token: &PushToken) -> (Platform, String) {
+        (token.platform(), token.key().to_owned())
+    }
+
+    fn detach_user(&mut self, id: &DeviceId) {
+        let Some(device) = self.devices.get_mut(id) else {
+            return;
+        };
+        if let Some(user) = device.user.take()
+            && let Some(ids) = self.by_user.get_mut(&user)
+        {
+            ids.remove(id);
+            if ids.is_empty() {
+                self.by_user.remove(&user);
+            }
+        }
+        device.associated_at = None;
+    }
+
+    /// Deletes a device and its index entries; returns it as it was stored.
+    fn remove(&mut self, id: &DeviceId) -> Option<Device> {
+        let device = self.devices.get(id)?.clone();
+        self.detach_user(id);
+        self.devices.remove(id);
+        self.by_token.remove(&Self::token_key(&device.token));
+        Some(device)
+    }
+
+    fn user_devices(&self, user: &UserId, platform: Option<Platform>) -> Vec<Device> {
+        let mut devices: Vec<Device> = self
+            .by_user
+            .get(user)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.devices.get(id))
+            .filter(|d| platform.is_none_or(|p| d.platform() == p))
+            .cloned()
+            .collect();
+        devices.sort_by(association_order);
+        devices
+    }
+}
+
+#[async_trait]
+impl DeviceStore for MemoryDeviceStore {
+    async fn register_device(
+        &self,
+        registration: DeviceRegistration,
+    ) -> Result<Device, StoreError> {
+        let mut inner = self.lock();
+        let key = Inner::token_key(&registration.token);
+        if let Some(existing) = inner.by_token.get(&key).cloned() {
+            inner.detach_user(&existing);
+            if let Some(device) = inner.devices.get_mut(&existing) {
+                device.token = registration.token;
+                device.metadata = registration.metadata;
+                device.token_registered_at = registration.at;
+                return Ok(device.clone());
+            }
+        }
+        let device = Device {
+            id: registration.id,
+            token: registration.token,
+            user: None,
+            metadata: registration.metadata,
+            created_at: registration.at,
+            associated_at: None,
+            token_registered_at: registration.at,
+        };
+        // A caller reusing an id replaces that device whole, token index included.
+        inner.remove(&device.id);
+        inner.by_token.insert(key, device.id.clone());
+        inner.devices.insert(device.id.clone(), device.clone());
+        Ok(device)
+    }
+
+    async fn device(&self, id: &DeviceId) -> Result<Option<Device>, StoreError> {
+        Ok(self.lock().devices.get(id).cloned())
+    }
+
+    async fn remove_device(&self, id: &DeviceId) -> Result<Option<Device>, StoreError> {
+        Ok(self.lock().remove(id))
+    }
+
+    async fn device_by_token(&self, token: &PushToken) -> Result<Option<Device>, StoreError> {
+        let inner = self.lock();
+        let device = inner
+            .by_token
+            .get(&Inner::token_key(token))
+            .and_then(|id| inner.devices.get(id))
+            .cloned();
+        Ok(device)
+    }
+
+    async fn remove_device_by_token(
+        &self,
+        token: &PushToken,
+        registered_no_later_than: Timestamp,
+    ) -> Result<Option<Device>, StoreError> {
+        let mut inner = self.lock();
+        let Some(id) = inner.by_token.get(&Inner::token_key(token)).cloned() else {
+            return Ok(None);
+        };
+        let reregistered = inner
+            .devices
+            .get(&id)
+            .is_none_or(|d| d.token_registered_at > registered_no_later_than);
+        if reregistered {
+            return Ok(None);
+        }
+        Ok(inner.remove(&id))
+    }
+
+    async fn user_devices(&self, user: &UserId) -> Result<Vec<Device>, StoreError> {
+        Ok(self.lock().user_devices(user, None))
+    }
+
+    async fn users_devices(&self, users: &[UserId]) -> Result<Vec<Device>, StoreError> {
+        let inner = self.lock();
+        let unique: BTreeSet<&UserId> = users.iter().collect();
+        Ok(unique
+            .into_iter()
+            .flat_map(|user| inner.user_devices(user, None))
+            .collect())
+    }
+
+    async fn remove_user(&self, user: &UserId) -> Result<Vec<Device>, StoreError> {
+        let mut inner = self.lock();
+        let devices = inner.user_devices(user, None);
+        for device in &devices {
+            inner.remove(&device.id);
+        }
+        Ok(devices)
+    }
+
+    async fn associate(
+        &self,
+        request: &AssociationRequest,
+    ) -> Result<AssociationOutcome, StoreError> {
+        let mut inner = self.lock();
+        let Some(device) = inner.devices.get(&request.device).cloned() else {
+            return Ok(AssociationOutcome::Refused(
+                AssociationRefusal::DeviceNotFound,
+            ));
+        };
+        let current = inner.user_devices(&request.user, Some(device.platform()));
+        match request.policy.plan(&device, &request.user, &current) {
+            AssociationPlan::Unchanged => Ok(AssociationOutcome::AlreadyAssociated),
+            AssociationPlan::Refuse(refusal) => Ok(AssociationOutcome::Refused(refusal)),
+            AssociationPlan::Associate { evict } => {
+                for id in &evict {
+                    inner.detach_user(id);
+                }
+                if let Some(device) = inner.devices.get_mut(&request.device) {
+                    device.user = Some(request.user.clone());
+                    device.associated_at = Some(request.at);
+                }
+                inner
+                    .by_user
+                    .entry(request.user.clone())
+                    .or_default()
+                    .insert(request.device.clone());
+                Ok(AssociationOutcome::Associated { evicted: evict })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod conformance {
+    mod direct {
+        crate::device_store_conformance!(async || crate::MemoryDeviceStore::new());
+    }
+
+    mod through_arc_dyn {
+        use std::sync::Arc;
+
+        crate::device_store_conformance!(
+            async || Arc::new(crate::MemoryDeviceStore::new()) as Arc<dyn crate::DeviceStore>
+        );
+    }
+}

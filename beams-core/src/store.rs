@@ -1,0 +1,197 @@
+//! The `DeviceStore` trait: where devices and their users are kept.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::{
+    AssociationPolicy, AssociationRefusal, Device, DeviceId, DeviceRegistration, PushToken,
+    StoreError, Timestamp, UserId,
+};
+
+/// One association to make atomically: see [`DeviceStore::associate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssociationRequest {
+    /// The device to associate.
+    pub device: DeviceId,
+    /// The user to associate it with.
+    pub user: UserId,
+    /// The limit and what happens at it.
+    pub policy: AssociationPolicy,
+    /// The time of association, recorded as the device's `associated_at`.
+    pub at: Timestamp,
+}
+
+/// What [`DeviceStore::associate`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AssociationOutcome {
+    /// The device is now associated with the user; `evicted` were disassociated to make room.
+    Associated {
+        /// The user's devices that were disassociated, oldest first.
+        evicted: Vec<DeviceId>,
+    },
+    /// The device was already associated with this user; nothing changed.
+    AlreadyAssociated,
+    /// Nothing changed.
+    Refused(AssociationRefusal),
+}
+
+/// Keeps devices, their push tokens and the users they are associated with.
+///
+/// Backends implement this; the rules of *what* to do live in beams-core, and the store makes
+/// each operation atomic. Use it as `Arc<dyn DeviceStore>`; `Arc<T>` and `Box<T>` forward.
+///
+/// # Contract
+///
+/// Every rule below is one function of `beams_core::testing` (feature `testing`), and
+/// `beams_core::device_store_conformance!` turns them into one named test each.
+///
+/// - `registered_device_can_be_read_back`: [`register_device`](Self::register_device) stores
+///   the device with the registration's id, token, metadata, and `at` as both `created_at` and
+///   `token_registered_at`; [`device`](Self::device) returns it unchanged.
+/// - `unknown_device_reads_as_none`: reading, removing or finding an absent device gives `None`.
+/// - `registering_a_known_token_renews_its_device`: registering a token whose
+///   [`key`](PushToken::key) a device of the same platform already has keeps that device's id
+///   and `created_at`, takes the new token, metadata and `token_registered_at`, and clears its
+///   user (a registration proves no user).
+/// - `push_tokens_are_unique_per_platform`: at most one device per platform and token key;
+///   the same key on two platforms is two devices.
+/// - `removing_a_device_removes_it_everywhere`: after [`remove_device`](Self::remove_device),
+///   no read, user listing or token lookup finds it.
+/// - `association_links_device_and_user`: [`associate`](Self::associate) sets the device's
+///   user and `associated_at` and lists it among the user's devices.
+/// - `reassociating_with_the_same_user_changes_nothing`: answers `AlreadyAssociated` and keeps
+///   `associated_at`.
+/// - `association_with_another_user_is_refused`: answers `Refused(UserMismatch)` and changes
+///   nothing.
+/// - `association_of_an_unknown_device_is_refused`: answers `Refused(DeviceNotFound)`.
+/// - `limit_evicts_the_longest_associated_device`: the store applies
+///   [`AssociationPolicy::plan`] to the device and the user's devices on its platform, read in
+///   the same atomic step; evicted devices stay registered with no user, and are reported.
+/// - `limit_refuses_when_the_policy_says_refuse`: answers `Refused(DeviceLimitReached)` and
+///   changes nothing.
+/// - `limit_counts_each_platform_separately`.
+/// - `limit_holds_under_concurrent_associations`: with hundreds of concurrent associations to
+///   one user, no reader ever sees more than the limit on a platform, exactly the limit remain,
+///   and every evicted device is reported exactly once.
+/// - `concurrent_associations_of_one_device_pick_one_user`: of many users racing for one
+///   device, exactly one gets it.
+/// - `user_devices_are_listed_in_association_order`: [`user_devices`](Self::user_devices)
+///   lists oldest association first, ties by device id
+///   ([`association_order`](crate::association_order)).
+/// - `many_users_devices_in_one_call`: [`users_devices`](Self::users_devices) returns every
+///   device of every listed user once; unknown and repeated users add nothing.
+/// - `removing_a_user_removes_all_their_devices`: [`remove_user`](Self::remove_user) deletes
+///   every device of the user on every platform and no other.
+/// - `dead_token_removes_its_device`: [`remove_device_by_token`](Self::remove_device_by_token)
+///   deletes the device holding the token's key when its `token_registered_at` is not after
+///   the cutoff.
+/// - `dead_token_spares_a_reregistered_device`: a device whose token was registered after the
+///   cutoff stays.
+/// - `dead_token_for_an_unknown_token_removes_nothing`.
+/// - `large_user_with_full_platforms`: 100 devices on each of the three platforms.
+/// - `unicode_and_longest_user_ids`: any Unicode, up to 164 characters, stored exactly.
+/// - `device_fields_round_trip`: every field of every platform's token reads back equal.
+/// - `data_survives_reopen` (stores that persist): what was written before closing is read back
+///   after reopening.
+#[async_trait]
+pub trait DeviceStore: Send + Sync + std::fmt::Debug {
+    /// Registers a device, or renews the device of the same platform that has the token's key.
+    /// Returns the device as stored.
+    async fn register_device(&self, registration: DeviceRegistration)
+    -> Result<Device, StoreError>;
+
+    /// The device with this id.
+    async fn device(&self, id: &DeviceId) -> Result<Option<Device>, StoreError>;
+
+    /// Deletes the device (and with it its association); returns what was deleted.
+    async fn remove_device(&self, id: &DeviceId) -> Result<Option<Device>, StoreError>;
+
+    /// The device of the token's platform that has the token's key.
+    async fn device_by_token(&self, token: &PushToken) -> Result<Option<Device>, StoreError>;
+
+    /// Deletes the device that has the token's key, unless its token was registered after
+    /// `registered_no_later_than`; returns what was deleted.
+    async fn remove_device_by_token(
+        &self,
+        token: &PushToken,
+        registered_no_later_than: Timestamp,
+    ) -> Result<Option<Device>, StoreError>;
+
+    /// The user's devices on every platform, oldest association first.
+    async fn user_devices(&self, user: &UserId) -> Result<Vec<Device>, StoreError>;
+
+    /// Every device of the given users (up to 1000 users per call), each device once.
+    async fn users_devices(&self, users: &[UserId]) -> Result<Vec<Device>, StoreError>;
+
+    /// Deletes every device of the user; returns what was deleted.
+    async fn remove_user(&self, user: &UserId) -> Result<Vec<Device>, StoreError>;
+
+    /// Associates a device with a user in one atomic step: reads the device and the user's
+    /// devices on its platform, asks `request.policy` for a plan, and applies it whole.
+    async fn associate(
+        &self,
+        request: &AssociationRequest,
+    ) -> Result<AssociationOutcome, StoreError>;
+}
+
+macro_rules! forward_device_store {
+    ($wrapper:ty) => {
+        #[async_trait]
+        impl<T: DeviceStore + ?Sized> DeviceStore for $wrapper {
+            async fn register_device(
+                &self,
+                registration: DeviceRegistration,
+            ) -> Result<Device, StoreError> {
+                (**self).register_device(registration).await
+            }
+
+            async fn device(&self, id: &DeviceId) -> Result<Option<Device>, StoreError> {
+                (**self).device(id).await
+            }
+
+            async fn remove_device(&self, id: &DeviceId) -> Result<Option<Device>, StoreError> {
+                (**self).remove_device(id).await
+            }
+
+            async fn device_by_token(
+                &self,
+                token: &PushToken,
+            ) -> Result<Option<Device>, StoreError> {
+                (**self).device_by_token(token).await
+            }
+
+            async fn remove_device_by_token(
+                &self,
+                token: &PushToken,
+                registered_no_later_than: Timestamp,
+            ) -> Result<Option<Device>, StoreError> {
+                (**self)
+                    .remove_device_by_token(token, registered_no_later_than)
+                    .await
+            }
+
+            async fn user_devices(&self, user: &UserId) -> Result<Vec<Device>, StoreError> {
+                (**self).user_devices(user).await
+            }
+
+            async fn users_devices(&self, users: &[UserId]) -> Result<Vec<Device>, StoreError> {
+                (**self).users_devices(users).await
+            }
+
+            async fn remove_user(&self, user: &UserId) -> Result<Vec<Device>, StoreError> {
+                (**self).remove_user(user).await
+            }
+
+            async fn associate(
+                &self,
+                request: &AssociationRequest,
+            ) -> Result<AssociationOutcome, StoreError> {
+                (**self).associate(request).await
+            }
+        }
+    };
+}
+
+forward_device_store!(Arc<T>);
+forward_device_store!(Box<T>);

@@ -1,0 +1,85 @@
+//! The conformance suite every [`DeviceStore`](crate::DeviceStore) backend runs.
+//!
+//! Each rule of the trait's `# Contract` is one public async function here, taking a freshly
+//! opened, empty store. [`device_store_conformance!`](crate::device_store_conformance) turns
+//! them all into one named `#[tokio::test]` each, so a failing test names the broken rule.
+//! The invoking crate needs `tokio` (features `macros`, `rt-multi-thread`) as a
+//! dev-dependency.
+//!
+//! ```ignore
+//! mod conformance {
+//!     beams_core::device_store_conformance!(
+//!         async || my_store::MyStore::in_memory(),
+//!         reopen: async |dir: std::path::PathBuf| my_store::MyStore::open(dir.join("devices")).unwrap()
+//!     );
+//! }
+//! ```
+
+mod association;
+mod dead_tokens;
+pub mod fixtures;
+mod limits;
+mod registration;
+mod round_trip;
+mod users;
+
+pub use association::*;
+pub use dead_tokens::*;
+pub use limits::*;
+pub use registration::*;
+pub use round_trip::*;
+pub use users::*;
+
+/// Generates one `#[tokio::test]` per conformance rule for a store.
+///
+/// The first argument is an async closure that opens a fresh, empty store. The optional
+/// `reopen:` argument is an async closure that opens the store persisted under a directory it
+/// is given, and adds the `data_survives_reopen` rule.
+#[macro_export]
+macro_rules! device_store_conformance {
+    ($open:expr $(,)?) => {
+        $crate::device_store_conformance!(@rules $open;
+            registered_device_can_be_read_back,
+            unknown_device_reads_as_none,
+            registering_a_known_token_renews_its_device,
+            push_tokens_are_unique_per_platform,
+            removing_a_device_removes_it_everywhere,
+            association_links_device_and_user,
+            reassociating_with_the_same_user_changes_nothing,
+            association_with_another_user_is_refused,
+            association_of_an_unknown_device_is_refused,
+            limit_evicts_the_longest_associated_device,
+            limit_refuses_when_the_policy_says_refuse,
+            limit_counts_each_platform_separately,
+            limit_holds_under_concurrent_associations,
+            concurrent_associations_of_one_device_pick_one_user,
+            user_devices_are_listed_in_association_order,
+            many_users_devices_in_one_call,
+            removing_a_user_removes_all_their_devices,
+            dead_token_removes_its_device,
+            dead_token_spares_a_reregistered_device,
+            dead_token_for_an_unknown_token_removes_nothing,
+            large_user_with_full_platforms,
+            unicode_and_longest_user_ids,
+            device_fields_round_trip,
+        );
+    };
+    ($open:expr, reopen: $reopen:expr $(,)?) => {
+        $crate::device_store_conformance!($open);
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn data_survives_reopen() {
+            $crate::testing::data_survives_reopen($reopen).await;
+        }
+    };
+    (@rules $open:expr; $($rule:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $rule() {
+                let open = $open;
+                let store = open().await;
+                $crate::testing::$rule(store).await;
+            }
+        )*
+    };
+}

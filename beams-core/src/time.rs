@@ -1,0 +1,170 @@
+//! Points in time and the clocks that tell them.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+/// A point in wall-clock time, in milliseconds since the Unix epoch.
+///
+/// Devices record when they were created, associated and registered as a `Timestamp`;
+/// stores persist it as a plain integer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    /// The Unix epoch, 1970-01-01T00:00:00Z.
+    pub const UNIX_EPOCH: Timestamp = Timestamp(0);
+
+    /// The timestamp `millis` milliseconds after the Unix epoch (before it when negative).
+    pub const fn from_unix_millis(millis: i64) -> Self {
+        Timestamp(millis)
+    }
+
+    /// The timestamp `secs` seconds after the Unix epoch, saturating at the representable range.
+    pub const fn from_unix_secs(secs: i64) -> Self {
+        Timestamp(secs.saturating_mul(1000))
+    }
+
+    /// Milliseconds since the Unix epoch.
+    pub const fn as_unix_millis(self) -> i64 {
+        self.0
+    }
+
+    /// Whole seconds since the Unix epoch, rounded down.
+    pub const fn as_unix_secs(self) -> i64 {
+        self.0.div_euclid(1000)
+    }
+
+    /// The timestamp `duration` later, saturating at the representable range.
+    pub fn saturating_add(self, duration: Duration) -> Self {
+        let millis = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
+        Timestamp(self.0.saturating_add(millis))
+    }
+
+    /// The timestamp `duration` earlier, saturating at the representable range.
+    pub fn saturating_sub(self, duration: Duration) -> Self {
+        let millis = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
+        Timestamp(self.0.saturating_sub(millis))
+    }
+}
+
+impl From<SystemTime> for Timestamp {
+    fn from(time: SystemTime) -> Self {
+        let millis = match time.duration_since(UNIX_EPOCH) {
+            Ok(after) => i64::try_from(after.as_millis()).unwrap_or(i64::MAX),
+            Err(before) => i64::try_from(before.duration().as_millis())
+                .map(|m| -m)
+                .unwrap_or(i64::MIN),
+        };
+        Timestamp(millis)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}.{:03}s",
+            self.0.div_euclid(1000),
+            self.0.rem_euclid(1000)
+        )
+    }
+}
+
+/// Tells the current time. Injected wherever a rule depends on "now", so tests can fix it.
+pub trait Clock: Send + Sync + fmt::Debug {
+    /// The current time.
+    fn now(&self) -> Timestamp;
+}
+
+impl<C: Clock + ?Sized> Clock for Arc<C> {
+    fn now(&self) -> Timestamp {
+        (**self).now()
+    }
+}
+
+/// The operating system's wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from(SystemTime::now())
+    }
+}
+
+/// A clock that stands still until told to move; clones share the same time.
+///
+/// ```
+/// use beams_core::{Clock, ManualClock, Timestamp};
+/// use std::time::Duration;
+///
+/// let clock = ManualClock::new(Timestamp::from_unix_secs(1_700_000_000));
+/// clock.advance(Duration::from_secs(60));
+/// assert_eq!(clock.now(), Timestamp::from_unix_secs(1_700_000_060));
+/// ```
+#[derive(Debug, Clone)]
+pub struct ManualClock {
+    millis: Arc<AtomicI64>,
+}
+
+impl ManualClock {
+    /// A clock showing `start`.
+    pub fn new(start: Timestamp) -> Self {
+        ManualClock {
+            millis: Arc::new(AtomicI64::new(start.as_unix_millis())),
+        }
+    }
+
+    /// Sets the time.
+    pub fn set(&self, now: Timestamp) {
+        self.millis.store(now.as_unix_millis(), Ordering::SeqCst);
+    }
+
+    /// Moves the time forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        let millis = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+        let _ = self
+            .millis
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |now| {
+                Some(now.saturating_add(millis))
+            });
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::from_unix_millis(self.millis.load(Ordering::SeqCst))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_round_down_also_before_the_epoch() {
+        assert_eq!(Timestamp::from_unix_millis(1999).as_unix_secs(), 1);
+        assert_eq!(Timestamp::from_unix_millis(-1).as_unix_secs(), -1);
+    }
+
+    #[test]
+    fn system_time_converts_both_sides_of_the_epoch() {
+        let after = UNIX_EPOCH + Duration::from_millis(1500);
+        let before = UNIX_EPOCH - Duration::from_millis(1500);
+        assert_eq!(Timestamp::from(after).as_unix_millis(), 1500);
+        assert_eq!(Timestamp::from(before).as_unix_millis(), -1500);
+    }
+
+    #[test]
+    fn manual_clock_clones_share_time() {
+        let clock = ManualClock::new(Timestamp::from_unix_secs(10));
+        let other = clock.clone();
+        other.advance(Duration::from_millis(250));
+        assert_eq!(clock.now().as_unix_millis(), 10_250);
+    }
+}
