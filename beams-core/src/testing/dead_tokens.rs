@@ -1,6 +1,6 @@
 //! Rules for removing a device when its push service says its token is dead.
 
-use super::fixtures::{associate, register, user, user_device_ids};
+use super::fixtures::{assert_device_gone, associate, register, user, user_device_ids};
 use crate::{AssociationPolicy, DeviceStore, Platform, Timestamp};
 
 /// A dead token removes the device that has it, association included.
@@ -23,14 +23,7 @@ pub async fn dead_token_removes_its_device<S: DeviceStore>(store: S) {
             .expect("remove_device_by_token succeeds")
             .expect("the device is removed");
         assert_eq!(removed.id, device.id);
-        assert_eq!(store.device(&device.id).await.expect("read succeeds"), None);
-        assert_eq!(
-            store
-                .device_by_token(&device.token)
-                .await
-                .expect("lookup succeeds"),
-            None
-        );
+        assert_device_gone(&store, &device).await;
     }
     assert!(user_device_ids(&store, &alice).await.is_empty());
 }

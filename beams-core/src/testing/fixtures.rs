@@ -111,3 +111,17 @@ pub async fn user_device_ids<S: DeviceStore + ?Sized>(store: &S, user: &UserId) 
         .map(|d| d.id)
         .collect()
 }
+
+/// Asserts that no read or token lookup finds `device` any more.
+pub async fn assert_device_gone<S: DeviceStore + ?Sized>(store: &S, device: &Device) {
+    let by_id = store
+        .device(&device.id)
+        .await
+        .expect("device read succeeds");
+    assert_eq!(by_id, None, "device {} is gone", device.id);
+    let by_token = store
+        .device_by_token(&device.token)
+        .await
+        .expect("token lookup succeeds");
+    assert_eq!(by_token, None, "no device has the token of {}", device.id);
+}

@@ -1,6 +1,8 @@
 //! Rules for registering, reading and removing devices.
 
-use super::fixtures::{associate, metadata, push_token, register, stored, user, user_device_ids};
+use super::fixtures::{
+    assert_device_gone, associate, metadata, push_token, register, stored, user, user_device_ids,
+};
 use crate::{AssociationPolicy, DeviceId, DeviceRegistration, DeviceStore, Platform, Timestamp};
 
 /// `register_device` stores what it was given; `device` reads it back unchanged.
@@ -129,14 +131,7 @@ pub async fn removing_a_device_removes_it_everywhere<S: DeviceStore>(store: S) {
         "the removed device is returned as stored"
     );
 
-    assert_eq!(store.device(&device.id).await.expect("read succeeds"), None);
-    assert_eq!(
-        store
-            .device_by_token(&device.token)
-            .await
-            .expect("lookup succeeds"),
-        None
-    );
+    assert_device_gone(&store, &device).await;
     assert_eq!(
         user_device_ids(&store, &alice).await,
         vec![other.id.clone()]
