@@ -1,5 +1,10 @@
 //! Beams Tokens: the official SDKs' tokens verify, and every refusal names its reason.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test should stop at the first surprise"
+)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -1,6 +1,11 @@
 //! The `Beams` engine: the device lifecycle of Authenticated Users, end to end on the
 //! in-memory store.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test should stop at the first surprise"
+)]
+
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
