@@ -4,10 +4,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::{
-    AssociationOutcome, AssociationPolicy, AssociationRefusal, AssociationRequest, Clock, Device,
-    DeviceId, DeviceMetadata, DeviceRegistration, DeviceStore, EndpointRules, InstanceId,
-    IssuedToken, Platform, PushToken, SecretKey, StoreError, SystemClock, Timestamp, TokenError,
-    TokenIssuer, TokenVerifier, UserId, ValidationError,
+    AssociationOutcome, AssociationPolicy, AssociationRefusal, AssociationRequest, Clock, Delivery,
+    DeliveryOutcome, Device, DeviceId, DeviceMetadata, DeviceRegistration, DeviceStore,
+    EndpointRules, InstanceId, IssuedToken, Platform, PushToken, SecretKey, StoreError,
+    SystemClock, Timestamp, TokenError, TokenIssuer, TokenVerifier, UserId, ValidationError,
 };
 
 /// Why an engine operation failed.
@@ -70,6 +70,23 @@ pub struct DeadToken {
 }
 
 impl DeadToken {
+    /// The verdict in `outcome` for `delivery`, if the outcome says its token is dead;
+    /// `sent_at` is when the send started, read from [`Beams::now`].
+    pub fn from_outcome(
+        delivery: &Delivery,
+        outcome: &DeliveryOutcome,
+        sent_at: Timestamp,
+    ) -> Option<Self> {
+        match outcome {
+            DeliveryOutcome::TokenDead { dead_since, .. } => Some(DeadToken {
+                token: delivery.token.clone(),
+                sent_at,
+                dead_since: *dead_since,
+            }),
+            _ => None,
+        }
+    }
+
     /// The latest registration time that the verdict still covers: a token registered after
     /// the send, or after the service's `dead_since`, is a new registration and survives.
     pub fn cutoff(&self) -> Timestamp {
@@ -221,6 +238,12 @@ impl Beams {
         self.policy
     }
 
+    /// The engine's "now": stamp [`DeadToken::sent_at`] with it, so verdicts and
+    /// registrations are compared on one clock.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
     /// The verifier the engine checks Beams Tokens with.
     pub fn token_verifier(&self) -> &TokenVerifier {
         &self.verifier
@@ -320,9 +343,8 @@ impl Beams {
 
     /// Deletes every device of `user` on every platform, for account deletion. An unknown user
     /// has nothing to delete and is not an error.
-    pub async fn delete_user(&self, user: &UserId) -> Result<Vec<DeviceId>, BeamsError> {
-        let removed = self.store.remove_user(user).await?;
-        Ok(removed.into_iter().map(|d| d.id).collect())
+    pub async fn delete_user(&self, user: &UserId) -> Result<Vec<Device>, BeamsError> {
+        Ok(self.store.remove_user(user).await?)
     }
 
     /// Applies a push service's dead-token verdict: deletes the device that has the token,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use crate::{DeviceId, PushToken, Timestamp};
+use crate::{Device, DeviceId, PushToken, Timestamp};
 
 /// The id of one publish, `pubid-` and a random UUID, as Beams answers a publish request.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -49,6 +49,17 @@ pub struct Delivery {
     pub token: PushToken,
     /// What to send.
     pub payload: Arc<Payload>,
+}
+
+impl Delivery {
+    /// A delivery of `payload` to `device`.
+    pub fn new(device: &Device, payload: Arc<Payload>) -> Self {
+        Delivery {
+            device: device.id.clone(),
+            token: device.token.clone(),
+            payload,
+        }
+    }
 }
 
 /// How a push service answered one delivery, classified for what the engine must do next.

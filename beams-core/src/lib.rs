@@ -38,7 +38,8 @@
 //!
 //! // Account deletion removes every device of the user.
 //! let removed = beams.delete_user(&alice).await?;
-//! assert_eq!(removed, vec![device.id]);
+//! assert_eq!(removed.len(), 1);
+//! assert_eq!(removed[0].id, device.id);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # }).unwrap();
 //! ```

@@ -6,7 +6,7 @@
 
 use std::num::NonZeroUsize;
 
-use crate::{Device, DeviceId, UserId};
+use crate::{Device, DeviceId, Rule, UserId, ValidationError};
 
 /// What to do when a user already has the most devices allowed on a platform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -44,6 +44,15 @@ impl AssociationPolicy {
     /// A policy with `limit` devices per user per platform.
     pub fn new(limit: NonZeroUsize, when_full: WhenFull) -> Self {
         AssociationPolicy { limit, when_full }
+    }
+
+    /// A policy with `limit` devices per user per platform; `limit` must be at least 1.
+    pub fn try_new(limit: usize, when_full: WhenFull) -> Result<Self, ValidationError> {
+        let limit = NonZeroUsize::new(limit).ok_or(ValidationError::new(
+            "limit",
+            Rule::TooShort { min: 1, actual: 0 },
+        ))?;
+        Ok(Self::new(limit, when_full))
     }
 
     /// The most devices a user may have on one platform.
@@ -152,6 +161,19 @@ mod tests {
 
     fn limit(n: usize, when_full: WhenFull) -> AssociationPolicy {
         AssociationPolicy::new(NonZeroUsize::new(n).unwrap(), when_full)
+    }
+
+    #[test]
+    fn a_zero_limit_is_refused() {
+        let err = AssociationPolicy::try_new(0, WhenFull::Refuse).unwrap_err();
+        assert_eq!(err.field(), "limit");
+        assert_eq!(
+            AssociationPolicy::try_new(7, WhenFull::Refuse)
+                .unwrap()
+                .limit()
+                .get(),
+            7
+        );
     }
 
     #[test]

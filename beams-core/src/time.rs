@@ -64,15 +64,36 @@ impl From<SystemTime> for Timestamp {
     }
 }
 
+/// Shown as RFC 3339 in UTC with milliseconds, `2023-11-14T22:13:20.000Z`.
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.0.div_euclid(1000);
+        let millis = self.0.rem_euclid(1000);
+        let days = secs.div_euclid(86_400);
+        let in_day = secs.rem_euclid(86_400);
+        let (year, month, day) = civil_from_days(days);
         write!(
             f,
-            "{}.{:03}s",
-            self.0.div_euclid(1000),
-            self.0.rem_euclid(1000)
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+            in_day / 3600,
+            in_day % 3600 / 60,
+            in_day % 60
         )
     }
+}
+
+/// The proleptic Gregorian date `days` after 1970-01-01 (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 /// Tells the current time. Injected wherever a rule depends on "now", so tests can fix it.
@@ -158,6 +179,18 @@ mod tests {
         let before = UNIX_EPOCH - Duration::from_millis(1500);
         assert_eq!(Timestamp::from(after).as_unix_millis(), 1500);
         assert_eq!(Timestamp::from(before).as_unix_millis(), -1500);
+    }
+
+    #[test]
+    fn display_is_rfc3339_utc() {
+        let shown = |millis| Timestamp::from_unix_millis(millis).to_string();
+        assert_eq!(shown(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(shown(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+        assert_eq!(shown(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(shown(-1), "1969-12-31T23:59:59.999Z");
+        // The extremes print without overflow.
+        assert!(!shown(i64::MAX).is_empty());
+        assert!(!shown(i64::MIN).is_empty());
     }
 
     #[test]

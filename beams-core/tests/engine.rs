@@ -298,7 +298,14 @@ async fn stop_and_delete_user_remove_devices() {
         f.beams.stop_device(&ids[0]).await,
         Err(BeamsError::DeviceNotFound { .. })
     ));
-    let mut deleted = f.beams.delete_user(&alice).await.unwrap();
+    let mut deleted: Vec<_> = f
+        .beams
+        .delete_user(&alice)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
     deleted.sort();
     let mut expected = ids[1..].to_vec();
     expected.sort();
