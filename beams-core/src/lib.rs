@@ -79,7 +79,8 @@ pub use interest::Interest;
 pub use memory::MemoryDeviceStore;
 pub use platform::Platform;
 pub use policy::{
-    AssociationPlan, AssociationPolicy, AssociationRefusal, WhenFull, association_order,
+    AssociatedDevice, AssociationPlan, AssociationPolicy, AssociationRefusal, WhenFull,
+    association_order,
 };
 pub use push_token::{ApnsToken, FcmToken, PushToken};
 pub use secret_key::SecretKey;

@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use crate::{
-    AssociationOutcome, AssociationPlan, AssociationRefusal, AssociationRequest, Device, DeviceId,
-    DeviceRegistration, DeviceStore, Platform, PushToken, StoreError, Timestamp, UserId,
-    association_order,
+    AssociatedDevice, AssociationOutcome, AssociationPlan, AssociationRefusal, AssociationRequest,
+    Device, DeviceId, DeviceRegistration, DeviceStore, Platform, PushToken, StoreError, Timestamp,
+    UserId, association_order,
 };
 
 /// A `DeviceStore` that keeps everything in memory behind one lock. Clones share the data.
@@ -92,18 +92,28 @@ impl Inner {
         Some(device)
     }
 
-    fn user_devices(&self, user: &UserId, platform: Option<Platform>) -> Vec<Device> {
+    fn user_devices(&self, user: &UserId) -> Vec<Device> {
         let mut devices: Vec<Device> = self
             .by_user
             .get(user)
             .into_iter()
             .flatten()
             .filter_map(|id| self.devices.get(id))
-            .filter(|d| platform.is_none_or(|p| d.platform() == p))
             .cloned()
             .collect();
         devices.sort_by(association_order);
         devices
+    }
+
+    /// The policy's view of the user's devices on `platform`.
+    fn associated(&self, user: &UserId, platform: Platform) -> Vec<AssociatedDevice> {
+        self.by_user
+            .get(user)
+            .into_iter()
+            .flatten()
+            .filter(|id| id.platform() == platform)
+            .filter_map(|id| self.devices.get(id).and_then(AssociatedDevice::of))
+            .collect()
     }
 }
 
@@ -178,7 +188,7 @@ impl DeviceStore for MemoryDeviceStore {
     }
 
     async fn user_devices(&self, user: &UserId) -> Result<Vec<Device>, StoreError> {
-        Ok(self.lock().user_devices(user, None))
+        Ok(self.lock().user_devices(user))
     }
 
     async fn users_devices(&self, users: &[UserId]) -> Result<Vec<Device>, StoreError> {
@@ -186,13 +196,13 @@ impl DeviceStore for MemoryDeviceStore {
         let unique: BTreeSet<&UserId> = users.iter().collect();
         Ok(unique
             .into_iter()
-            .flat_map(|user| inner.user_devices(user, None))
+            .flat_map(|user| inner.user_devices(user))
             .collect())
     }
 
     async fn remove_user(&self, user: &UserId) -> Result<Vec<Device>, StoreError> {
         let mut inner = self.lock();
-        let devices = inner.user_devices(user, None);
+        let devices = inner.user_devices(user);
         for device in &devices {
             inner.remove(&device.id);
         }
@@ -204,13 +214,16 @@ impl DeviceStore for MemoryDeviceStore {
         request: &AssociationRequest,
     ) -> Result<AssociationOutcome, StoreError> {
         let mut inner = self.lock();
-        let Some(device) = inner.devices.get(&request.device).cloned() else {
+        let Some(device) = inner.devices.get(&request.device) else {
             return Ok(AssociationOutcome::Refused(
                 AssociationRefusal::DeviceNotFound,
             ));
         };
-        let current = inner.user_devices(&request.user, Some(device.platform()));
-        match request.policy.plan(&device, &request.user, &current) {
+        let current = inner.associated(&request.user, device.platform());
+        let plan = request
+            .policy
+            .plan(&device.id, device.user.as_ref(), &request.user, &current);
+        match plan {
             AssociationPlan::Unchanged => Ok(AssociationOutcome::AlreadyAssociated),
             AssociationPlan::Refuse(refusal) => Ok(AssociationOutcome::Refused(refusal)),
             AssociationPlan::Associate { evict } => {

@@ -6,7 +6,7 @@
 
 use std::num::NonZeroUsize;
 
-use crate::{Device, DeviceId, Rule, UserId, ValidationError};
+use crate::{Device, DeviceId, Rule, Timestamp, UserId, ValidationError};
 
 /// What to do when a user already has the most devices allowed on a platform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -65,17 +65,24 @@ impl AssociationPolicy {
         self.when_full
     }
 
-    /// Decides what associating `device` with `user` does.
+    /// Decides what associating `device`, now associated with `device_user`, with `user` does.
     ///
     /// `associated` must be every device associated with `user` on the device's platform, as
     /// read in the same atomic step that will apply the plan.
-    pub fn plan(&self, device: &Device, user: &UserId, associated: &[Device]) -> AssociationPlan {
-        match &device.user {
+    pub fn plan(
+        &self,
+        device: &DeviceId,
+        device_user: Option<&UserId>,
+        user: &UserId,
+        associated: &[AssociatedDevice],
+    ) -> AssociationPlan {
+        match device_user {
             Some(current) if current == user => return AssociationPlan::Unchanged,
             Some(_) => return AssociationPlan::Refuse(AssociationRefusal::UserMismatch),
             None => {}
         }
-        let others: Vec<&Device> = associated.iter().filter(|d| d.id != device.id).collect();
+        let others: Vec<&AssociatedDevice> =
+            associated.iter().filter(|d| &d.id != device).collect();
         let limit = self.limit.get();
         if others.len() < limit {
             return AssociationPlan::Associate { evict: Vec::new() };
@@ -86,7 +93,7 @@ impl AssociationPolicy {
             }
             WhenFull::EvictOldest => {
                 let mut oldest_first = others;
-                oldest_first.sort_by(|a, b| association_order(a, b));
+                oldest_first.sort();
                 // More than one goes when the limit was lowered since they were associated.
                 let excess = oldest_first.len() + 1 - limit;
                 let evict = oldest_first
@@ -112,6 +119,26 @@ pub fn association_order(a: &Device, b: &Device) -> std::cmp::Ordering {
     a.associated_at
         .cmp(&b.associated_at)
         .then_with(|| a.id.cmp(&b.id))
+}
+
+/// What the policy needs to know of a device already associated with the user. Orders as
+/// [`association_order`]: oldest first, ties by device id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct AssociatedDevice {
+    /// When it was associated.
+    pub associated_at: Timestamp,
+    /// The device.
+    pub id: DeviceId,
+}
+
+impl AssociatedDevice {
+    /// The policy's view of `device`, if it is associated.
+    pub fn of(device: &Device) -> Option<Self> {
+        Some(AssociatedDevice {
+            associated_at: device.associated_at?,
+            id: device.id.clone(),
+        })
+    }
 }
 
 /// What an association does, as decided by [`AssociationPolicy::plan`].
@@ -145,73 +172,66 @@ pub enum AssociationRefusal {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{DeviceMetadata, FcmToken, Platform, PushToken, Timestamp};
+    use crate::Platform;
 
-    fn device(n: i64, user: Option<&UserId>, associated_at: Option<i64>) -> Device {
-        Device {
+    fn associated(at: i64) -> AssociatedDevice {
+        AssociatedDevice {
+            associated_at: Timestamp::from_unix_millis(at),
             id: DeviceId::generate(Platform::Fcm),
-            token: PushToken::Fcm(FcmToken::new(format!("fcm-token-{n}")).unwrap()),
-            user: user.cloned(),
-            metadata: DeviceMetadata::default(),
-            created_at: Timestamp::UNIX_EPOCH,
-            associated_at: associated_at.map(Timestamp::from_unix_millis),
-            token_registered_at: Timestamp::UNIX_EPOCH,
         }
     }
 
     fn limit(n: usize, when_full: WhenFull) -> AssociationPolicy {
-        AssociationPolicy::new(NonZeroUsize::new(n).unwrap(), when_full)
+        AssociationPolicy::try_new(n, when_full).unwrap()
+    }
+
+    fn alice() -> UserId {
+        UserId::new("alice").unwrap()
+    }
+
+    fn new_device() -> DeviceId {
+        DeviceId::generate(Platform::Fcm)
     }
 
     #[test]
     fn a_zero_limit_is_refused() {
         let err = AssociationPolicy::try_new(0, WhenFull::Refuse).unwrap_err();
         assert_eq!(err.field(), "limit");
-        assert_eq!(
-            AssociationPolicy::try_new(7, WhenFull::Refuse)
-                .unwrap()
-                .limit()
-                .get(),
-            7
-        );
+        assert_eq!(limit(7, WhenFull::Refuse).limit().get(), 7);
     }
 
     #[test]
     fn same_user_again_changes_nothing() {
-        let alice = UserId::new("alice").unwrap();
-        let d = device(1, Some(&alice), Some(5));
-        let plan = AssociationPolicy::default().plan(&d, &alice, std::slice::from_ref(&d));
+        let mine = associated(5);
+        let plan = limit(1, WhenFull::Refuse).plan(
+            &mine.id,
+            Some(&alice()),
+            &alice(),
+            std::slice::from_ref(&mine),
+        );
         assert_eq!(plan, AssociationPlan::Unchanged);
     }
 
     #[test]
     fn another_users_device_is_refused() {
-        let alice = UserId::new("alice").unwrap();
         let bob = UserId::new("bob").unwrap();
-        let d = device(1, Some(&alice), Some(5));
         assert_eq!(
-            AssociationPolicy::default().plan(&d, &bob, &[]),
+            AssociationPolicy::default().plan(&new_device(), Some(&alice()), &bob, &[]),
             AssociationPlan::Refuse(AssociationRefusal::UserMismatch)
         );
     }
 
     #[test]
     fn below_the_limit_nothing_is_evicted() {
-        let alice = UserId::new("alice").unwrap();
-        let current = vec![device(1, Some(&alice), Some(1))];
-        let plan = limit(2, WhenFull::EvictOldest).plan(&device(2, None, None), &alice, &current);
+        let plan =
+            limit(2, WhenFull::EvictOldest).plan(&new_device(), None, &alice(), &[associated(1)]);
         assert_eq!(plan, AssociationPlan::Associate { evict: vec![] });
     }
 
     #[test]
     fn at_the_limit_the_oldest_goes() {
-        let alice = UserId::new("alice").unwrap();
-        let current = vec![
-            device(1, Some(&alice), Some(30)),
-            device(2, Some(&alice), Some(10)),
-            device(3, Some(&alice), Some(20)),
-        ];
-        let plan = limit(3, WhenFull::EvictOldest).plan(&device(4, None, None), &alice, &current);
+        let current = [associated(30), associated(10), associated(20)];
+        let plan = limit(3, WhenFull::EvictOldest).plan(&new_device(), None, &alice(), &current);
         assert_eq!(
             plan,
             AssociationPlan::Associate {
@@ -222,13 +242,9 @@ mod tests {
 
     #[test]
     fn ties_go_to_the_smaller_device_id() {
-        let alice = UserId::new("alice").unwrap();
-        let current = vec![
-            device(1, Some(&alice), Some(7)),
-            device(2, Some(&alice), Some(7)),
-        ];
+        let current = [associated(7), associated(7)];
         let smaller = current.iter().map(|d| d.id.clone()).min().unwrap();
-        let plan = limit(2, WhenFull::EvictOldest).plan(&device(3, None, None), &alice, &current);
+        let plan = limit(2, WhenFull::EvictOldest).plan(&new_device(), None, &alice(), &current);
         assert_eq!(
             plan,
             AssociationPlan::Associate {
@@ -239,10 +255,9 @@ mod tests {
 
     #[test]
     fn a_lowered_limit_evicts_down_to_it() {
-        let alice = UserId::new("alice").unwrap();
-        let current: Vec<_> = (0..5).map(|n| device(n, Some(&alice), Some(n))).collect();
+        let current: Vec<_> = (0..5).map(associated).collect();
         let AssociationPlan::Associate { evict } =
-            limit(2, WhenFull::EvictOldest).plan(&device(9, None, None), &alice, &current)
+            limit(2, WhenFull::EvictOldest).plan(&new_device(), None, &alice(), &current)
         else {
             panic!("expected an association");
         };
@@ -252,11 +267,17 @@ mod tests {
 
     #[test]
     fn refuse_policy_refuses_at_the_limit() {
-        let alice = UserId::new("alice").unwrap();
-        let current = vec![device(1, Some(&alice), Some(1))];
         assert_eq!(
-            limit(1, WhenFull::Refuse).plan(&device(2, None, None), &alice, &current),
+            limit(1, WhenFull::Refuse).plan(&new_device(), None, &alice(), &[associated(1)]),
             AssociationPlan::Refuse(AssociationRefusal::DeviceLimitReached { limit: 1 })
         );
+    }
+
+    #[test]
+    fn the_order_of_associated_devices_is_time_then_id() {
+        let (a, b) = (associated(1), associated(1));
+        let later = associated(2);
+        assert!(a.clone().min(b.clone()) < later);
+        assert_eq!(a < b, a.id < b.id);
     }
 }

@@ -66,8 +66,8 @@ pub enum AssociationOutcome {
 ///   nothing.
 /// - `association_of_an_unknown_device_is_refused`: answers `Refused(DeviceNotFound)`.
 /// - `limit_evicts_the_longest_associated_device`: the store applies
-///   [`AssociationPolicy::plan`] to the device and the user's devices on its platform, read in
-///   the same atomic step; evicted devices stay registered with no user, and are reported.
+///   [`AssociationPolicy::plan`] to the device and the user's devices on its platform (as
+///   [`AssociatedDevice`](crate::AssociatedDevice)s), read in the same atomic step; evicted devices stay registered with no user, and are reported.
 /// - `limit_refuses_when_the_policy_says_refuse`: answers `Refused(DeviceLimitReached)` and
 ///   changes nothing.
 /// - `limit_counts_each_platform_separately`.
