@@ -1,6 +1,7 @@
 //! `MemoryDeviceStore`: a `DeviceStore` in a map, for tests and single-process experiments.
 
 use std::collections::{BTreeSet, HashMap};
+use std::convert::Infallible;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -219,10 +220,13 @@ impl DeviceStore for MemoryDeviceStore {
                 AssociationRefusal::DeviceNotFound,
             ));
         };
-        let current = inner.associated(&request.user, device.platform());
-        let plan = request
-            .policy
-            .plan(&device.id, device.user.as_ref(), &request.user, &current);
+        let plan =
+            request
+                .policy
+                .plan_loading(&device.id, device.user.as_ref(), &request.user, || {
+                    Ok::<_, Infallible>(inner.associated(&request.user, device.platform()))
+                });
+        let Ok(plan) = plan;
         match plan {
             AssociationPlan::Unchanged => Ok(AssociationOutcome::AlreadyAssociated),
             AssociationPlan::Refuse(refusal) => Ok(AssociationOutcome::Refused(refusal)),

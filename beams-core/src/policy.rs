@@ -4,6 +4,7 @@
 //! step (a transaction, a lock) with what it read there, and applies the plan as given, so the
 //! decision lives here once while the atomicity lives in the store.
 
+use std::convert::Infallible;
 use std::num::NonZeroUsize;
 
 use crate::{Device, DeviceId, Rule, Timestamp, UserId, ValidationError};
@@ -76,11 +77,40 @@ impl AssociationPolicy {
         user: &UserId,
         associated: &[AssociatedDevice],
     ) -> AssociationPlan {
+        let loaded = self.plan_loading(device, device_user, user, || {
+            Ok::<_, Infallible>(associated.to_vec())
+        });
+        match loaded {
+            Ok(plan) => plan,
+            Err(never) => match never {},
+        }
+    }
+
+    /// Like [`plan`](Self::plan), but reads the user's devices through `load_associated` only
+    /// when the decision needs them: re-associating a device with its own user, the call every
+    /// app start makes, costs the store no read. A failed read is handed back.
+    pub fn plan_loading<E>(
+        &self,
+        device: &DeviceId,
+        device_user: Option<&UserId>,
+        user: &UserId,
+        load_associated: impl FnOnce() -> Result<Vec<AssociatedDevice>, E>,
+    ) -> Result<AssociationPlan, E> {
         match device_user {
-            Some(current) if current == user => return AssociationPlan::Unchanged,
-            Some(_) => return AssociationPlan::Refuse(AssociationRefusal::UserMismatch),
+            Some(current) if current == user => return Ok(AssociationPlan::Unchanged),
+            Some(_) => return Ok(AssociationPlan::Refuse(AssociationRefusal::UserMismatch)),
             None => {}
         }
+        let associated = load_associated()?;
+        Ok(self.plan_for_free_device(device, &associated))
+    }
+
+    /// The plan for a device that has no user yet.
+    fn plan_for_free_device(
+        &self,
+        device: &DeviceId,
+        associated: &[AssociatedDevice],
+    ) -> AssociationPlan {
         let others: Vec<&AssociatedDevice> =
             associated.iter().filter(|d| &d.id != device).collect();
         let limit = self.limit.get();
@@ -270,6 +300,24 @@ mod tests {
         assert_eq!(
             limit(1, WhenFull::Refuse).plan(&new_device(), None, &alice(), &[associated(1)]),
             AssociationPlan::Refuse(AssociationRefusal::DeviceLimitReached { limit: 1 })
+        );
+    }
+
+    #[test]
+    fn devices_are_read_only_when_the_decision_needs_them() {
+        let policy = AssociationPolicy::default();
+        let unread = |device_user: Option<&UserId>| {
+            policy.plan_loading(&new_device(), device_user, &alice(), || {
+                Err::<Vec<AssociatedDevice>, _>("read")
+            })
+        };
+        assert_eq!(unread(Some(&alice())), Ok(AssociationPlan::Unchanged));
+        let bob = UserId::new("bob").unwrap();
+        assert!(matches!(unread(Some(&bob)), Ok(AssociationPlan::Refuse(_))));
+        assert_eq!(
+            unread(None),
+            Err("read"),
+            "a free device needs the read, and its failure"
         );
     }
 

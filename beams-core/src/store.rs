@@ -127,8 +127,9 @@ pub trait DeviceStore: Send + Sync + std::fmt::Debug {
     /// Deletes every device of the user; returns what was deleted.
     async fn remove_user(&self, user: &UserId) -> Result<Vec<Device>, StoreError>;
 
-    /// Associates a device with a user in one atomic step: reads the device and the user's
-    /// devices on its platform, asks `request.policy` for a plan, and applies it whole.
+    /// Associates a device with a user in one atomic step: reads the device, asks
+    /// `request.policy` for a plan ([`AssociationPolicy::plan_loading`] reads the user's
+    /// devices on the platform only when it needs them), and applies the plan whole.
     async fn associate(
         &self,
         request: &AssociationRequest,
