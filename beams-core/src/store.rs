@@ -136,63 +136,66 @@ pub trait DeviceStore: Send + Sync + std::fmt::Debug {
     ) -> Result<AssociationOutcome, StoreError>;
 }
 
+/// Implements `DeviceStore` for a wrapper that dereferences to a store.
 macro_rules! forward_device_store {
-    ($wrapper:ty) => {
-        #[async_trait]
-        impl<T: DeviceStore + ?Sized> DeviceStore for $wrapper {
+    ([$($generics:tt)*] $wrapper:ty) => {
+        #[::async_trait::async_trait]
+        impl<$($generics)*> $crate::DeviceStore for $wrapper {
             async fn register_device(
                 &self,
-                registration: DeviceRegistration,
-            ) -> Result<Device, StoreError> {
+                registration: $crate::DeviceRegistration,
+            ) -> Result<$crate::Device, $crate::StoreError> {
                 (**self).register_device(registration).await
             }
 
-            async fn device(&self, id: &DeviceId) -> Result<Option<Device>, StoreError> {
+            async fn device(&self, id: &$crate::DeviceId) -> Result<Option<$crate::Device>, $crate::StoreError> {
                 (**self).device(id).await
             }
 
-            async fn remove_device(&self, id: &DeviceId) -> Result<Option<Device>, StoreError> {
+            async fn remove_device(&self, id: &$crate::DeviceId) -> Result<Option<$crate::Device>, $crate::StoreError> {
                 (**self).remove_device(id).await
             }
 
             async fn device_by_token(
                 &self,
-                token: &PushToken,
-            ) -> Result<Option<Device>, StoreError> {
+                token: &$crate::PushToken,
+            ) -> Result<Option<$crate::Device>, $crate::StoreError> {
                 (**self).device_by_token(token).await
             }
 
             async fn remove_device_by_token(
                 &self,
-                token: &PushToken,
-                registered_no_later_than: Timestamp,
-            ) -> Result<Option<Device>, StoreError> {
+                token: &$crate::PushToken,
+                registered_no_later_than: $crate::Timestamp,
+            ) -> Result<Option<$crate::Device>, $crate::StoreError> {
                 (**self)
                     .remove_device_by_token(token, registered_no_later_than)
                     .await
             }
 
-            async fn user_devices(&self, user: &UserId) -> Result<Vec<Device>, StoreError> {
+            async fn user_devices(&self, user: &$crate::UserId) -> Result<Vec<$crate::Device>, $crate::StoreError> {
                 (**self).user_devices(user).await
             }
 
-            async fn users_devices(&self, users: &[UserId]) -> Result<Vec<Device>, StoreError> {
+            async fn users_devices(&self, users: &[$crate::UserId]) -> Result<Vec<$crate::Device>, $crate::StoreError> {
                 (**self).users_devices(users).await
             }
 
-            async fn remove_user(&self, user: &UserId) -> Result<Vec<Device>, StoreError> {
+            async fn remove_user(&self, user: &$crate::UserId) -> Result<Vec<$crate::Device>, $crate::StoreError> {
                 (**self).remove_user(user).await
             }
 
             async fn associate(
                 &self,
-                request: &AssociationRequest,
-            ) -> Result<AssociationOutcome, StoreError> {
+                request: &$crate::AssociationRequest,
+            ) -> Result<$crate::AssociationOutcome, $crate::StoreError> {
                 (**self).associate(request).await
             }
         }
     };
 }
 
-forward_device_store!(Arc<T>);
-forward_device_store!(Box<T>);
+pub(crate) use forward_device_store;
+
+forward_device_store!([T: DeviceStore + ?Sized] Arc<T>);
+forward_device_store!([T: DeviceStore + ?Sized] Box<T>);

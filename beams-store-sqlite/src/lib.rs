@@ -1,13 +1,49 @@
 //! A durable [`DeviceStore`](beams_core::DeviceStore) on SQLite: the embedded default.
 //!
-//! This crate will hold `SqliteDeviceStore`, on rusqlite with the bundled SQLite, so a server
-//! has durable device associations in one file with nothing else to run. Until it lands, the
-//! in-memory store from beams-core stands in through the same trait:
+//! [`SqliteDeviceStore`] keeps devices and their users in one SQLite file (bundled SQLite:
+//! nothing to install), in WAL mode, with the per-user device limit enforced in one
+//! `BEGIN IMMEDIATE` transaction — so it holds across tasks, across processes sharing the file,
+//! and across a crash at any instant. The schema is versioned and migrated forward on open.
 //!
 //! ```
-//! use std::sync::Arc;
-//! use beams_core::{DeviceStore, MemoryDeviceStore};
+//! use beams_core::{Beams, DeviceMetadata, InstanceId, Platform, SecretKey, UserId};
+//! use beams_store_sqlite::SqliteDeviceStore;
 //!
-//! let store: Arc<dyn DeviceStore> = Arc::new(MemoryDeviceStore::new());
-//! # let _ = store;
+//! # tokio::runtime::Builder::new_multi_thread().build().unwrap().block_on(async {
+//! let dir = tempfile::tempdir()?;
+//! let store = SqliteDeviceStore::open(dir.path().join("beams.db")).await?;
+//! let beams = Beams::builder(InstanceId::new("my-instance")?, SecretKey::new("my-secret")?, store)
+//!     .build();
+//!
+//! let device = beams
+//!     .register_device(Platform::Fcm, "fcm-registration-token", DeviceMetadata::default())
+//!     .await?;
+//! let alice = UserId::new("alice")?;
+//! let token = beams.issue_token(&alice)?;
+//! beams.associate_device(&device.id, &token.token).await?;
+//! assert_eq!(beams.store().user_devices(&alice).await?.len(), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
 //! ```
+//!
+//! # Layout
+//!
+//! One `devices` table (`STRICT`), one row per device: its id, platform, push token (and the
+//! token's identifying key, unique per platform), user, metadata (JSON) and times (Unix
+//! milliseconds). Indexes: `(platform, token_key)` unique, and `(user_id, platform,
+//! associated_at, id)` over associated devices, which serves both a user's listing in
+//! association order and the limit check. `PRAGMA user_version` holds the schema version and
+//! `PRAGMA application_id` marks the file as a beams database.
+
+mod error;
+mod options;
+mod queries;
+mod row;
+mod schema;
+mod store;
+
+pub use options::{SqliteOptions, Synchronous};
+pub use store::SqliteDeviceStore;
+
+/// The SQLite driver this store is built on, re-exported so you need not pin it twice.
+pub use rusqlite;

@@ -18,6 +18,7 @@
 mod association;
 mod dead_tokens;
 pub mod fixtures;
+mod guarded;
 mod limits;
 mod registration;
 mod round_trip;
@@ -25,6 +26,7 @@ mod users;
 
 pub use association::*;
 pub use dead_tokens::*;
+pub use guarded::Guarded;
 pub use limits::*;
 pub use registration::*;
 pub use round_trip::*;

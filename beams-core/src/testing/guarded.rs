@@ -1,0 +1,42 @@
+//! A store bundled with what must outlive it, such as its temporary directory.
+
+use std::ops::Deref;
+
+use crate::DeviceStore;
+use crate::store::forward_device_store;
+
+/// A store that keeps `guard` (a temporary directory, a server handle) alive as long as
+/// itself, for conformance runs of stores that live in files:
+///
+/// ```ignore
+/// beams_core::device_store_conformance!(async || {
+///     let dir = tempfile::tempdir().unwrap();
+///     let store = MyStore::open(dir.path().join("devices")).await.unwrap();
+///     beams_core::testing::Guarded::new(store, dir)
+/// });
+/// ```
+#[derive(Debug)]
+pub struct Guarded<S, G> {
+    store: S,
+    _guard: G,
+}
+
+impl<S, G> Guarded<S, G> {
+    /// Bundles `store` with `guard`; the guard drops after the store.
+    pub fn new(store: S, guard: G) -> Self {
+        Guarded {
+            store,
+            _guard: guard,
+        }
+    }
+}
+
+impl<S, G> Deref for Guarded<S, G> {
+    type Target = S;
+
+    fn deref(&self) -> &S {
+        &self.store
+    }
+}
+
+forward_device_store!([S: DeviceStore, G: Send + Sync + std::fmt::Debug] Guarded<S, G>);

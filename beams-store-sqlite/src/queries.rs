@@ -1,0 +1,300 @@
+//! The store's operations as SQL on one connection. Blocking: callers run them off the async
+//! executor. Every multi-statement change runs in one `BEGIN IMMEDIATE` transaction, which
+//! takes SQLite's write lock up front, so concurrent writers — in this process or another —
+//! queue on the busy timeout instead of interleaving.
+
+use beams_core::{
+    AssociatedDevice, AssociationOutcome, AssociationPlan, AssociationRefusal, AssociationRequest,
+    Device, DeviceId, DeviceRegistration, Platform, PushToken, StoreError, Timestamp, UserId,
+};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use crate::error::{corrupt_row, store_error};
+use crate::row::{DEVICE_COLUMNS, device_from_row, metadata_column, token_column};
+
+pub(crate) fn register(
+    conn: &mut Connection,
+    registration: &DeviceRegistration,
+) -> Result<Device, StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(store_error)?;
+    let platform = registration.token.platform().as_str();
+    let token_key = registration.token.key();
+    let token = token_column(&registration.token);
+    let metadata = metadata_column(&registration.metadata);
+    let at = registration.at.as_unix_millis();
+
+    let existing: Option<String> = tx
+        .prepare_cached("SELECT id FROM devices WHERE platform = ?1 AND token_key = ?2")
+        .and_then(|mut stmt| {
+            stmt.query_row(params![platform, token_key], |row| row.get(0))
+                .optional()
+        })
+        .map_err(store_error)?;
+
+    let device = match existing {
+        // A known token renews its device; a registration proves no user.
+        Some(id) => one_device(
+            &tx,
+            &format!(
+                "UPDATE devices SET token = ?2, metadata = ?3, token_registered_at = ?4, \
+                 user_id = NULL, associated_at = NULL WHERE id = ?1 RETURNING {DEVICE_COLUMNS}"
+            ),
+            params![id, token, metadata, at],
+        )?,
+        None => {
+            // A caller reusing an id replaces that device whole.
+            tx.prepare_cached("DELETE FROM devices WHERE id = ?1")
+                .and_then(|mut stmt| stmt.execute([registration.id.as_str()]))
+                .map_err(store_error)?;
+            one_device(
+                &tx,
+                &format!(
+                    "INSERT INTO devices (id, platform, token_key, token, user_id, metadata, \
+                     created_at, associated_at, token_registered_at) \
+                     VALUES (?1, ?2, ?3, ?4, NULL, ?5, ?6, NULL, ?6) RETURNING {DEVICE_COLUMNS}"
+                ),
+                params![
+                    registration.id.as_str(),
+                    platform,
+                    token_key,
+                    token,
+                    metadata,
+                    at
+                ],
+            )?
+        }
+    };
+    let device = device.ok_or_else(|| {
+        corrupt_row(
+            registration.id.as_str(),
+            "id",
+            "the registered row vanished inside its transaction",
+        )
+    })?;
+    tx.commit().map_err(store_error)?;
+    Ok(device)
+}
+
+pub(crate) fn device(conn: &Connection, id: &DeviceId) -> Result<Option<Device>, StoreError> {
+    one_device(
+        conn,
+        &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ?1"),
+        [id.as_str()],
+    )
+}
+
+pub(crate) fn remove_device(
+    conn: &mut Connection,
+    id: &DeviceId,
+) -> Result<Option<Device>, StoreError> {
+    in_transaction(conn, |tx| {
+        one_device(
+            tx,
+            &format!("DELETE FROM devices WHERE id = ?1 RETURNING {DEVICE_COLUMNS}"),
+            [id.as_str()],
+        )
+    })
+}
+
+pub(crate) fn device_by_token(
+    conn: &Connection,
+    token: &PushToken,
+) -> Result<Option<Device>, StoreError> {
+    one_device(
+        conn,
+        &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE platform = ?1 AND token_key = ?2"),
+        params![token.platform().as_str(), token.key()],
+    )
+}
+
+pub(crate) fn remove_device_by_token(
+    conn: &mut Connection,
+    token: &PushToken,
+    registered_no_later_than: Timestamp,
+) -> Result<Option<Device>, StoreError> {
+    in_transaction(conn, |tx| {
+        one_device(
+            tx,
+            &format!(
+                "DELETE FROM devices WHERE platform = ?1 AND token_key = ?2 \
+                 AND token_registered_at <= ?3 RETURNING {DEVICE_COLUMNS}"
+            ),
+            params![
+                token.platform().as_str(),
+                token.key(),
+                registered_no_later_than.as_unix_millis()
+            ],
+        )
+    })
+}
+
+pub(crate) fn user_devices(conn: &Connection, user: &UserId) -> Result<Vec<Device>, StoreError> {
+    many_devices(
+        conn,
+        &format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices WHERE user_id = ?1 ORDER BY associated_at, id"
+        ),
+        [user.as_str()],
+    )
+}
+
+/// Every device of the given users in one statement: the ids travel as one JSON array
+/// parameter, so any number of users shares one prepared statement and the index on
+/// `user_id` is probed once per user.
+pub(crate) fn users_devices(
+    conn: &Connection,
+    users: &[UserId],
+) -> Result<Vec<Device>, StoreError> {
+    if users.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids = serde_json::to_string(users)
+        .map_err(|e| StoreError::with_source(beams_core::StoreErrorKind::Backend, e))?;
+    many_devices(
+        conn,
+        &format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices \
+             WHERE user_id IN (SELECT value FROM json_each(?1)) \
+             ORDER BY user_id, associated_at, id"
+        ),
+        [ids],
+    )
+}
+
+pub(crate) fn remove_user(conn: &mut Connection, user: &UserId) -> Result<Vec<Device>, StoreError> {
+    in_transaction(conn, |tx| {
+        many_devices(
+            tx,
+            &format!("DELETE FROM devices WHERE user_id = ?1 RETURNING {DEVICE_COLUMNS}"),
+            [user.as_str()],
+        )
+    })
+}
+
+/// Runs `change` in an immediate transaction that commits only if it succeeds: a deletion
+/// whose returned rows do not decode is rolled back, so an error never half-applies.
+fn in_transaction<T>(
+    conn: &mut Connection,
+    change: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(store_error)?;
+    let result = change(&tx)?;
+    tx.commit().map_err(store_error)?;
+    Ok(result)
+}
+
+/// The association primitive: reads, plans (in beams-core) and applies in one transaction.
+pub(crate) fn associate(
+    conn: &mut Connection,
+    request: &AssociationRequest,
+) -> Result<AssociationOutcome, StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(store_error)?;
+    let device_id = request.device.as_str();
+    let current: Option<Option<String>> = tx
+        .prepare_cached("SELECT user_id FROM devices WHERE id = ?1")
+        .and_then(|mut stmt| stmt.query_row([device_id], |row| row.get(0)).optional())
+        .map_err(store_error)?;
+    let Some(current) = current else {
+        return Ok(AssociationOutcome::Refused(
+            AssociationRefusal::DeviceNotFound,
+        ));
+    };
+    let current = current
+        .map(UserId::new)
+        .transpose()
+        .map_err(|e| corrupt_row(device_id, "user_id", e))?;
+
+    let plan =
+        request
+            .policy
+            .plan_loading(&request.device, current.as_ref(), &request.user, || {
+                associated(&tx, &request.user, request.device.platform())
+            })?;
+    let evicted = match plan {
+        AssociationPlan::Unchanged => return Ok(AssociationOutcome::AlreadyAssociated),
+        AssociationPlan::Refuse(refusal) => return Ok(AssociationOutcome::Refused(refusal)),
+        AssociationPlan::Associate { evict } => evict,
+    };
+    {
+        let mut disassociate = tx
+            .prepare_cached("UPDATE devices SET user_id = NULL, associated_at = NULL WHERE id = ?1")
+            .map_err(store_error)?;
+        for id in &evicted {
+            disassociate.execute([id.as_str()]).map_err(store_error)?;
+        }
+        tx.prepare_cached("UPDATE devices SET user_id = ?2, associated_at = ?3 WHERE id = ?1")
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    device_id,
+                    request.user.as_str(),
+                    request.at.as_unix_millis()
+                ])
+            })
+            .map_err(store_error)?;
+    }
+    tx.commit().map_err(store_error)?;
+    Ok(AssociationOutcome::Associated { evicted })
+}
+
+/// The policy's view of a user's devices on one platform.
+fn associated(
+    conn: &Connection,
+    user: &UserId,
+    platform: Platform,
+) -> Result<Vec<AssociatedDevice>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT id, associated_at FROM devices WHERE user_id = ?1 AND platform = ?2",
+        )
+        .map_err(store_error)?;
+    let rows = stmt
+        .query_map(params![user.as_str(), platform.as_str()], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })
+        .map_err(store_error)?;
+    rows.map(|row| {
+        let (id, at) = row.map_err(store_error)?;
+        let id = DeviceId::parse(&id).map_err(|e| corrupt_row(&id, "id", e))?;
+        Ok(AssociatedDevice {
+            associated_at: Timestamp::from_unix_millis(at),
+            id,
+        })
+    })
+    .collect()
+}
+
+fn one_device(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Option<Device>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(store_error)?;
+    let mut rows = stmt.query(params).map_err(store_error)?;
+    let device = match rows.next().map_err(store_error)? {
+        Some(row) => Some(device_from_row(row)?),
+        None => None,
+    };
+    // Step to the end: a RETURNING statement finishes its change only when fully stepped.
+    while rows.next().map_err(store_error)?.is_some() {}
+    Ok(device)
+}
+
+fn many_devices(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<Device>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(store_error)?;
+    let mut rows = stmt.query(params).map_err(store_error)?;
+    let mut devices = Vec::new();
+    while let Some(row) = rows.next().map_err(store_error)? {
+        devices.push(device_from_row(row)?);
+    }
+    Ok(devices)
+}

@@ -1,0 +1,92 @@
+//! The schema, its versions, and the forward-only migrations applied on open.
+
+use beams_core::{StoreError, StoreErrorKind};
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::error::store_error;
+
+/// Identifies a beams database in the SQLite header (`PRAGMA application_id`), so another
+/// application's database is refused instead of being migrated.
+const APPLICATION_ID: i32 = 0x6265_616D; // "beam"
+
+/// Each entry takes the schema from version `index` to `index + 1`. Append only: an existing
+/// database replays the steps it has not seen, in order, on open.
+const MIGRATIONS: &[&str] = &[
+    // 1: devices, unique push token per platform, and each user's devices per platform in
+    // association order.
+    "CREATE TABLE devices (
+        id                  TEXT PRIMARY KEY NOT NULL,
+        platform            TEXT NOT NULL CHECK (platform IN ('apns', 'fcm', 'web')),
+        token_key           TEXT NOT NULL,
+        token               TEXT NOT NULL,
+        user_id             TEXT,
+        metadata            TEXT NOT NULL,
+        created_at          INTEGER NOT NULL,
+        associated_at       INTEGER,
+        token_registered_at INTEGER NOT NULL,
+        CHECK ((user_id IS NULL) = (associated_at IS NULL))
+    ) STRICT;
+    CREATE UNIQUE INDEX devices_by_token ON devices (platform, token_key);
+    CREATE INDEX devices_by_user ON devices (user_id, platform, associated_at, id)
+        WHERE user_id IS NOT NULL;",
+];
+
+/// The schema version this build writes.
+pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the database to [`SCHEMA_VERSION`], refusing one that is newer or not ours.
+///
+/// Runs in one `BEGIN IMMEDIATE` transaction, so two processes opening a new file at once
+/// migrate it once.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(store_error)?;
+    let application_id: i32 = tx
+        .pragma_query_value(None, "application_id", |row| row.get(0))
+        .map_err(store_error)?;
+    let version: i64 = tx
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(store_error)?;
+
+    if application_id != APPLICATION_ID && (application_id != 0 || version != 0) {
+        return Err(StoreError::new(StoreErrorKind::NotAStore {
+            detail: format!(
+                "SQLite database of another application (application_id {application_id:#x})"
+            ),
+        }));
+    }
+    if application_id == 0 {
+        let has_tables: bool = tx
+            .query_row("SELECT EXISTS (SELECT 1 FROM sqlite_schema)", [], |row| {
+                row.get(0)
+            })
+            .map_err(store_error)?;
+        if has_tables {
+            return Err(StoreError::new(StoreErrorKind::NotAStore {
+                detail: "SQLite database with tables of another application".to_owned(),
+            }));
+        }
+    }
+    if version < 0 {
+        return Err(StoreError::new(StoreErrorKind::NotAStore {
+            detail: format!("negative schema version {version}"),
+        }));
+    }
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::new(StoreErrorKind::IncompatibleVersion {
+            found: version.to_string(),
+            supported: SCHEMA_VERSION.to_string(),
+        }));
+    }
+
+    let start = usize::try_from(version).unwrap_or(0);
+    for step in &MIGRATIONS[start..] {
+        tx.execute_batch(step).map_err(store_error)?;
+    }
+    tx.pragma_update(None, "application_id", APPLICATION_ID)
+        .map_err(store_error)?;
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+        .map_err(store_error)?;
+    tx.commit().map_err(store_error)
+}

@@ -1,0 +1,232 @@
+//! `SqliteDeviceStore`: the `DeviceStore` over one SQLite file.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use beams_core::{
+    AssociationOutcome, AssociationRequest, Device, DeviceId, DeviceRegistration, DeviceStore,
+    PushToken, StoreError, Timestamp, UserId, async_trait,
+};
+use rusqlite::{Connection, OpenFlags};
+
+use crate::error::{store_error, worker_failed};
+use crate::{SqliteOptions, queries, schema};
+
+/// A [`DeviceStore`] on SQLite: durable, safe under concurrency in one process and across
+/// processes sharing the file.
+///
+/// One writer connection takes every change, each in a `BEGIN IMMEDIATE` transaction; a few
+/// read-only connections serve lookups, which WAL mode lets run beside the writer. SQLite
+/// admits one writer at a time anyway, so funnelling this process's writes through one
+/// connection costs no parallelism and spares it lock retries; other processes queue on the
+/// busy timeout. All SQLite calls run on tokio's blocking pool, never on the async executor,
+/// and no lock is held across an `.await`.
+///
+/// Clones share the connections.
+#[derive(Clone)]
+pub struct SqliteDeviceStore {
+    inner: Arc<Connections>,
+}
+
+struct Connections {
+    path: Option<PathBuf>,
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+impl SqliteDeviceStore {
+    /// Opens (creating if needed) the store in the file at `path`, with default options.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with(path, SqliteOptions::default()).await
+    }
+
+    /// Opens (creating if needed) the store in the file at `path`.
+    ///
+    /// Applies the migrations this build knows; a file written by a newer version is refused
+    /// with `StoreErrorKind::IncompatibleVersion`, and a file that is not a beams database
+    /// with `StoreErrorKind::NotAStore` (or `Corrupt` when damaged).
+    pub async fn open_with(
+        path: impl AsRef<Path>,
+        options: SqliteOptions,
+    ) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        tokio::task::spawn_blocking(move || Self::open_blocking(path, options))
+            .await
+            .map_err(worker_failed)?
+    }
+
+    /// Opens a store that lives in memory, for tests: one connection, nothing on disk.
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        let mut writer = Connection::open_in_memory().map_err(store_error)?;
+        configure(&writer, &SqliteOptions::default(), false)?;
+        schema::migrate(&mut writer)?;
+        Ok(Self::from_connections(None, writer, Vec::new()))
+    }
+
+    fn open_blocking(path: PathBuf, options: SqliteOptions) -> Result<Self, StoreError> {
+        let mut writer = Connection::open(&path).map_err(store_error)?;
+        configure(&writer, &options, true)?;
+        schema::migrate(&mut writer)?;
+        let readers = (0..options.readers)
+            .map(|_| {
+                let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+                let reader = Connection::open_with_flags(&path, flags).map_err(store_error)?;
+                configure(&reader, &options, false)?;
+                Ok(reader)
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Self::from_connections(Some(path), writer, readers))
+    }
+
+    fn from_connections(
+        path: Option<PathBuf>,
+        writer: Connection,
+        readers: Vec<Connection>,
+    ) -> Self {
+        SqliteDeviceStore {
+            inner: Arc::new(Connections {
+                path,
+                writer: Mutex::new(writer),
+                readers: readers.into_iter().map(Mutex::new).collect(),
+                next_reader: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    /// Runs `change` on the writer connection, on the blocking pool.
+    async fn write<T, F>(&self, change: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            // A panic mid-transaction rolled it back as the `Transaction` unwound, so the
+            // connection is usable even if the lock was poisoned.
+            let mut conn = inner.writer.lock().unwrap_or_else(PoisonError::into_inner);
+            change(&mut conn)
+        })
+        .await
+        .map_err(worker_failed)?
+    }
+
+    /// Runs `query` on a reader connection (the writer when there are none), on the blocking
+    /// pool.
+    async fn read<T, F>(&self, query: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let connection = match inner.readers.len() {
+                0 => &inner.writer,
+                n => &inner.readers[inner.next_reader.fetch_add(1, Ordering::Relaxed) % n],
+            };
+            let conn = connection.lock().unwrap_or_else(PoisonError::into_inner);
+            query(&conn)
+        })
+        .await
+        .map_err(worker_failed)?
+    }
+}
+
+/// Applies the per-connection settings; `wal` also switches the file to write-ahead logging
+/// (persistent, so the writer does it once for everyone).
+fn configure(conn: &Connection, options: &SqliteOptions, wal: bool) -> Result<(), StoreError> {
+    conn.busy_timeout(options.busy_timeout)
+        .map_err(store_error)?;
+    conn.set_prepared_statement_cache_capacity(32);
+    if wal {
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+            .map_err(store_error)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::new(beams_core::StoreErrorKind::Unavailable));
+        }
+    }
+    conn.pragma_update(None, "synchronous", options.synchronous.pragma_value())
+        .map_err(store_error)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(store_error)?;
+    Ok(())
+}
+
+impl fmt::Debug for SqliteDeviceStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteDeviceStore")
+            .field("path", &self.inner.path)
+            .field("readers", &self.inner.readers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl DeviceStore for SqliteDeviceStore {
+    async fn register_device(
+        &self,
+        registration: DeviceRegistration,
+    ) -> Result<Device, StoreError> {
+        self.write(move |conn| queries::register(conn, &registration))
+            .await
+    }
+
+    async fn device(&self, id: &DeviceId) -> Result<Option<Device>, StoreError> {
+        let id = id.clone();
+        self.read(move |conn| queries::device(conn, &id)).await
+    }
+
+    async fn remove_device(&self, id: &DeviceId) -> Result<Option<Device>, StoreError> {
+        let id = id.clone();
+        self.write(move |conn| queries::remove_device(conn, &id))
+            .await
+    }
+
+    async fn device_by_token(&self, token: &PushToken) -> Result<Option<Device>, StoreError> {
+        let token = token.clone();
+        self.read(move |conn| queries::device_by_token(conn, &token))
+            .await
+    }
+
+    async fn remove_device_by_token(
+        &self,
+        token: &PushToken,
+        registered_no_later_than: Timestamp,
+    ) -> Result<Option<Device>, StoreError> {
+        let token = token.clone();
+        self.write(move |conn| {
+            queries::remove_device_by_token(conn, &token, registered_no_later_than)
+        })
+        .await
+    }
+
+    async fn user_devices(&self, user: &UserId) -> Result<Vec<Device>, StoreError> {
+        let user = user.clone();
+        self.read(move |conn| queries::user_devices(conn, &user))
+            .await
+    }
+
+    async fn users_devices(&self, users: &[UserId]) -> Result<Vec<Device>, StoreError> {
+        let users = users.to_vec();
+        self.read(move |conn| queries::users_devices(conn, &users))
+            .await
+    }
+
+    async fn remove_user(&self, user: &UserId) -> Result<Vec<Device>, StoreError> {
+        let user = user.clone();
+        self.write(move |conn| queries::remove_user(conn, &user))
+            .await
+    }
+
+    async fn associate(
+        &self,
+        request: &AssociationRequest,
+    ) -> Result<AssociationOutcome, StoreError> {
+        let request = request.clone();
+        self.write(move |conn| queries::associate(conn, &request))
+            .await
+    }
+}
