@@ -10,7 +10,56 @@ use beams_core::{
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::error::{corrupt_row, store_error};
-use crate::row::{DEVICE_COLUMNS, device_from_row, metadata_column, token_column};
+use crate::row::{device_columns, device_from_row, metadata_column, token_column};
+
+const SELECT_ID_BY_TOKEN: &str = "SELECT id FROM devices WHERE platform = ?1 AND token_key = ?2";
+const RENEW: &str = concat!(
+    "UPDATE devices SET token = ?2, metadata = ?3, token_registered_at = ?4, ",
+    "user_id = NULL, associated_at = NULL WHERE id = ?1 RETURNING ",
+    device_columns!()
+);
+const DELETE_ID: &str = "DELETE FROM devices WHERE id = ?1";
+const INSERT: &str = concat!(
+    "INSERT INTO devices (id, platform, token_key, token, user_id, metadata, created_at, ",
+    "associated_at, token_registered_at) VALUES (?1, ?2, ?3, ?4, NULL, ?5, ?6, NULL, ?6) ",
+    "RETURNING ",
+    device_columns!()
+);
+const SELECT_BY_ID: &str = concat!("SELECT ", device_columns!(), " FROM devices WHERE id = ?1");
+const DELETE_BY_ID: &str = concat!(
+    "DELETE FROM devices WHERE id = ?1 RETURNING ",
+    device_columns!()
+);
+const SELECT_BY_TOKEN: &str = concat!(
+    "SELECT ",
+    device_columns!(),
+    " FROM devices WHERE platform = ?1 AND token_key = ?2"
+);
+const DELETE_BY_TOKEN: &str = concat!(
+    "DELETE FROM devices WHERE platform = ?1 AND token_key = ?2 ",
+    "AND token_registered_at <= ?3 RETURNING ",
+    device_columns!()
+);
+const SELECT_BY_USER: &str = concat!(
+    "SELECT ",
+    device_columns!(),
+    " FROM devices WHERE user_id = ?1 ORDER BY associated_at, id"
+);
+const SELECT_BY_USERS: &str = concat!(
+    "SELECT ",
+    device_columns!(),
+    " FROM devices WHERE user_id IN (SELECT value FROM json_each(?1)) ",
+    "ORDER BY user_id, associated_at, id"
+);
+const DELETE_BY_USER: &str = concat!(
+    "DELETE FROM devices WHERE user_id = ?1 RETURNING ",
+    device_columns!()
+);
+const SELECT_USER_OF: &str = "SELECT user_id FROM devices WHERE id = ?1";
+const SELECT_ASSOCIATED: &str =
+    "SELECT id, associated_at FROM devices WHERE user_id = ?1 AND platform = ?2";
+const DISASSOCIATE: &str = "UPDATE devices SET user_id = NULL, associated_at = NULL WHERE id = ?1";
+const ASSOCIATE: &str = "UPDATE devices SET user_id = ?2, associated_at = ?3 WHERE id = ?1";
 
 pub(crate) fn register(
     conn: &mut Connection,
@@ -26,7 +75,7 @@ pub(crate) fn register(
     let at = registration.at.as_unix_millis();
 
     let existing: Option<String> = tx
-        .prepare_cached("SELECT id FROM devices WHERE platform = ?1 AND token_key = ?2")
+        .prepare_cached(SELECT_ID_BY_TOKEN)
         .and_then(|mut stmt| {
             stmt.query_row(params![platform, token_key], |row| row.get(0))
                 .optional()
@@ -35,26 +84,15 @@ pub(crate) fn register(
 
     let device = match existing {
         // A known token renews its device; a registration proves no user.
-        Some(id) => one_device(
-            &tx,
-            &format!(
-                "UPDATE devices SET token = ?2, metadata = ?3, token_registered_at = ?4, \
-                 user_id = NULL, associated_at = NULL WHERE id = ?1 RETURNING {DEVICE_COLUMNS}"
-            ),
-            params![id, token, metadata, at],
-        )?,
+        Some(id) => one_device(&tx, RENEW, params![id, token, metadata, at])?,
         None => {
             // A caller reusing an id replaces that device whole.
-            tx.prepare_cached("DELETE FROM devices WHERE id = ?1")
+            tx.prepare_cached(DELETE_ID)
                 .and_then(|mut stmt| stmt.execute([registration.id.as_str()]))
                 .map_err(store_error)?;
             one_device(
                 &tx,
-                &format!(
-                    "INSERT INTO devices (id, platform, token_key, token, user_id, metadata, \
-                     created_at, associated_at, token_registered_at) \
-                     VALUES (?1, ?2, ?3, ?4, NULL, ?5, ?6, NULL, ?6) RETURNING {DEVICE_COLUMNS}"
-                ),
+                INSERT,
                 params![
                     registration.id.as_str(),
                     platform,
@@ -78,24 +116,14 @@ pub(crate) fn register(
 }
 
 pub(crate) fn device(conn: &Connection, id: &DeviceId) -> Result<Option<Device>, StoreError> {
-    one_device(
-        conn,
-        &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ?1"),
-        [id.as_str()],
-    )
+    one_device(conn, SELECT_BY_ID, [id.as_str()])
 }
 
 pub(crate) fn remove_device(
     conn: &mut Connection,
     id: &DeviceId,
 ) -> Result<Option<Device>, StoreError> {
-    in_transaction(conn, |tx| {
-        one_device(
-            tx,
-            &format!("DELETE FROM devices WHERE id = ?1 RETURNING {DEVICE_COLUMNS}"),
-            [id.as_str()],
-        )
-    })
+    in_transaction(conn, |tx| one_device(tx, DELETE_BY_ID, [id.as_str()]))
 }
 
 pub(crate) fn device_by_token(
@@ -104,7 +132,7 @@ pub(crate) fn device_by_token(
 ) -> Result<Option<Device>, StoreError> {
     one_device(
         conn,
-        &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE platform = ?1 AND token_key = ?2"),
+        SELECT_BY_TOKEN,
         params![token.platform().as_str(), token.key()],
     )
 }
@@ -117,10 +145,7 @@ pub(crate) fn remove_device_by_token(
     in_transaction(conn, |tx| {
         one_device(
             tx,
-            &format!(
-                "DELETE FROM devices WHERE platform = ?1 AND token_key = ?2 \
-                 AND token_registered_at <= ?3 RETURNING {DEVICE_COLUMNS}"
-            ),
+            DELETE_BY_TOKEN,
             params![
                 token.platform().as_str(),
                 token.key(),
@@ -131,13 +156,7 @@ pub(crate) fn remove_device_by_token(
 }
 
 pub(crate) fn user_devices(conn: &Connection, user: &UserId) -> Result<Vec<Device>, StoreError> {
-    many_devices(
-        conn,
-        &format!(
-            "SELECT {DEVICE_COLUMNS} FROM devices WHERE user_id = ?1 ORDER BY associated_at, id"
-        ),
-        [user.as_str()],
-    )
+    many_devices(conn, SELECT_BY_USER, [user.as_str()])
 }
 
 /// Every device of the given users in one statement: the ids travel as one JSON array
@@ -152,25 +171,11 @@ pub(crate) fn users_devices(
     }
     let ids = serde_json::to_string(users)
         .map_err(|e| StoreError::with_source(beams_core::StoreErrorKind::Backend, e))?;
-    many_devices(
-        conn,
-        &format!(
-            "SELECT {DEVICE_COLUMNS} FROM devices \
-             WHERE user_id IN (SELECT value FROM json_each(?1)) \
-             ORDER BY user_id, associated_at, id"
-        ),
-        [ids],
-    )
+    many_devices(conn, SELECT_BY_USERS, [ids])
 }
 
 pub(crate) fn remove_user(conn: &mut Connection, user: &UserId) -> Result<Vec<Device>, StoreError> {
-    in_transaction(conn, |tx| {
-        many_devices(
-            tx,
-            &format!("DELETE FROM devices WHERE user_id = ?1 RETURNING {DEVICE_COLUMNS}"),
-            [user.as_str()],
-        )
-    })
+    in_transaction(conn, |tx| many_devices(tx, DELETE_BY_USER, [user.as_str()]))
 }
 
 /// Runs `change` in an immediate transaction that commits only if it succeeds: a deletion
@@ -197,7 +202,7 @@ pub(crate) fn associate(
         .map_err(store_error)?;
     let device_id = request.device.as_str();
     let current: Option<Option<String>> = tx
-        .prepare_cached("SELECT user_id FROM devices WHERE id = ?1")
+        .prepare_cached(SELECT_USER_OF)
         .and_then(|mut stmt| stmt.query_row([device_id], |row| row.get(0)).optional())
         .map_err(store_error)?;
     let Some(current) = current else {
@@ -222,13 +227,11 @@ pub(crate) fn associate(
         AssociationPlan::Associate { evict } => evict,
     };
     {
-        let mut disassociate = tx
-            .prepare_cached("UPDATE devices SET user_id = NULL, associated_at = NULL WHERE id = ?1")
-            .map_err(store_error)?;
+        let mut disassociate = tx.prepare_cached(DISASSOCIATE).map_err(store_error)?;
         for id in &evicted {
             disassociate.execute([id.as_str()]).map_err(store_error)?;
         }
-        tx.prepare_cached("UPDATE devices SET user_id = ?2, associated_at = ?3 WHERE id = ?1")
+        tx.prepare_cached(ASSOCIATE)
             .and_then(|mut stmt| {
                 stmt.execute(params![
                     device_id,
@@ -249,9 +252,7 @@ fn associated(
     platform: Platform,
 ) -> Result<Vec<AssociatedDevice>, StoreError> {
     let mut stmt = conn
-        .prepare_cached(
-            "SELECT id, associated_at FROM devices WHERE user_id = ?1 AND platform = ?2",
-        )
+        .prepare_cached(SELECT_ASSOCIATED)
         .map_err(store_error)?;
     let rows = stmt
         .query_map(params![user.as_str(), platform.as_str()], |row| {
@@ -297,4 +298,49 @@ fn many_devices(
         devices.push(device_from_row(row)?);
     }
     Ok(devices)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every lookup and keyed change probes an index, never a scan of the table or an index.
+    #[test]
+    fn every_query_uses_an_index() {
+        let mut conn = Connection::open_in_memory().expect("an in-memory database");
+        crate::schema::migrate(&mut conn).expect("schema");
+        for sql in [
+            SELECT_ID_BY_TOKEN,
+            RENEW,
+            DELETE_ID,
+            SELECT_BY_ID,
+            DELETE_BY_ID,
+            SELECT_BY_TOKEN,
+            DELETE_BY_TOKEN,
+            SELECT_BY_USER,
+            SELECT_BY_USERS,
+            DELETE_BY_USER,
+            SELECT_USER_OF,
+            SELECT_ASSOCIATED,
+            DISASSOCIATE,
+            ASSOCIATE,
+        ] {
+            let mut stmt = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .expect("the query plans");
+            let nulls = std::iter::repeat_n(rusqlite::types::Null, stmt.parameter_count());
+            let plan: Vec<String> = stmt
+                .query_map(rusqlite::params_from_iter(nulls), |row| {
+                    row.get::<_, String>(3)
+                })
+                .expect("plan rows")
+                .collect::<Result<_, _>>()
+                .expect("plan text");
+            // `SEARCH devices …` probes an index; `SCAN devices …` reads all of one.
+            let scans_devices = plan
+                .iter()
+                .any(|step| step.contains("devices") && !step.starts_with("SEARCH devices"));
+            assert!(!scans_devices, "{sql}\n{plan:#?}");
+        }
+    }
 }

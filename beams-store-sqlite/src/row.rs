@@ -9,9 +9,16 @@ use rusqlite::types::FromSql;
 
 use crate::error::corrupt_row;
 
-/// The columns every device query selects, in the order [`device_from_row`] reads them.
-pub(crate) const DEVICE_COLUMNS: &str = "id, platform, token_key, token, user_id, metadata, \
-     created_at, associated_at, token_registered_at";
+/// The columns every device query selects, in the order [`device_from_row`] reads them; a
+/// macro so queries can be `concat!`-ed into constants.
+macro_rules! device_columns {
+    () => {
+        "id, platform, token_key, token, user_id, metadata, created_at, associated_at, \
+         token_registered_at"
+    };
+}
+
+pub(crate) use device_columns;
 
 /// The token column: the raw token, or the subscription's JSON for Web Push.
 pub(crate) fn token_column(token: &PushToken) -> String {
