@@ -3,11 +3,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::publish::fanout::Fanout;
 use crate::{
     AssociationOutcome, AssociationPolicy, AssociationRefusal, AssociationRequest, Clock, Delivery,
     DeliveryOutcome, Device, DeviceId, DeviceMetadata, DeviceRegistration, DeviceStore,
-    EndpointRules, InstanceId, IssuedToken, Platform, PushToken, SecretKey, StoreError,
-    SystemClock, Timestamp, TokenError, TokenIssuer, TokenVerifier, UserId, ValidationError,
+    EndpointRules, GatewayRouter, InstanceId, IssuedToken, Platform, Publication, PublishConfig,
+    PublishId, PublishObserver, PublishReport, PublishRequest, PushGateway, PushToken, SecretKey,
+    StoreError, SystemClock, Timestamp, TokenError, TokenIssuer, TokenVerifier, UserId,
+    ValidationError,
 };
 
 /// Why an engine operation failed.
@@ -131,6 +134,9 @@ pub struct Beams {
     policy: AssociationPolicy,
     endpoint_rules: EndpointRules,
     clock: Arc<dyn Clock>,
+    gateways: GatewayRouter,
+    publish_config: PublishConfig,
+    observer: Option<Arc<dyn PublishObserver>>,
 }
 
 /// Configures a [`Beams`] engine.
@@ -144,6 +150,9 @@ pub struct BeamsBuilder {
     clock: Arc<dyn Clock>,
     token_lifetime: Duration,
     token_leeway: Duration,
+    gateways: GatewayRouter,
+    publish_config: PublishConfig,
+    observer: Option<Arc<dyn PublishObserver>>,
 }
 
 impl BeamsBuilder {
@@ -177,6 +186,31 @@ impl BeamsBuilder {
         self
     }
 
+    /// Sends `platform`'s notifications through `gateway`. A platform with no gateway is
+    /// skipped when publishing (and counted), not an error.
+    pub fn gateway(mut self, platform: Platform, gateway: Arc<dyn PushGateway>) -> Self {
+        self.gateways = self.gateways.with(platform, gateway);
+        self
+    }
+
+    /// Sets every platform's gateway at once.
+    pub fn gateways(mut self, gateways: GatewayRouter) -> Self {
+        self.gateways = gateways;
+        self
+    }
+
+    /// How publishes fan out, retry and give up (default: [`PublishConfig::default`]).
+    pub fn publish_config(mut self, config: PublishConfig) -> Self {
+        self.publish_config = config;
+        self
+    }
+
+    /// Receives every delivery's outcome as publishes run, for webhooks and metrics.
+    pub fn publish_observer(mut self, observer: Arc<dyn PublishObserver>) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
     /// Builds the engine.
     pub fn build(self) -> Beams {
         let issuer = TokenIssuer::new(&self.instance, &self.secret)
@@ -194,6 +228,9 @@ impl BeamsBuilder {
             policy: self.policy,
             endpoint_rules: self.endpoint_rules,
             clock: self.clock,
+            gateways: self.gateways,
+            publish_config: self.publish_config,
+            observer: self.observer,
         }
     }
 }
@@ -214,6 +251,9 @@ impl Beams {
             clock: Arc::new(SystemClock),
             token_lifetime: crate::token::DEFAULT_TOKEN_LIFETIME,
             token_leeway: crate::token::DEFAULT_LEEWAY,
+            gateways: GatewayRouter::new(),
+            publish_config: PublishConfig::default(),
+            observer: None,
         }
     }
 
@@ -355,5 +395,41 @@ impl Beams {
             .store
             .remove_device_by_token(&dead.token, dead.cutoff())
             .await?)
+    }
+
+    /// Accepts a publish to users: checks it has a platform section and gives it its id.
+    /// Nothing is sent until [`Publication::deliver`].
+    pub fn publication(&self, request: PublishRequest) -> Result<Publication, BeamsError> {
+        request.check_has_section()?;
+        Ok(Publication {
+            id: PublishId::generate(),
+            request,
+            beams: self.clone(),
+        })
+    }
+
+    /// Publishes to users and waits for the delivery to finish: every device of every user,
+    /// each platform's payload built once, retries with backoff, dead tokens removed.
+    pub async fn publish_to_users(
+        &self,
+        request: PublishRequest,
+    ) -> Result<PublishReport, BeamsError> {
+        Ok(self.publication(request)?.deliver().await)
+    }
+
+    /// The gateways publishes go through.
+    pub fn gateway_router(&self) -> &GatewayRouter {
+        &self.gateways
+    }
+
+    pub(crate) fn fanout(&self) -> Fanout<'_> {
+        Fanout {
+            store: self.store.as_ref(),
+            gateways: &self.gateways,
+            clock: self.clock.as_ref(),
+            config: &self.publish_config,
+            observer: self.observer.as_deref(),
+            instance: &self.instance,
+        }
     }
 }

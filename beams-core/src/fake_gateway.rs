@@ -106,6 +106,7 @@ mod tests {
             token: PushToken::Fcm(FcmToken::new(token).unwrap()),
             payload: Arc::new(Payload {
                 publish_id: PublishId::generate(),
+                instance: crate::InstanceId::new("test").unwrap(),
                 body: serde_json::json!({}),
             }),
         }

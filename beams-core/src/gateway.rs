@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use crate::{Device, DeviceId, PushToken, Timestamp};
+use crate::{Device, DeviceId, InstanceId, PushToken, Timestamp};
 
 /// The id of one publish, `pubid-` and a random UUID, as Beams answers a publish request.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -36,6 +36,8 @@ impl fmt::Display for PublishId {
 pub struct Payload {
     /// The publish this payload belongs to.
     pub publish_id: PublishId,
+    /// The instance publishing (the Web Push payload carries it for the official service worker).
+    pub instance: InstanceId,
     /// The platform's section of the publish request (`apns`, `fcm` or `web`), as JSON.
     pub body: serde_json::Value,
 }

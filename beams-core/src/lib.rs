@@ -56,6 +56,7 @@ mod memory;
 mod newtype;
 mod platform;
 mod policy;
+mod publish;
 mod push_token;
 mod secret_key;
 mod store;
@@ -81,6 +82,11 @@ pub use platform::Platform;
 pub use policy::{
     AssociatedDevice, AssociationPlan, AssociationPolicy, AssociationRefusal, WhenFull,
     association_order,
+};
+pub use publish::{
+    BreakerPolicy, DeliveryEvent, DeviceReport, DeviceResult, GatewayRouter, PlatformReport,
+    Publication, PublishConfig, PublishObserver, PublishReport, PublishRequest, RetryPolicy,
+    SkipReason,
 };
 pub use push_token::{ApnsToken, FcmToken, PushToken};
 pub use secret_key::SecretKey;

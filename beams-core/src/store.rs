@@ -195,6 +195,7 @@ macro_rules! forward_device_store {
     };
 }
 
+#[cfg(any(test, feature = "testing"))]
 pub(crate) use forward_device_store;
 
 forward_device_store!([T: DeviceStore + ?Sized] Arc<T>);

@@ -89,6 +89,15 @@ pub enum Rule {
     },
     /// A URL's scheme is not allowed.
     InsecureUrl,
+    /// The field is required and absent.
+    Required,
+    /// An entry of a list breaks a rule.
+    Entry {
+        /// Its position in the list, from zero.
+        index: usize,
+        /// The rule it breaks.
+        rule: Box<Rule>,
+    },
 }
 
 impl fmt::Display for Rule {
@@ -113,6 +122,8 @@ impl fmt::Display for Rule {
             Rule::WrongLength { expected, actual } => {
                 write!(f, "must decode to {expected} bytes, got {actual}")
             }
+            Rule::Required => f.write_str("is required"),
+            Rule::Entry { index, rule } => write!(f, "entry {index} {rule}"),
             Rule::InsecureUrl => f.write_str(
                 "must be an https URL (plain http only for a loopback host when allowed)",
             ),

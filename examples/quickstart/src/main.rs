@@ -15,9 +15,9 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use beams_core::{
-    AssociationPolicy, Beams, BeamsError, Clock, DeadToken, Delivery, DeliveryOutcome, Device,
-    DeviceId, DeviceMetadata, FakePushGateway, InstanceId, ManualClock, MemoryDeviceStore, Payload,
-    Platform, PublishId, PushGateway, SecretKey, Timestamp, UserId, WhenFull,
+    AssociationPolicy, Beams, BeamsError, Clock, DeliveryOutcome, DeviceId, DeviceMetadata,
+    FakePushGateway, GatewayRouter, InstanceId, ManualClock, MemoryDeviceStore, Platform,
+    PublishRequest, SecretKey, Timestamp, UserId, WhenFull,
 };
 
 type Result<T, E = Box<dyn Error>> = std::result::Result<T, E>;
@@ -82,6 +82,8 @@ impl Demo {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
     step("1. An engine with at most 2 devices per user per platform, oldest evicted");
+    // Stands in for APNs, FCM and Web Push: records what it is asked and answers as told.
+    let gateway = FakePushGateway::new();
     let clock = ManualClock::new(Timestamp::from_unix_secs(1_700_000_000));
     let beams = Beams::builder(
         InstanceId::new("00000000-0000-0000-0000-000000000000")?,
@@ -90,6 +92,7 @@ async fn main() -> Result<()> {
     )
     .policy(AssociationPolicy::try_new(2, WhenFull::EvictOldest)?)
     .clock(Arc::new(clock.clone()))
+    .gateways(gateways(&gateway))
     .build();
     println!("  instance {}", beams.instance_id());
     let mut demo = Demo {
@@ -132,16 +135,30 @@ async fn main() -> Result<()> {
     }
 
     step("6. Publish to alice; FCM says the tablet's token is dead");
-    let gateway = FakePushGateway::new();
     // The app was uninstalled: FCM will answer UNREGISTERED for the tablet's token.
     let dead = DeliveryOutcome::TokenDead {
         dead_since: None,
         reason: "UNREGISTERED".into(),
     };
     gateway.answer_for_token(&demo.beams.device(&tablet).await?.token, dead);
-    let devices = demo.beams.store().user_devices(&alice).await?;
-    let deliveries = deliveries(devices, &PublishId::generate());
-    publish(&demo, &gateway, &deliveries).await?;
+    let mut request = PublishRequest::to_users([alice.clone()])?;
+    for platform in Platform::ALL {
+        request = request.with_section(platform, notification(platform))?;
+    }
+    let report = demo.beams.publish_to_users(request).await?;
+    println!(
+        "  {} to {} devices",
+        report.publish_id, report.devices_targeted
+    );
+    for delivery in gateway.sent() {
+        println!("    sent to {}", demo.name(&delivery.device));
+    }
+    for (platform, counts) in &report.platforms {
+        println!(
+            "  {platform}: {} delivered, {} invalidated (device removed)",
+            counts.delivered, counts.invalidated
+        );
+    }
 
     step("7. The browser logs out, then alice deletes her account");
     let stopped = demo.beams.stop_device(&browser).await?;
@@ -160,51 +177,13 @@ async fn main() -> Result<()> {
     Ok(())
 }
 
-/// Sends through any `PushGateway` (the fake here, APNs/FCM/Web Push in production) and
-/// applies the outcomes the engine owns; retrying is left to the caller's queue.
-async fn publish(demo: &Demo, gateway: &dyn PushGateway, deliveries: &[Delivery]) -> Result<()> {
-    // Dead-token verdicts are compared with registration times on the engine's clock.
-    let sent_at = demo.beams.now();
-    let outcomes = gateway.send(deliveries).await;
-    for (delivery, outcome) in deliveries.iter().zip(outcomes) {
-        let name = demo.name(&delivery.device);
-        match outcome {
-            DeliveryOutcome::Delivered => println!("  {name}: delivered"),
-            DeliveryOutcome::TokenDead { ref reason, .. } => {
-                let Some(dead) = DeadToken::from_outcome(delivery, &outcome, sent_at) else {
-                    continue;
-                };
-                let removed = demo.beams.remove_dead_token(&dead).await?;
-                let verdict = if removed.is_some() {
-                    "device removed"
-                } else {
-                    "re-registered since, kept"
-                };
-                println!("  {name}: token dead ({reason}), {verdict}");
-            }
-            other => println!("  {name}: not delivered, {other:?}"),
-        }
-    }
-    Ok(())
-}
-
-/// One delivery per device; each platform's payload is built once and shared.
-fn deliveries(devices: Vec<Device>, publish_id: &PublishId) -> Vec<Delivery> {
-    let payloads: HashMap<Platform, Arc<Payload>> = Platform::ALL
+/// One gateway for every platform: the fake stands in for APNs, FCM and Web Push alike.
+fn gateways(fake: &FakePushGateway) -> GatewayRouter {
+    Platform::ALL
         .into_iter()
-        .map(|platform| {
-            let body = notification(platform);
-            let payload = Payload {
-                publish_id: publish_id.clone(),
-                body,
-            };
-            (platform, Arc::new(payload))
+        .fold(GatewayRouter::new(), |router, platform| {
+            router.with(platform, Arc::new(fake.clone()))
         })
-        .collect();
-    devices
-        .into_iter()
-        .filter_map(|d| Some(Delivery::new(&d, Arc::clone(payloads.get(&d.platform())?))))
-        .collect()
 }
 
 /// The platform's section of a publish request, as a customer would send it.

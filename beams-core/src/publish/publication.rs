@@ -1,0 +1,66 @@
+//! `Publication`: one validated publish, with its id known before delivery starts.
+
+use tracing::Instrument;
+
+use crate::{Beams, PublishId, PublishReport, PublishRequest};
+
+/// A publish that has been accepted and given its id, ready to be delivered.
+///
+/// A server answers `{"publishId": …}` at once and delivers in the background:
+///
+/// ```
+/// use beams_core::{Beams, InstanceId, MemoryDeviceStore, PublishRequest, SecretKey};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let beams = Beams::builder(InstanceId::new("i")?, SecretKey::new("k")?, MemoryDeviceStore::new())
+///     .build();
+/// let request = PublishRequest::from_json(br#"{"users": ["alice"], "fcm": {"notification": {"title": "Hi"}}}"#)?;
+/// let publication = beams.publication(request)?;
+/// let publish_id = publication.id().clone(); // answer this now
+/// let report = publication.deliver().await;   // e.g. inside tokio::spawn
+/// assert_eq!(report.publish_id, publish_id);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug, Clone)]
+pub struct Publication {
+    pub(crate) id: PublishId,
+    pub(crate) request: PublishRequest,
+    pub(crate) beams: Beams,
+}
+
+impl Publication {
+    /// The publish id, `pubid-…`.
+    pub fn id(&self) -> &PublishId {
+        &self.id
+    }
+
+    /// The request being published.
+    pub fn request(&self) -> &PublishRequest {
+        &self.request
+    }
+
+    /// Delivers to every device of the request's users and reports what happened. Never fails
+    /// as a whole: what went wrong is counted in the report.
+    pub async fn deliver(self) -> PublishReport {
+        let span = tracing::info_span!(
+            "publish",
+            publish_id = %self.id,
+            users = self.request.users().len()
+        );
+        let report = self
+            .beams
+            .fanout()
+            .run(self.id, &self.request)
+            .instrument(span.clone())
+            .await;
+        span.in_scope(|| {
+            tracing::info!(
+                devices = report.devices_targeted,
+                users_not_looked_up = report.users_not_looked_up,
+                "publish finished"
+            );
+        });
+        report
+    }
+}

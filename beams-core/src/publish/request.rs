@@ -1,0 +1,400 @@
+//! The publish-to-users request, as the Beams publish API reads and writes it.
+
+use std::collections::HashSet;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::{Platform, Rule, UserId, ValidationError};
+
+/// A request to notify users on every platform they have devices on: Beams'
+/// `POST …/publishes/users` body.
+///
+/// ```
+/// use beams_core::{Platform, PublishRequest, UserId};
+/// use serde_json::json;
+///
+/// let body = br#"{"users": ["alice", "bob", "alice"],
+///                 "apns": {"aps": {"alert": "Hi"}},
+///                 "web": {"notification": {"title": "Hi"}}}"#;
+/// let request = PublishRequest::from_json(body)?;
+/// assert_eq!(request.users().len(), 2, "duplicates collapse");
+/// assert!(request.section(Platform::Fcm).is_none());
+///
+/// let built = PublishRequest::to_users([UserId::new("alice")?])?
+///     .with_section(Platform::Fcm, json!({"notification": {"title": "Hi"}}))?;
+/// assert!(built.section(Platform::Fcm).is_some());
+/// # Ok::<(), beams_core::ValidationError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PublishRequest {
+    users: Vec<UserId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    apns: Option<Map<String, Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fcm: Option<Map<String, Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    web: Option<Map<String, Value>>,
+    #[serde(rename = "webhookUrl", skip_serializing_if = "Option::is_none")]
+    webhook_url: Option<String>,
+}
+
+impl PublishRequest {
+    /// The most users one publish may target.
+    pub const MAX_USERS: usize = 1000;
+    /// The largest request body accepted, in bytes.
+    pub const MAX_BODY_BYTES: usize = 200 * 1024;
+    /// The longest webhook URL accepted, in bytes.
+    pub const MAX_WEBHOOK_URL_BYTES: usize = 2048;
+
+    /// A request to `users` (1 to 1000, duplicates collapsed, first occurrence kept) with no
+    /// platform section yet; add one or more with [`with_section`](Self::with_section).
+    pub fn to_users(users: impl IntoIterator<Item = UserId>) -> Result<Self, ValidationError> {
+        let users = collapse(users.into_iter().collect())?;
+        Ok(PublishRequest {
+            users,
+            apns: None,
+            fcm: None,
+            web: None,
+            webhook_url: None,
+        })
+    }
+
+    /// Sets the section for `platform`, which must be a JSON object.
+    pub fn with_section(
+        mut self,
+        platform: Platform,
+        section: Value,
+    ) -> Result<Self, ValidationError> {
+        let Value::Object(section) = section else {
+            return Err(not_an_object(platform));
+        };
+        *self.section_mut(platform) = Some(section);
+        Ok(self)
+    }
+
+    /// Sets the URL that receives this publish's lifecycle webhooks.
+    pub fn with_webhook_url(mut self, url: impl Into<String>) -> Result<Self, ValidationError> {
+        self.webhook_url = Some(check_webhook_url(url.into())?);
+        Ok(self)
+    }
+
+    /// Parses and validates a request body. Every broken rule is a [`ValidationError`] naming
+    /// its field: `body` (size, JSON), `users` (missing, empty, too many, a bad entry), a
+    /// section that is not an object, `webhookUrl`, or no section at all.
+    pub fn from_json(body: &[u8]) -> Result<Self, ValidationError> {
+        if body.len() > Self::MAX_BODY_BYTES {
+            return Err(ValidationError::new(
+                "body",
+                Rule::TooLong {
+                    max: Self::MAX_BODY_BYTES,
+                    actual: body.len(),
+                },
+            ));
+        }
+        let mut fields: Map<String, Value> = serde_json::from_slice(body).map_err(|e| {
+            ValidationError::new(
+                "body",
+                Rule::NotJson {
+                    detail: e.to_string(),
+                },
+            )
+        })?;
+        if fields.contains_key("interests") {
+            return Err(ValidationError::new(
+                "interests",
+                Rule::Format {
+                    expected: "absent: a publish targets users or interests, not both",
+                },
+            ));
+        }
+        let users = parse_users(fields.remove("users"))?;
+        let mut request = Self::to_users(users)?;
+        for platform in Platform::ALL {
+            if let Some(section) = fields.remove(platform.as_str()) {
+                request = request.with_section(platform, section)?;
+            }
+        }
+        match fields.remove("webhookUrl") {
+            None | Some(Value::Null) => {}
+            Some(Value::String(url)) => request = request.with_webhook_url(url)?,
+            Some(_) => {
+                return Err(ValidationError::new(
+                    "webhookUrl",
+                    Rule::Format {
+                        expected: "a string",
+                    },
+                ));
+            }
+        }
+        request.check_has_section()?;
+        Ok(request)
+    }
+
+    /// The users to notify, each once.
+    pub fn users(&self) -> &[UserId] {
+        &self.users
+    }
+
+    /// The section for `platform`, if the request has one.
+    pub fn section(&self, platform: Platform) -> Option<&Map<String, Value>> {
+        match platform {
+            Platform::Apns => self.apns.as_ref(),
+            Platform::Fcm => self.fcm.as_ref(),
+            Platform::Web => self.web.as_ref(),
+        }
+    }
+
+    /// The webhook URL, if any.
+    pub fn webhook_url(&self) -> Option<&str> {
+        self.webhook_url.as_deref()
+    }
+
+    /// Checks that at least one platform has a section: a publish with none would reach no one.
+    pub fn check_has_section(&self) -> Result<(), ValidationError> {
+        if Platform::ALL.iter().any(|p| self.section(*p).is_some()) {
+            Ok(())
+        } else {
+            Err(ValidationError::new("apns, fcm or web", Rule::Required))
+        }
+    }
+
+    fn section_mut(&mut self, platform: Platform) -> &mut Option<Map<String, Value>> {
+        match platform {
+            Platform::Apns => &mut self.apns,
+            Platform::Fcm => &mut self.fcm,
+            Platform::Web => &mut self.web,
+        }
+    }
+}
+
+fn not_an_object(platform: Platform) -> ValidationError {
+    ValidationError::new(
+        platform.as_str(),
+        Rule::Format {
+            expected: "a JSON object",
+        },
+    )
+}
+
+fn parse_users(value: Option<Value>) -> Result<Vec<UserId>, ValidationError> {
+    let Some(value) = value else {
+        return Err(ValidationError::new("users", Rule::Required));
+    };
+    let Value::Array(entries) = value else {
+        return Err(ValidationError::new(
+            "users",
+            Rule::Format {
+                expected: "an array of user ids",
+            },
+        ));
+    };
+    if entries.len() > PublishRequest::MAX_USERS {
+        return Err(too_many(entries.len()));
+    }
+    entries
+        .into_iter()
+        .enumerate()
+        .map(|(index, entry)| {
+            let entry_error = |rule| {
+                ValidationError::new(
+                    "users",
+                    Rule::Entry {
+                        index,
+                        rule: Box::new(rule),
+                    },
+                )
+            };
+            let Value::String(id) = entry else {
+                return Err(entry_error(Rule::Format {
+                    expected: "a string",
+                }));
+            };
+            UserId::new(id).map_err(|e| entry_error(e.rule().clone()))
+        })
+        .collect()
+}
+
+fn collapse(users: Vec<UserId>) -> Result<Vec<UserId>, ValidationError> {
+    if users.is_empty() {
+        return Err(ValidationError::new("users", Rule::Empty));
+    }
+    if users.len() > PublishRequest::MAX_USERS {
+        return Err(too_many(users.len()));
+    }
+    let mut seen = HashSet::with_capacity(users.len());
+    Ok(users
+        .into_iter()
+        .filter(|u| seen.insert(u.clone()))
+        .collect())
+}
+
+fn too_many(actual: usize) -> ValidationError {
+    ValidationError::new(
+        "users",
+        Rule::TooLong {
+            max: PublishRequest::MAX_USERS,
+            actual,
+        },
+    )
+}
+
+fn check_webhook_url(url: String) -> Result<String, ValidationError> {
+    if url.len() > PublishRequest::MAX_WEBHOOK_URL_BYTES {
+        return Err(ValidationError::new(
+            "webhookUrl",
+            Rule::TooLong {
+                max: PublishRequest::MAX_WEBHOOK_URL_BYTES,
+                actual: url.len(),
+            },
+        ));
+    }
+    let lower = url.to_ascii_lowercase();
+    let absolute = lower.starts_with("https://") || lower.starts_with("http://");
+    if !absolute || url.chars().any(char::is_whitespace) {
+        return Err(ValidationError::new(
+            "webhookUrl",
+            Rule::Format {
+                expected: "an absolute http(s) URL",
+            },
+        ));
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(body: Value) -> Result<PublishRequest, ValidationError> {
+        PublishRequest::from_json(body.to_string().as_bytes())
+    }
+
+    #[test]
+    fn a_full_request_round_trips() {
+        let body = json!({
+            "users": ["alice", "bob"],
+            "apns": {"aps": {"alert": {"title": "Hi"}}},
+            "fcm": {"notification": {"title": "Hi"}, "data": {"k": "v"}},
+            "web": {"notification": {"title": "Hi", "deep_link": "https://example.com"}},
+            "webhookUrl": "https://example.com/hooks"
+        });
+        let request = parse(body.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&request).unwrap(), body);
+    }
+
+    #[test]
+    fn duplicates_collapse_keeping_first_order() {
+        let request = parse(json!({"users": ["b", "a", "b", "a"], "fcm": {}})).unwrap();
+        let users: Vec<&str> = request.users().iter().map(UserId::as_str).collect();
+        assert_eq!(users, ["b", "a"]);
+    }
+
+    #[test]
+    fn each_broken_rule_names_its_field() {
+        let ok_section = json!({"notification": {}});
+        let cases = [
+            (json!({"fcm": ok_section}), "users", Rule::Required),
+            (
+                json!({"users": [], "fcm": ok_section}),
+                "users",
+                Rule::Empty,
+            ),
+            (
+                json!({"users": "alice", "fcm": ok_section}),
+                "users",
+                Rule::Format {
+                    expected: "an array of user ids",
+                },
+            ),
+            (
+                json!({"users": ["alice"]}),
+                "apns, fcm or web",
+                Rule::Required,
+            ),
+            (
+                json!({"users": ["alice"], "apns": []}),
+                "apns",
+                Rule::Format {
+                    expected: "a JSON object",
+                },
+            ),
+            (
+                json!({"users": ["alice"], "web": "hi"}),
+                "web",
+                Rule::Format {
+                    expected: "a JSON object",
+                },
+            ),
+            (
+                json!({"users": ["alice"], "fcm": {}, "webhookUrl": 5}),
+                "webhookUrl",
+                Rule::Format {
+                    expected: "a string",
+                },
+            ),
+            (
+                json!({"users": ["alice"], "fcm": {}, "webhookUrl": "ftp://x"}),
+                "webhookUrl",
+                Rule::Format {
+                    expected: "an absolute http(s) URL",
+                },
+            ),
+        ];
+        for (body, field, rule) in cases {
+            let err = parse(body.clone()).unwrap_err();
+            assert_eq!((err.field(), err.rule()), (field, &rule), "{body}");
+        }
+    }
+
+    #[test]
+    fn bad_user_entries_are_named_by_index() {
+        let long = "x".repeat(165);
+        let err = parse(json!({"users": ["ok", long], "fcm": {}})).unwrap_err();
+        assert!(
+            matches!(err.rule(), Rule::Entry { index: 1, rule } if matches!(**rule, Rule::TooLong { max: 164, actual: 165 }))
+        );
+        let err = parse(json!({"users": ["ok", "", "x"], "fcm": {}})).unwrap_err();
+        assert!(matches!(err.rule(), Rule::Entry { index: 1, rule } if **rule == Rule::Empty));
+        let err = parse(json!({"users": ["ok", 7], "fcm": {}})).unwrap_err();
+        assert!(matches!(err.rule(), Rule::Entry { index: 1, .. }));
+        assert_eq!(err.to_string(), "invalid users: entry 1 must be a string");
+    }
+
+    #[test]
+    fn user_counts_are_one_to_a_thousand() {
+        let users: Vec<String> = (0..1000).map(|i| format!("u{i}")).collect();
+        assert_eq!(
+            parse(json!({"users": users, "fcm": {}}))
+                .unwrap()
+                .users()
+                .len(),
+            1000
+        );
+        let users: Vec<String> = (0..1001).map(|i| format!("u{i}")).collect();
+        let err = parse(json!({"users": users, "fcm": {}})).unwrap_err();
+        assert_eq!(
+            err.rule(),
+            &Rule::TooLong {
+                max: 1000,
+                actual: 1001
+            }
+        );
+    }
+
+    #[test]
+    fn bodies_must_be_small_json_objects_for_users_only() {
+        let err = PublishRequest::from_json(b"not json").unwrap_err();
+        assert_eq!(err.field(), "body");
+        let err = PublishRequest::from_json(b"[1]").unwrap_err();
+        assert_eq!(err.field(), "body");
+        let huge = vec![b' '; PublishRequest::MAX_BODY_BYTES + 1];
+        assert!(matches!(
+            PublishRequest::from_json(&huge).unwrap_err().rule(),
+            Rule::TooLong { .. }
+        ));
+        let err = parse(json!({"users": ["a"], "interests": ["x"], "fcm": {}})).unwrap_err();
+        assert_eq!(err.field(), "interests");
+    }
+}
