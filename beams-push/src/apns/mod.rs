@@ -1,0 +1,1 @@
+//! The APNs gateway (HTTP/2 provider API with token auth).
