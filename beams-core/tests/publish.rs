@@ -192,7 +192,7 @@ async fn each_outcome_does_what_it_must_to_the_store() {
     );
 
     let report = beams
-        .publish_to_users(request(&[alice.clone()], &[Platform::Apns]))
+        .publish_to_users(request(std::slice::from_ref(&alice), &[Platform::Apns]))
         .await
         .unwrap();
 
