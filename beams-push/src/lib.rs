@@ -17,6 +17,7 @@
 
 pub mod apns;
 pub mod fcm;
+mod retry_after;
 mod transport;
 pub mod web_push;
 
