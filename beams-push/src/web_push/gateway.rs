@@ -89,10 +89,11 @@ impl WebPushGatewayBuilder {
 
     /// Builds the gateway.
     pub fn build(self) -> WebPushGateway {
+        // No ALPN here: the connector offers h2 and http/1.1 itself.
         let tls = self
             .transport
-            .tls_config(&[b"h2", b"http/1.1"])
-            .or_else(|| Transport::Tls.tls_config(&[b"h2", b"http/1.1"]));
+            .tls_config(&[])
+            .or_else(|| Transport::Tls.tls_config(&[]));
         let connector = match tls {
             Some(tls) => hyper_rustls::HttpsConnectorBuilder::new()
                 .with_tls_config((*tls).clone())

@@ -1,0 +1,222 @@
+//! The Web Push gateway against a loopback push service that checks VAPID and decrypts with
+//! an independent implementation.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test should stop at the first surprise"
+)]
+
+#[path = "support/web_push_mock.rs"]
+mod web_push_mock;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use beams_core::{
+    Delivery, DeliveryOutcome, DeviceId, InstanceId, Payload, Platform, PublishId, PushGateway,
+    PushToken,
+};
+use beams_push::Transport;
+use beams_push::web_push::{MAX_PLAINTEXT, VapidContact, VapidKey, WebPushGateway};
+use serde_json::{Value, json};
+use web_push_mock::PushService;
+
+fn gateway() -> WebPushGateway {
+    WebPushGateway::builder(
+        VapidKey::generate().unwrap(),
+        VapidContact::new("mailto:ops@example.com").unwrap(),
+    )
+    .transport(Transport::PlainText)
+    .build()
+}
+
+fn payload(section: Value) -> Arc<Payload> {
+    Arc::new(Payload {
+        publish_id: PublishId::generate(),
+        instance: InstanceId::new("instance-1").unwrap(),
+        body: section,
+    })
+}
+
+fn delivery(service: &PushService, name: &str, payload: &Arc<Payload>) -> Delivery {
+    Delivery {
+        device: DeviceId::generate(Platform::Web),
+        token: PushToken::Web(service.subscribe(name)),
+        payload: Arc::clone(payload),
+    }
+}
+
+/// The plaintext the gateway makes for a `web` section whose data holds only `blob`.
+fn expected_plaintext(payload: &Payload, blob: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "data": {
+            "blob": blob,
+            "pusher": {"instanceId": payload.instance.as_str(), "publishId": payload.publish_id.as_str()}
+        }
+    }))
+    .unwrap()
+}
+
+fn random_below(bound: usize) -> usize {
+    let mut bytes = [0_u8; 8];
+    aws_lc_rs::rand::fill(&mut bytes).unwrap();
+    (u64::from_le_bytes(bytes) % bound as u64) as usize
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_messages_of_random_sizes_round_trip() {
+    let service = PushService::start().await;
+    let gateway = gateway();
+    let probe = payload(json!({}));
+    let overhead = expected_plaintext(&probe, "").len();
+    let largest_blob = MAX_PLAINTEXT - overhead;
+
+    let mut deliveries = Vec::new();
+    let mut expected = Vec::new();
+    for n in 0..1000 {
+        // The first message is the largest that fits; the rest are random up to it.
+        let size = if n == 0 {
+            largest_blob
+        } else {
+            random_below(largest_blob + 1)
+        };
+        let blob = "x".repeat(size);
+        let payload = payload(json!({"data": {"blob": blob}}));
+        expected.push((format!("/push/{n}"), expected_plaintext(&payload, &blob)));
+        deliveries.push(delivery(&service, &n.to_string(), &payload));
+    }
+    assert_eq!(expected[0].1.len(), MAX_PLAINTEXT);
+
+    let outcomes = gateway.send(&deliveries).await;
+
+    assert!(service.problems().is_empty(), "{:?}", service.problems());
+    assert!(outcomes.iter().all(|o| *o == DeliveryOutcome::Delivered));
+    let mut received = service.received();
+    received.sort_by(|a, b| a.path.cmp(&b.path));
+    expected.sort();
+    assert_eq!(received.len(), 1000);
+    for (got, (path, plaintext)) in received.iter().zip(&expected) {
+        assert_eq!(&got.path, path);
+        assert_eq!(&got.plaintext, plaintext, "{path}");
+        assert_eq!(got.ttl.as_deref(), Some("2419200"), "four weeks by default");
+    }
+}
+
+#[tokio::test]
+async fn the_official_service_worker_shape_and_headers() {
+    let service = PushService::start().await;
+    let section = json!({
+        "notification": {"title": "Hello", "body": "world", "icon": "https://example.com/i.png",
+                         "deep_link": "https://example.com/x", "hide_notification_if_site_has_focus": true},
+        "data": {"orderId": "42"},
+        "time_to_live": 3600,
+        "urgency": "high",
+        "topic": "order-42"
+    });
+    let payload = payload(section.clone());
+    let outcomes = gateway().send(&[delivery(&service, "a", &payload)]).await;
+    assert_eq!(outcomes, vec![DeliveryOutcome::Delivered]);
+
+    let received = service.received();
+    let message: Value = serde_json::from_slice(&received[0].plaintext).unwrap();
+    assert_eq!(message["notification"], section["notification"]);
+    assert_eq!(message["data"]["orderId"], "42");
+    assert_eq!(message["data"]["pusher"]["instanceId"], "instance-1");
+    assert_eq!(
+        message["data"]["pusher"]["publishId"],
+        payload.publish_id.as_str()
+    );
+    assert_eq!(received[0].ttl.as_deref(), Some("3600"));
+    assert_eq!(received[0].urgency.as_deref(), Some("high"));
+    assert_eq!(received[0].topic.as_deref(), Some("order-42"));
+}
+
+#[tokio::test]
+async fn too_large_a_payload_is_rejected_and_nothing_is_sent() {
+    let service = PushService::start().await;
+    let payload = payload(json!({"data": {"blob": "x".repeat(MAX_PLAINTEXT)}}));
+    let outcomes = gateway().send(&[delivery(&service, "big", &payload)]).await;
+    assert!(
+        matches!(&outcomes[0], DeliveryOutcome::Rejected { reason } if reason.contains("3993"))
+    );
+    assert!(service.received().is_empty());
+}
+
+#[tokio::test]
+async fn each_answer_maps_to_its_outcome() {
+    let service = PushService::start().await;
+    let payload = payload(json!({"notification": {"title": "x"}}));
+    let cases = [
+        (201, None, "delivered"),
+        (404, None, "dead"),
+        (410, None, "dead"),
+        (401, None, "config"),
+        (403, None, "config"),
+        (413, None, "rejected"),
+        (429, Some("7"), "retry 7"),
+        (500, None, "retry"),
+        (503, Some("30"), "retry 30"),
+    ];
+    let mut deliveries = Vec::new();
+    for (n, (status, retry_after, _)) in cases.iter().enumerate() {
+        service.answer(&n.to_string(), *status, *retry_after);
+        deliveries.push(delivery(&service, &n.to_string(), &payload));
+    }
+    let outcomes = gateway().send(&deliveries).await;
+    for ((status, _, expected), outcome) in cases.iter().zip(outcomes) {
+        let got = match outcome {
+            DeliveryOutcome::Delivered => "delivered".to_owned(),
+            DeliveryOutcome::TokenDead {
+                dead_since: None, ..
+            } => "dead".to_owned(),
+            DeliveryOutcome::ConfigFailure { .. } => "config".to_owned(),
+            DeliveryOutcome::Rejected { .. } => "rejected".to_owned(),
+            DeliveryOutcome::RetryLater {
+                retry_after: None, ..
+            } => "retry".to_owned(),
+            DeliveryOutcome::RetryLater {
+                retry_after: Some(after),
+                ..
+            } => format!("retry {}", after.as_secs()),
+            other => format!("{other:?}"),
+        };
+        assert_eq!(&got, expected, "status {status}");
+    }
+    assert!(service.problems().is_empty(), "{:?}", service.problems());
+}
+
+#[tokio::test]
+async fn an_unreachable_push_service_is_retried_later() {
+    // Bind and drop a listener so its port has nothing behind it.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let subscription = beams_core::WebSubscription::from_parts(
+        &format!("http://127.0.0.1:{port}/push/gone"),
+        beams_core::testing::fixtures::TEST_P256DH,
+        beams_core::testing::fixtures::TEST_AUTH,
+        beams_core::EndpointRules {
+            allow_loopback_http: true,
+        },
+    )
+    .unwrap();
+    let gateway = WebPushGateway::builder(
+        VapidKey::generate().unwrap(),
+        VapidContact::new("mailto:a@b.c").unwrap(),
+    )
+    .transport(Transport::PlainText)
+    .timeout(Duration::from_secs(5))
+    .build();
+    let outcomes = gateway
+        .send(&[Delivery {
+            device: DeviceId::generate(Platform::Web),
+            token: PushToken::Web(subscription),
+            payload: payload(json!({})),
+        }])
+        .await;
+    assert!(
+        matches!(outcomes[0], DeliveryOutcome::RetryLater { .. }),
+        "{outcomes:?}"
+    );
+}
