@@ -102,6 +102,30 @@ async fn a_thousand_messages_of_random_sizes_round_trip() {
     }
 }
 
+/// RFC 8291 Appendix A: the RFC's message decrypts with the independent implementation, so
+/// the known-answer test of our encryption (in `encrypt.rs`) checks against a real decryptor.
+#[test]
+fn the_rfc_8291_example_decrypts_independently() {
+    use base64::Engine;
+    let b64 = |s: &str| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(s)
+            .unwrap()
+    };
+    let auth: [u8; 16] = b64("BTBZMqHH6r4Tts7J_aSIgg").try_into().unwrap();
+    let browser = web_push_mock::Browser::from_parts(
+        &b64("q1dXpw3UpT5VOmu_cf_v6ih07Aems3njxI-JWgLcM94"),
+        auth,
+    );
+    let body = b64(
+        "DGv6ra1nlYgDCS1FRnbzlwAAEABBBP4z9KsN6nGRTbVYI_c7VJSPQTBtkgcy27mlmlMoZIIgDll6e3vCYLocInmYWAmS6TlzAC8wEqKK6PBru3jl7A_yl95bQpu6cVPTpK4Mqgkf1CXztLVBSt2Ks3oZwbuwXPXLWyouBWLVWGNWQexSgSxsj_Qulcy4a-fN",
+    );
+    assert_eq!(
+        browser.decrypt(&body).unwrap(),
+        b"When I grow up, I want to be a watermelon"
+    );
+}
+
 #[tokio::test]
 async fn the_official_service_worker_shape_and_headers() {
     let service = PushService::start().await;

@@ -32,6 +32,12 @@ pub(crate) struct Browser {
 }
 
 impl Browser {
+    /// A browser with a known private key (32 bytes) and auth secret, for known answers.
+    pub(crate) fn from_parts(private_key: &[u8], auth: [u8; 16]) -> Self {
+        let secret = p256::SecretKey::from_slice(private_key).expect("a P-256 scalar");
+        Browser { secret, auth }
+    }
+
     fn generate() -> Self {
         loop {
             let mut bytes = [0_u8; 32];
@@ -54,7 +60,7 @@ impl Browser {
     }
 
     /// RFC 8291 decryption, written from the RFC with other crates than the gateway uses.
-    fn decrypt(&self, body: &[u8]) -> Result<Vec<u8>, String> {
+    pub(crate) fn decrypt(&self, body: &[u8]) -> Result<Vec<u8>, String> {
         if body.len() < 86 + 16 {
             return Err("body shorter than a header and a tag".into());
         }
