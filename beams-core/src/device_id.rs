@@ -37,9 +37,10 @@ impl DeviceId {
         };
         let (platform, uuid) = value.split_once('-').ok_or_else(shape)?;
         platform.parse::<Platform>().map_err(|_| shape())?;
-        let parsed = Uuid::try_parse(uuid).map_err(|_| shape())?;
-        // Only the canonical spelling, so one device has exactly one id string.
-        if parsed.hyphenated().to_string() != uuid {
+        // Only the canonical spelling (36 characters, lowercase), so one device has exactly
+        // one id string.
+        let canonical = uuid.len() == 36 && !uuid.bytes().any(|b| b.is_ascii_uppercase());
+        if !canonical || Uuid::try_parse(uuid).is_err() {
             return Err(shape());
         }
         Ok(DeviceId(value.to_owned()))

@@ -107,8 +107,25 @@ impl WebSubscription {
         auth: &str,
         rules: EndpointRules,
     ) -> Result<Self, ValidationError> {
-        let origin_len = check_endpoint(endpoint, rules)?;
         let p256dh: [u8; 65] = decode_key("keys.p256dh", p256dh)?;
+        let auth: [u8; 16] = decode_key("keys.auth", auth)?;
+        Self::from_bytes(endpoint, &p256dh, &auth, rules)
+    }
+
+    /// Builds a subscription from its endpoint and raw key bytes, as a store keeps them.
+    pub fn from_bytes(
+        endpoint: &str,
+        p256dh: &[u8],
+        auth: &[u8],
+        rules: EndpointRules,
+    ) -> Result<Self, ValidationError> {
+        let origin_len = check_endpoint(endpoint, rules)?;
+        let wrong_length = |field, expected, actual| {
+            ValidationError::new(field, Rule::WrongLength { expected, actual })
+        };
+        let p256dh: [u8; 65] = p256dh
+            .try_into()
+            .map_err(|_| wrong_length("keys.p256dh", 65, p256dh.len()))?;
         if p256dh[0] != 0x04 {
             return Err(ValidationError::new(
                 "keys.p256dh",
@@ -117,7 +134,9 @@ impl WebSubscription {
                 },
             ));
         }
-        let auth: [u8; 16] = decode_key("keys.auth", auth)?;
+        let auth: [u8; 16] = auth
+            .try_into()
+            .map_err(|_| wrong_length("keys.auth", 16, auth.len()))?;
         Ok(WebSubscription {
             endpoint: endpoint.to_owned(),
             origin_len,

@@ -28,9 +28,9 @@
 //!
 //! # Layout
 //!
-//! One `devices` table (`STRICT`), one row per device: its id, platform, push token (and the
-//! token's identifying key, unique per platform), user, metadata (JSON) and times (Unix
-//! milliseconds). Indexes: `(platform, token_key)` unique, and `(user_id, platform,
+//! One `devices` table (`STRICT`), one row per device: its id, platform, push token (for Web
+//! Push the subscription's endpoint, with its two keys as blobs beside it), user, metadata
+//! (JSON) and times (Unix milliseconds). Indexes: `(platform, token)` unique, and `(user_id, platform,
 //! associated_at, id)` over associated devices, which serves both a user's listing in
 //! association order and the limit check. `PRAGMA user_version` holds the schema version and
 //! `PRAGMA application_id` marks the file as a beams database.

@@ -10,19 +10,19 @@ use beams_core::{
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::error::{corrupt_row, store_error};
-use crate::row::{device_columns, device_from_row, metadata_column, token_column};
+use crate::row::{device_columns, device_from_row, metadata_column, web_key_columns};
 
-const SELECT_ID_BY_TOKEN: &str = "SELECT id FROM devices WHERE platform = ?1 AND token_key = ?2";
+const SELECT_ID_BY_TOKEN: &str = "SELECT id FROM devices WHERE platform = ?1 AND token = ?2";
 const RENEW: &str = concat!(
-    "UPDATE devices SET token = ?2, metadata = ?3, token_registered_at = ?4, ",
-    "user_id = NULL, associated_at = NULL WHERE id = ?1 RETURNING ",
+    "UPDATE devices SET web_p256dh = ?2, web_auth = ?3, metadata = ?4, ",
+    "token_registered_at = ?5, user_id = NULL, associated_at = NULL WHERE id = ?1 RETURNING ",
     device_columns!()
 );
 const DELETE_ID: &str = "DELETE FROM devices WHERE id = ?1";
 const INSERT: &str = concat!(
-    "INSERT INTO devices (id, platform, token_key, token, user_id, metadata, created_at, ",
-    "associated_at, token_registered_at) VALUES (?1, ?2, ?3, ?4, NULL, ?5, ?6, NULL, ?6) ",
-    "RETURNING ",
+    "INSERT INTO devices (id, platform, token, web_p256dh, web_auth, user_id, metadata, ",
+    "created_at, associated_at, token_registered_at) ",
+    "VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6, ?7, NULL, ?7) RETURNING ",
     device_columns!()
 );
 const SELECT_BY_ID: &str = concat!("SELECT ", device_columns!(), " FROM devices WHERE id = ?1");
@@ -33,10 +33,10 @@ const DELETE_BY_ID: &str = concat!(
 const SELECT_BY_TOKEN: &str = concat!(
     "SELECT ",
     device_columns!(),
-    " FROM devices WHERE platform = ?1 AND token_key = ?2"
+    " FROM devices WHERE platform = ?1 AND token = ?2"
 );
 const DELETE_BY_TOKEN: &str = concat!(
-    "DELETE FROM devices WHERE platform = ?1 AND token_key = ?2 ",
+    "DELETE FROM devices WHERE platform = ?1 AND token = ?2 ",
     "AND token_registered_at <= ?3 RETURNING ",
     device_columns!()
 );
@@ -69,22 +69,22 @@ pub(crate) fn register(
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(store_error)?;
     let platform = registration.token.platform().as_str();
-    let token_key = registration.token.key();
-    let token = token_column(&registration.token);
+    let token = registration.token.key();
+    let (p256dh, auth) = web_key_columns(&registration.token);
     let metadata = metadata_column(&registration.metadata);
     let at = registration.at.as_unix_millis();
 
     let existing: Option<String> = tx
         .prepare_cached(SELECT_ID_BY_TOKEN)
         .and_then(|mut stmt| {
-            stmt.query_row(params![platform, token_key], |row| row.get(0))
+            stmt.query_row(params![platform, token], |row| row.get(0))
                 .optional()
         })
         .map_err(store_error)?;
 
     let device = match existing {
         // A known token renews its device; a registration proves no user.
-        Some(id) => one_device(&tx, RENEW, params![id, token, metadata, at])?,
+        Some(id) => one_device(&tx, RENEW, params![id, p256dh, auth, metadata, at])?,
         None => {
             // A caller reusing an id replaces that device whole.
             tx.prepare_cached(DELETE_ID)
@@ -96,8 +96,9 @@ pub(crate) fn register(
                 params![
                     registration.id.as_str(),
                     platform,
-                    token_key,
                     token,
+                    p256dh,
+                    auth,
                     metadata,
                     at
                 ],

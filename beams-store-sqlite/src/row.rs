@@ -2,7 +2,7 @@
 
 use beams_core::{
     Device, DeviceId, DeviceMetadata, EndpointRules, Platform, PushToken, StoreError, Timestamp,
-    UserId,
+    UserId, WebSubscription,
 };
 use rusqlite::Row;
 use rusqlite::types::FromSql;
@@ -13,18 +13,21 @@ use crate::error::corrupt_row;
 /// macro so queries can be `concat!`-ed into constants.
 macro_rules! device_columns {
     () => {
-        "id, platform, token_key, token, user_id, metadata, created_at, associated_at, \
-         token_registered_at"
+        "id, platform, token, web_p256dh, web_auth, user_id, metadata, created_at, \
+         associated_at, token_registered_at"
     };
 }
 
 pub(crate) use device_columns;
 
-/// The token column: the raw token, or the subscription's JSON for Web Push.
-pub(crate) fn token_column(token: &PushToken) -> String {
+/// The Web Push keys columns (`web_p256dh`, `web_auth`), `NULL` for other platforms.
+pub(crate) fn web_key_columns(token: &PushToken) -> (Option<&[u8]>, Option<&[u8]>) {
     match token {
-        PushToken::Web(subscription) => subscription.to_json(),
-        other => other.key().to_owned(),
+        PushToken::Web(subscription) => (
+            Some(subscription.p256dh().as_slice()),
+            Some(subscription.auth().as_slice()),
+        ),
+        _ => (None, None),
     }
 }
 
@@ -50,25 +53,32 @@ pub(crate) fn device_from_row(row: &Row<'_>) -> Result<Device, StoreError> {
             "the id names another platform",
         ));
     }
-    let raw_token: String = column(row, &raw_id, 3, "token")?;
-    // Loopback endpoints were accepted at registration only when allowed; reading back must
-    // not refuse what was stored.
-    let rules = EndpointRules {
-        allow_loopback_http: true,
-    };
-    let token = PushToken::parse(platform, &raw_token, rules)
-        .map_err(|e| corrupt_row(&raw_id, "token", e))?;
-    let user: Option<String> = column(row, &raw_id, 4, "user_id")?;
+    let raw_token: String = column(row, &raw_id, 2, "token")?;
+    let token = match platform {
+        Platform::Web => {
+            let p256dh: Vec<u8> = column(row, &raw_id, 3, "web_p256dh")?;
+            let auth: Vec<u8> = column(row, &raw_id, 4, "web_auth")?;
+            // Loopback endpoints were accepted at registration only when allowed; reading
+            // back must not refuse what was stored.
+            let rules = EndpointRules {
+                allow_loopback_http: true,
+            };
+            WebSubscription::from_bytes(&raw_token, &p256dh, &auth, rules).map(PushToken::Web)
+        }
+        other => PushToken::parse(other, &raw_token, EndpointRules::default()),
+    }
+    .map_err(|e| corrupt_row(&raw_id, "token", e))?;
+    let user: Option<String> = column(row, &raw_id, 5, "user_id")?;
     let user = user
         .map(UserId::new)
         .transpose()
         .map_err(|e| corrupt_row(&raw_id, "user_id", e))?;
-    let metadata: String = column(row, &raw_id, 5, "metadata")?;
+    let metadata: String = column(row, &raw_id, 6, "metadata")?;
     let metadata: DeviceMetadata =
         serde_json::from_str(&metadata).map_err(|e| corrupt_row(&raw_id, "metadata", e))?;
-    let created_at: i64 = column(row, &raw_id, 6, "created_at")?;
-    let associated_at: Option<i64> = column(row, &raw_id, 7, "associated_at")?;
-    let token_registered_at: i64 = column(row, &raw_id, 8, "token_registered_at")?;
+    let created_at: i64 = column(row, &raw_id, 7, "created_at")?;
+    let associated_at: Option<i64> = column(row, &raw_id, 8, "associated_at")?;
+    let token_registered_at: i64 = column(row, &raw_id, 9, "token_registered_at")?;
 
     Ok(Device {
         id,

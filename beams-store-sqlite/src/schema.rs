@@ -12,21 +12,24 @@ const APPLICATION_ID: i32 = 0x6265_616D; // "beam"
 /// Each entry takes the schema from version `index` to `index + 1`. Append only: an existing
 /// database replays the steps it has not seen, in order, on open.
 const MIGRATIONS: &[&str] = &[
-    // 1: devices, unique push token per platform, and each user's devices per platform in
-    // association order.
+    // 1: devices (a Web Push subscription's endpoint is its token, its keys sit beside it),
+    // unique push token per platform, and each user's devices per platform in association
+    // order.
     "CREATE TABLE devices (
         id                  TEXT PRIMARY KEY NOT NULL,
         platform            TEXT NOT NULL CHECK (platform IN ('apns', 'fcm', 'web')),
-        token_key           TEXT NOT NULL,
         token               TEXT NOT NULL,
+        web_p256dh          BLOB,
+        web_auth            BLOB,
         user_id             TEXT,
         metadata            TEXT NOT NULL,
         created_at          INTEGER NOT NULL,
         associated_at       INTEGER,
         token_registered_at INTEGER NOT NULL,
-        CHECK ((user_id IS NULL) = (associated_at IS NULL))
+        CHECK ((user_id IS NULL) = (associated_at IS NULL)),
+        CHECK ((platform = 'web') = (web_p256dh IS NOT NULL AND web_auth IS NOT NULL))
     ) STRICT;
-    CREATE UNIQUE INDEX devices_by_token ON devices (platform, token_key);
+    CREATE UNIQUE INDEX devices_by_token ON devices (platform, token);
     CREATE INDEX devices_by_user ON devices (user_id, platform, associated_at, id)
         WHERE user_id IS NOT NULL;",
 ];

@@ -21,8 +21,9 @@ use crate::{SqliteOptions, queries, schema};
 /// read-only connections serve lookups, which WAL mode lets run beside the writer. SQLite
 /// admits one writer at a time anyway, so funnelling this process's writes through one
 /// connection costs no parallelism and spares it lock retries; other processes queue on the
-/// busy timeout. All SQLite calls run on tokio's blocking pool, never on the async executor,
-/// and no lock is held across an `.await`.
+/// busy timeout. No SQLite call runs as an ordinary async task: on a multi-thread runtime the
+/// worker hands its other tasks away first (`block_in_place`), elsewhere the call goes to
+/// tokio's blocking pool; no lock is held across an `.await`.
 ///
 /// Clones share the connections.
 #[derive(Clone)]
@@ -96,32 +97,31 @@ impl SqliteDeviceStore {
         }
     }
 
-    /// Runs `change` on the writer connection, on the blocking pool.
+    /// Runs `change` on the writer connection, off the async executor.
     async fn write<T, F>(&self, change: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || {
+        off_the_executor(move || {
             // A panic mid-transaction rolled it back as the `Transaction` unwound, so the
             // connection is usable even if the lock was poisoned.
             let mut conn = inner.writer.lock().unwrap_or_else(PoisonError::into_inner);
             change(&mut conn)
         })
         .await
-        .map_err(worker_failed)?
     }
 
-    /// Runs `query` on a reader connection (the writer when there are none), on the blocking
-    /// pool.
+    /// Runs `query` on a reader connection (the writer when there are none), off the async
+    /// executor.
     async fn read<T, F>(&self, query: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || {
+        off_the_executor(move || {
             let connection = match inner.readers.len() {
                 0 => &inner.writer,
                 n => &inner.readers[inner.next_reader.fetch_add(1, Ordering::Relaxed) % n],
@@ -130,7 +130,25 @@ impl SqliteDeviceStore {
             query(&conn)
         })
         .await
-        .map_err(worker_failed)?
+    }
+}
+
+/// Runs blocking SQLite work where it cannot stall other tasks. On a multi-thread runtime the
+/// current worker becomes a blocking thread in place (`block_in_place`), sparing a hop to the
+/// blocking pool, which costs more than a short query; elsewhere the work goes to the pool.
+async fn off_the_executor<T, F>(work: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, StoreError> + Send + 'static,
+{
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi_thread {
+        tokio::task::block_in_place(work)
+    } else {
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(worker_failed)?
     }
 }
 
