@@ -107,6 +107,8 @@ impl WebSubscription {
         auth: &str,
         rules: EndpointRules,
     ) -> Result<Self, ValidationError> {
+        // Fields are checked in the order they appear in the JSON, endpoint first.
+        check_endpoint(endpoint, rules)?;
         let p256dh: [u8; 65] = decode_key("keys.p256dh", p256dh)?;
         let auth: [u8; 16] = decode_key("keys.auth", auth)?;
         Self::from_bytes(endpoint, &p256dh, &auth, rules)
