@@ -1,1 +1,51 @@
-//! The FCM HTTP v1 gateway (service-account auth).
+//! The FCM HTTP v1 gateway: Android devices, authenticated with a service-account key.
+//!
+//! [`FcmGateway`] sends one v1 message per device (`POST /v1/projects/{project}/messages:send`)
+//! over pooled HTTP/2 connections with bounded concurrency. It signs an RS256 assertion with
+//! the service-account key, exchanges it at the key's `token_uri` for an access token, and
+//! shares that one token among all senders: refreshed ahead of expiry by a single task while
+//! the others keep using it, and replaced once (then the message sent once more) when FCM
+//! answers a plain 401. Users of workload identity or a metadata server plug in their own
+//! [`AccessTokenSource`] instead of a key.
+//!
+//! The Beams `fcm` publish section (`{"notification": {...}, "data": {...}}`, in the legacy
+//! FCM format, with options such as `time_to_live`) becomes a v1 message; what v1 would refuse
+//! (non-string `data` values, unknown fields, more than [`MAX_PAYLOAD_BYTES`]) is reported as
+//! [`Rejected`](beams_core::DeliveryOutcome::Rejected), naming the field, and never sent.
+//!
+//! The private key and access tokens never appear in `Debug` output or logs.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use beams_core::PushGateway;
+//! use beams_push::fcm::{FcmConfig, FcmGateway};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // The key file from the Firebase console (Project settings → Service accounts).
+//! let config = FcmConfig::from_service_account_file("service-account.json")?.max_in_flight(200);
+//! let gateway = FcmGateway::new(config)?;
+//! println!("sending for project {}", gateway.project_id());
+//! let gateway: Arc<dyn PushGateway> = Arc::new(gateway);
+//! # let _ = gateway;
+//! # Ok(())
+//! # }
+//! ```
+
+mod access_token;
+mod classify;
+mod config;
+mod gateway;
+mod http;
+mod message;
+mod oauth;
+mod service_account;
+mod stats;
+mod token_cache;
+
+pub use access_token::{AccessToken, AccessTokenError, AccessTokenSource};
+pub use config::{FCM_BASE_URL, FcmConfig, FcmConfigError};
+pub use gateway::FcmGateway;
+pub use message::MAX_PAYLOAD_BYTES;
+pub use oauth::FCM_SCOPE;
+pub use service_account::{GOOGLE_TOKEN_URI, ServiceAccountKey};
+pub use stats::FcmStats;

@@ -44,6 +44,7 @@ const MAX_ERROR_BODY: usize = 1024;
 #[derive(Debug)]
 pub struct WebPushGateway {
     signer: VapidSigner,
+    clock: Arc<dyn Clock>,
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     permits: Semaphore,
     timeout: Duration,
@@ -115,7 +116,8 @@ impl WebPushGatewayBuilder {
             .pool_idle_timeout(Duration::from_secs(90))
             .build(connector);
         WebPushGateway {
-            signer: VapidSigner::new(self.key, self.contact, self.clock),
+            signer: VapidSigner::new(self.key, self.contact, Arc::clone(&self.clock)),
+            clock: self.clock,
             client,
             permits: Semaphore::new(self.max_in_flight),
             timeout: self.timeout,
@@ -220,7 +222,7 @@ impl WebPushGateway {
             }
         };
         let status = response.status();
-        let wait = retry_after(response.headers());
+        let wait = retry_after(response.headers(), self.clock.now());
         let detail = if status.is_success() {
             String::new()
         } else {
