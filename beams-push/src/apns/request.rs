@@ -1,0 +1,350 @@
+//! The APNs request: `POST /3/device/<token>` with the `apns-*` headers, built from the Beams
+//! `apns` publish section.
+//!
+//! The section is Apple's payload (`{"aps": {...}, ...custom keys}`) and is sent as is, with
+//! one exception: an optional top-level `"apns-headers"` object, which is removed from the
+//! body and sets the request headers `apns-push-type`, `apns-priority`, `apns-expiration`,
+//! `apns-collapse-id` and `apns-id`. Without it the push type is `alert` (`background` when
+//! `aps` has `content-available: 1` and no alert, sound or badge), the priority 10 (5 for
+//! background), and the expiration 0.
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderName};
+use http::uri::{PathAndQuery, Uri};
+use http::{HeaderValue, Method, Request};
+use http_body_util::Full;
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::{Map, Value};
+
+use super::config::Target;
+
+/// The top-level key of the `apns` publish section whose object sets the request headers
+/// (`apns-push-type`, `apns-priority`, `apns-expiration`, `apns-collapse-id`, `apns-id`,
+/// each a string or an integer). It is removed from the body before sending.
+pub const HEADERS_KEY: &str = "apns-headers";
+/// The largest payload APNs accepts, in bytes.
+pub(crate) const MAX_PAYLOAD: usize = 4096;
+/// The largest VoIP payload APNs accepts, in bytes.
+pub(crate) const MAX_VOIP_PAYLOAD: usize = 5120;
+
+const APNS_TOPIC: HeaderName = HeaderName::from_static("apns-topic");
+const APNS_PUSH_TYPE: HeaderName = HeaderName::from_static("apns-push-type");
+const APNS_PRIORITY: HeaderName = HeaderName::from_static("apns-priority");
+const APNS_EXPIRATION: HeaderName = HeaderName::from_static("apns-expiration");
+const APNS_COLLAPSE_ID: HeaderName = HeaderName::from_static("apns-collapse-id");
+const APNS_ID: HeaderName = HeaderName::from_static("apns-id");
+
+/// One payload, serialized once and shared by every delivery of it.
+#[derive(Debug, Clone)]
+pub(crate) struct PreparedPayload {
+    body: Bytes,
+    topic: HeaderValue,
+    push_type: HeaderValue,
+    priority: HeaderValue,
+    expiration: HeaderValue,
+    collapse_id: Option<HeaderValue>,
+    apns_id: Option<HeaderValue>,
+}
+
+/// The publish section without the `apns-headers` key, serialized without copying it.
+struct BodyView<'a>(&'a Map<String, Value>);
+
+impl Serialize for BodyView<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        for (key, value) in self.0.iter().filter(|(key, _)| *key != HEADERS_KEY) {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
+}
+
+impl PreparedPayload {
+    /// Builds the body and headers for `section` sent to `topic` (the configured bundle id),
+    /// or says why APNs would refuse it, so nothing is sent.
+    pub(crate) fn new(section: &Value, topic: &str) -> Result<Self, String> {
+        let Value::Object(section) = section else {
+            return Err("the apns section is not a JSON object".into());
+        };
+        let options = match section.get(HEADERS_KEY) {
+            None => &Map::new(),
+            Some(Value::Object(options)) => options,
+            Some(_) => return Err(format!("`{HEADERS_KEY}` is not a JSON object")),
+        };
+        let mut push_type = None;
+        let mut priority = None;
+        let mut expiration = None;
+        let mut collapse_id = None;
+        let mut apns_id = None;
+        for (name, value) in options {
+            let text = header_text(name, value)?;
+            let slot = match name.as_str() {
+                "apns-push-type" => check_push_type(&text).map(|()| &mut push_type),
+                "apns-priority" => check_priority(&text).map(|()| &mut priority),
+                "apns-expiration" => check_expiration(&text).map(|()| &mut expiration),
+                "apns-collapse-id" => check_collapse_id(&text).map(|()| &mut collapse_id),
+                "apns-id" => check_apns_id(&text).map(|()| &mut apns_id),
+                other => Err(format!("`{HEADERS_KEY}` has unknown header `{other}`")),
+            }?;
+            *slot = Some(text);
+        }
+        let push_type = push_type.unwrap_or_else(|| default_push_type(section).to_owned());
+        let push_type = push_type.as_str();
+        let priority = priority
+            .unwrap_or_else(|| if push_type == "background" { "5" } else { "10" }.to_owned());
+        let body = serde_json::to_vec(&BodyView(section))
+            .map_err(|e| format!("the apns section does not serialize: {e}"))?;
+        let limit = if push_type == "voip" {
+            MAX_VOIP_PAYLOAD
+        } else {
+            MAX_PAYLOAD
+        };
+        if body.len() > limit {
+            return Err(format!(
+                "PayloadTooLarge: {} bytes, APNs accepts {limit} (not sent)",
+                body.len()
+            ));
+        }
+        let value = |text: &str| {
+            HeaderValue::from_str(text).map_err(|_| format!("`{text}` cannot be a header value"))
+        };
+        Ok(PreparedPayload {
+            body: Bytes::from(body),
+            topic: value(&format!("{topic}{}", topic_suffix(push_type)))?,
+            push_type: value(push_type)?,
+            priority: value(&priority)?,
+            expiration: value(expiration.as_deref().unwrap_or("0"))?,
+            collapse_id: collapse_id.as_deref().map(value).transpose()?,
+            apns_id: apns_id.as_deref().map(value).transpose()?,
+        })
+    }
+
+    /// The body as sent.
+    #[cfg(test)]
+    pub(crate) fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// The request for one device token (validated hex) with the provider token's
+    /// `authorization` value.
+    pub(crate) fn request(
+        &self,
+        target: &Target,
+        device_token: &str,
+        authorization: &HeaderValue,
+    ) -> Result<Request<Full<Bytes>>, http::Error> {
+        let path =
+            PathAndQuery::from_maybe_shared(Bytes::from(format!("/3/device/{device_token}")))?;
+        let uri = Uri::builder()
+            .scheme(target.scheme.clone())
+            .authority(target.authority.clone())
+            .path_and_query(path)
+            .build()?;
+        let mut request = Request::new(Full::new(self.body.clone()));
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = uri;
+        let headers = request.headers_mut();
+        headers.reserve(9);
+        // Not marked sensitive: HPACK then indexes it once per connection instead of sending
+        // ~200 bytes with every request. It is never logged.
+        headers.insert(AUTHORIZATION, authorization.clone());
+        headers.insert(APNS_TOPIC, self.topic.clone());
+        headers.insert(APNS_PUSH_TYPE, self.push_type.clone());
+        headers.insert(APNS_PRIORITY, self.priority.clone());
+        headers.insert(APNS_EXPIRATION, self.expiration.clone());
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(collapse_id) = &self.collapse_id {
+            headers.insert(APNS_COLLAPSE_ID, collapse_id.clone());
+        }
+        if let Some(apns_id) = &self.apns_id {
+            headers.insert(APNS_ID, apns_id.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// A header option as text: a string as it is, or a non-negative integer printed.
+fn header_text(name: &str, value: &Value) -> Result<String, String> {
+    match value {
+        Value::String(text) => Ok(text.clone()),
+        Value::Number(n) if n.is_u64() => Ok(n.to_string()),
+        _ => Err(format!(
+            "`{HEADERS_KEY}.{name}` must be a string or a non-negative integer"
+        )),
+    }
+}
+
+fn check_push_type(text: &str) -> Result<(), String> {
+    if !text.is_empty() && text.len() <= 32 && text.bytes().all(|b| b.is_ascii_lowercase()) {
+        Ok(())
+    } else {
+        Err(format!("apns-push-type `{text}` is not a push type"))
+    }
+}
+
+fn check_priority(text: &str) -> Result<(), String> {
+    match text {
+        "10" | "5" | "1" => Ok(()),
+        _ => Err(format!("apns-priority `{text}` is not 10, 5 or 1")),
+    }
+}
+
+fn check_expiration(text: &str) -> Result<(), String> {
+    match text.parse::<u64>() {
+        Ok(_) if text.len() <= 12 => Ok(()),
+        _ => Err(format!(
+            "apns-expiration `{text}` is not a Unix time in seconds"
+        )),
+    }
+}
+
+fn check_collapse_id(text: &str) -> Result<(), String> {
+    if text.len() <= 64 {
+        Ok(())
+    } else {
+        Err(format!(
+            "apns-collapse-id is {} bytes, APNs accepts 64",
+            text.len()
+        ))
+    }
+}
+
+/// A canonical UUID, `8-4-4-4-12` hex digits.
+fn check_apns_id(text: &str) -> Result<(), String> {
+    let groups: Vec<&str> = text.split('-').collect();
+    let shaped = groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups
+            .iter()
+            .all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()));
+    if shaped {
+        Ok(())
+    } else {
+        Err(format!("apns-id `{text}` is not a canonical UUID"))
+    }
+}
+
+/// `background` for a silent notification (`content-available: 1` and nothing to show),
+/// otherwise `alert`.
+fn default_push_type(section: &Map<String, Value>) -> &'static str {
+    let Some(Value::Object(aps)) = section.get("aps") else {
+        return "alert";
+    };
+    let silent = aps.get("content-available").and_then(Value::as_i64) == Some(1)
+        && !["alert", "sound", "badge"]
+            .iter()
+            .any(|key| aps.contains_key(*key));
+    if silent { "background" } else { "alert" }
+}
+
+/// The topic suffix Apple requires for push types delivered to app extensions.
+fn topic_suffix(push_type: &str) -> &'static str {
+    match push_type {
+        "voip" => ".voip",
+        "complication" => ".complication",
+        "fileprovider" => ".pushkit.fileprovider",
+        "liveactivity" => ".push-type.liveactivity",
+        "location" => ".location-query",
+        "pushtotalk" => ".voip-ptt",
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn header(prepared: &PreparedPayload, name: &str) -> String {
+        let target = super::super::config::tests_support::plain_target();
+        let request = prepared
+            .request(&target, "ab", &HeaderValue::from_static("bearer x"))
+            .unwrap();
+        request
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn alerts_get_the_documented_defaults() {
+        let prepared = PreparedPayload::new(&json!({"aps": {"alert": "Hi"}}), "com.x").unwrap();
+        assert_eq!(header(&prepared, "apns-push-type"), "alert");
+        assert_eq!(header(&prepared, "apns-priority"), "10");
+        assert_eq!(header(&prepared, "apns-expiration"), "0");
+        assert_eq!(header(&prepared, "apns-topic"), "com.x");
+        assert_eq!(header(&prepared, "apns-collapse-id"), "");
+    }
+
+    #[test]
+    fn silent_notifications_are_background_at_priority_5() {
+        let section = json!({"aps": {"content-available": 1}, "data": {"k": "v"}});
+        let prepared = PreparedPayload::new(&section, "com.x").unwrap();
+        assert_eq!(header(&prepared, "apns-push-type"), "background");
+        assert_eq!(header(&prepared, "apns-priority"), "5");
+    }
+
+    #[test]
+    fn header_options_are_applied_and_removed_from_the_body() {
+        let section = json!({
+            "aps": {"alert": "Hi"},
+            "apns-headers": {
+                "apns-push-type": "voip",
+                "apns-priority": "5",
+                "apns-expiration": 1700000000,
+                "apns-collapse-id": "group-1",
+                "apns-id": "123e4567-e89b-12d3-a456-4266554400a0"
+            }
+        });
+        let prepared = PreparedPayload::new(&section, "com.x").unwrap();
+        assert_eq!(prepared.body(), br#"{"aps":{"alert":"Hi"}}"#);
+        assert_eq!(header(&prepared, "apns-topic"), "com.x.voip");
+        assert_eq!(header(&prepared, "apns-priority"), "5");
+        assert_eq!(header(&prepared, "apns-expiration"), "1700000000");
+        assert_eq!(header(&prepared, "apns-collapse-id"), "group-1");
+        assert_eq!(
+            header(&prepared, "apns-id"),
+            "123e4567-e89b-12d3-a456-4266554400a0"
+        );
+    }
+
+    #[test]
+    fn bad_options_are_refused_before_sending() {
+        for options in [
+            json!({"apns-priority": "7"}),
+            json!({"apns-collapse-id": "x".repeat(65)}),
+            json!({"apns-id": "not-a-uuid"}),
+            json!({"apns-expiration": "soon"}),
+            json!({"apns-push-type": "Alert"}),
+            json!({"apns-topic": "com.other"}),
+            json!({"apns-priority": -1}),
+        ] {
+            let section = json!({"aps": {}, "apns-headers": options});
+            assert!(
+                PreparedPayload::new(&section, "com.x").is_err(),
+                "{options}"
+            );
+        }
+        assert!(PreparedPayload::new(&json!([1]), "com.x").is_err());
+    }
+
+    #[test]
+    fn payload_size_is_checked_with_the_voip_allowance() {
+        let padding = |n: usize| "x".repeat(n);
+        // {"aps":{},"p":"…"} is 17 bytes around the padding.
+        let fits = json!({"aps": {}, "p": padding(MAX_PAYLOAD - 17)});
+        assert_eq!(
+            PreparedPayload::new(&fits, "com.x").unwrap().body().len(),
+            MAX_PAYLOAD
+        );
+        let too_big = json!({"aps": {}, "p": padding(MAX_PAYLOAD - 16)});
+        let refused = PreparedPayload::new(&too_big, "com.x").unwrap_err();
+        assert!(refused.starts_with("PayloadTooLarge"), "{refused}");
+        let voip = json!({
+            "aps": {}, "p": padding(MAX_PAYLOAD),
+            "apns-headers": {"apns-push-type": "voip"}
+        });
+        assert!(PreparedPayload::new(&voip, "com.x").is_ok());
+    }
+}

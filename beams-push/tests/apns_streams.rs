@@ -1,0 +1,149 @@
+//! The APNs gateway honours the server's stream limits: one stream until the first success,
+//! then the current SETTINGS_MAX_CONCURRENT_STREAMS as it changes; requests queue, none fail.
+
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+#[path = "support/apns_h2_proxy.rs"]
+mod apns_h2_proxy;
+#[path = "support/apns_mock.rs"]
+mod apns_mock;
+
+use std::time::Duration;
+
+use apns_h2_proxy::H2Proxy;
+use apns_mock::{MockApns, MockOptions, Reply, TestKey, delivery, device_token, payload};
+use beams_core::{DeliveryOutcome, PushGateway};
+use beams_push::Transport;
+use beams_push::apns::{ApnsEndpoint, ApnsGateway};
+use serde_json::json;
+
+#[tokio::test]
+async fn the_current_stream_limit_is_never_exceeded_and_a_raised_one_is_used() {
+    let key = TestKey::generate();
+    let mock = MockApns::start(
+        &key,
+        MockOptions {
+            record: true,
+            delay: Some(Duration::from_millis(5)),
+            ..MockOptions::default()
+        },
+    )
+    .await;
+    // The server says 1 stream; after 10 answers it says 8.
+    let proxy = H2Proxy::start(mock.addr, 1).await;
+    proxy.raise_after(10, 8);
+    let gateway = ApnsGateway::new(
+        mock.config(&key)
+            .endpoint(ApnsEndpoint::custom(
+                format!("http://{}", proxy.addr),
+                Transport::PlainText,
+            ))
+            .build()
+            .unwrap(),
+    );
+    let message = payload(json!({"aps": {"alert": "Hi"}}));
+    let deliveries: Vec<_> = (1..=80)
+        .map(|n| delivery(&device_token(n), &message))
+        .collect();
+
+    let outcomes = tokio::time::timeout(Duration::from_secs(30), gateway.send(&deliveries))
+        .await
+        .unwrap();
+
+    assert_eq!(outcomes, vec![DeliveryOutcome::Delivered; 80]);
+    assert!(proxy.violations().is_empty(), "{:?}", proxy.violations());
+    assert!(proxy.raised());
+    assert_eq!(proxy.max_open_before_raise(), 1);
+    assert_eq!(proxy.max_open(), 8, "the raised limit is used in full");
+    assert_eq!(proxy.connections(), 1);
+    assert_eq!(mock.per_token().values().sum::<usize>(), 80);
+    assert!(mock.violations().is_empty(), "{:?}", mock.violations());
+}
+
+#[tokio::test]
+async fn one_stream_until_the_first_success_then_many() {
+    let key = TestKey::generate();
+    let mock = MockApns::start(
+        &key,
+        MockOptions {
+            record: true,
+            max_concurrent_streams: Some(100),
+            delay: Some(Duration::from_millis(10)),
+            ..MockOptions::default()
+        },
+    )
+    .await;
+    // The first answers are failures: the connection must stay at one stream through them.
+    for n in 1..=3 {
+        mock.script(&device_token(n), Reply::error(500, "InternalServerError"));
+    }
+    let gateway = ApnsGateway::new(mock.config(&key).build().unwrap());
+    let message = payload(json!({"aps": {"alert": "Hi"}}));
+    let deliveries: Vec<_> = (1..=40)
+        .map(|n| delivery(&device_token(n), &message))
+        .collect();
+
+    let outcomes = tokio::time::timeout(Duration::from_secs(30), gateway.send(&deliveries))
+        .await
+        .unwrap();
+
+    assert!(
+        outcomes[..3]
+            .iter()
+            .all(|o| matches!(o, DeliveryOutcome::RetryLater { .. }))
+    );
+    assert!(
+        outcomes[3..]
+            .iter()
+            .all(|o| *o == DeliveryOutcome::Delivered)
+    );
+    // The mock records a violation whenever a second stream opens before a success.
+    assert!(mock.violations().is_empty(), "{:?}", mock.violations());
+    assert!(
+        mock.max_in_flight() > 1,
+        "streams widen after the first success"
+    );
+    assert_eq!(mock.connections(), 1);
+}
+
+#[tokio::test]
+async fn a_pool_spreads_a_batch_over_its_connections() {
+    let key = TestKey::generate();
+    let mock = MockApns::start(
+        &key,
+        MockOptions {
+            record: true,
+            max_concurrent_streams: Some(4),
+            delay: Some(Duration::from_millis(5)),
+            ..MockOptions::default()
+        },
+    )
+    .await;
+    let gateway = ApnsGateway::new(mock.config(&key).pool_size(3).build().unwrap());
+    let message = payload(json!({"aps": {"alert": "Hi"}}));
+    let deliveries: Vec<_> = (1..=120)
+        .map(|n| delivery(&device_token(n), &message))
+        .collect();
+
+    let outcomes = tokio::time::timeout(Duration::from_secs(30), gateway.send(&deliveries))
+        .await
+        .unwrap();
+
+    assert_eq!(outcomes, vec![DeliveryOutcome::Delivered; 120]);
+    assert_eq!(mock.connections(), 3);
+    let mut per_connection = [0usize; 3];
+    for seen in mock.seen() {
+        per_connection[(seen.connection - 1) as usize] += 1;
+    }
+    assert!(
+        per_connection.iter().all(|n| *n >= 10),
+        "{per_connection:?}"
+    );
+    assert!(mock.max_in_flight() <= 4);
+    assert_eq!(
+        gateway.stats().provider_tokens_signed,
+        1,
+        "one token for the pool"
+    );
+    assert!(mock.violations().is_empty(), "{:?}", mock.violations());
+}

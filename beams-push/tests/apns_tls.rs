@@ -1,0 +1,95 @@
+//! The APNs gateway over TLS: the loopback mock behind a generated certificate, ALPN h2.
+
+#![allow(clippy::unwrap_used, reason = "tests")]
+
+#[path = "support/apns_mock.rs"]
+mod apns_mock;
+
+use apns_mock::{MockApns, MockOptions, Reply, TestKey, delivery, device_token, payload};
+use beams_core::{DeliveryOutcome, PushGateway, Timestamp};
+use beams_push::Transport;
+use beams_push::apns::{ApnsEndpoint, ApnsGateway};
+use serde_json::json;
+
+async fn tls_mock(key: &TestKey) -> MockApns {
+    MockApns::start(
+        key,
+        MockOptions {
+            tls: true,
+            record: true,
+            ..MockOptions::default()
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn the_gateway_speaks_http2_over_tls_with_a_given_root() {
+    let key = TestKey::generate();
+    let mock = tls_mock(&key).await;
+    mock.script(
+        &device_token(2),
+        Reply::Error {
+            status: 410,
+            reason: "ExpiredToken",
+            timestamp: Some(1_650_000_000_000),
+            retry_after: None,
+        },
+    );
+    let gateway = ApnsGateway::new(mock.config(&key).pool_size(2).build().unwrap());
+    let message = payload(json!({"aps": {"alert": "Hi"}}));
+    let mut deliveries: Vec<_> = (1..=30)
+        .map(|n| delivery(&device_token(n), &message))
+        .collect();
+    deliveries.swap(0, 1);
+
+    let outcomes = gateway.send(&deliveries).await;
+
+    assert_eq!(
+        outcomes[0],
+        DeliveryOutcome::TokenDead {
+            dead_since: Some(Timestamp::from_unix_millis(1_650_000_000_000)),
+            reason: "ExpiredToken".into(),
+        }
+    );
+    assert!(
+        outcomes[1..]
+            .iter()
+            .all(|o| *o == DeliveryOutcome::Delivered)
+    );
+    assert_eq!(mock.per_token().len(), 30);
+    assert!(mock.violations().is_empty(), "{:?}", mock.violations());
+}
+
+#[tokio::test]
+async fn an_untrusted_certificate_is_a_connection_failure_not_a_dead_token() {
+    let key = TestKey::generate();
+    let mock = tls_mock(&key).await;
+    // Trust only another server's certificate.
+    let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let config = mock
+        .config(&key)
+        .endpoint(ApnsEndpoint::custom(
+            format!("https://{}", mock.addr),
+            Transport::TlsWithRoots(vec![other.cert.der().clone()]),
+        ))
+        .build()
+        .unwrap();
+    let gateway = ApnsGateway::new(config);
+    let message = payload(json!({"aps": {"alert": "Hi"}}));
+
+    let outcomes = gateway
+        .send(&[
+            delivery(&device_token(1), &message),
+            delivery(&device_token(2), &message),
+        ])
+        .await;
+
+    for outcome in &outcomes {
+        assert!(
+            matches!(outcome, DeliveryOutcome::RetryLater { reason, .. } if reason.contains("TLS")),
+            "{outcome:?}"
+        );
+    }
+    assert!(mock.per_token().is_empty());
+}
