@@ -329,6 +329,32 @@ impl Beams {
             .ok_or_else(|| BeamsError::DeviceNotFound { device: id.clone() })
     }
 
+    /// Replaces a device's metadata (the client SDK's `PUT …/metadata`).
+    pub async fn update_metadata(
+        &self,
+        id: &DeviceId,
+        metadata: DeviceMetadata,
+    ) -> Result<Device, BeamsError> {
+        self.store
+            .update_metadata(id, metadata)
+            .await?
+            .ok_or_else(|| BeamsError::DeviceNotFound { device: id.clone() })
+    }
+
+    /// Gives a device the new push token its client SDK reports (an FCM token refresh),
+    /// keeping its id and user. The token is validated for the device's platform.
+    pub async fn refresh_token(
+        &self,
+        id: &DeviceId,
+        raw_token: &str,
+    ) -> Result<Device, BeamsError> {
+        let token = PushToken::parse(id.platform(), raw_token, self.endpoint_rules)?;
+        self.store
+            .update_token(id, token, self.clock.now())
+            .await?
+            .ok_or_else(|| BeamsError::DeviceNotFound { device: id.clone() })
+    }
+
     /// Associates a device with the user named by a Beams Token's `sub`, after verifying it.
     ///
     /// At the limit, the policy evicts the user's oldest device on the platform or refuses;

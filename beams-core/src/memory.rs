@@ -8,8 +8,8 @@ use async_trait::async_trait;
 
 use crate::{
     AssociatedDevice, AssociationOutcome, AssociationPlan, AssociationRefusal, AssociationRequest,
-    Device, DeviceId, DeviceRegistration, DeviceStore, Platform, PushToken, StoreError, Timestamp,
-    UserId, association_order,
+    Device, DeviceId, DeviceMetadata, DeviceRegistration, DeviceStore, Platform, PushToken,
+    StoreError, Timestamp, UserId, association_order,
 };
 
 /// A `DeviceStore` that keeps everything in memory behind one lock. Clones share the data.
@@ -208,6 +208,43 @@ impl DeviceStore for MemoryDeviceStore {
             inner.remove(&device.id);
         }
         Ok(devices)
+    }
+
+    async fn update_metadata(
+        &self,
+        id: &DeviceId,
+        metadata: DeviceMetadata,
+    ) -> Result<Option<Device>, StoreError> {
+        let mut inner = self.lock();
+        Ok(inner.devices.get_mut(id).map(|device| {
+            device.metadata = metadata;
+            device.clone()
+        }))
+    }
+
+    async fn update_token(
+        &self,
+        id: &DeviceId,
+        token: PushToken,
+        at: Timestamp,
+    ) -> Result<Option<Device>, StoreError> {
+        let mut inner = self.lock();
+        let Some(old_key) = inner.devices.get(id).map(|d| Inner::token_key(&d.token)) else {
+            return Ok(None);
+        };
+        let new_key = Inner::token_key(&token);
+        if let Some(holder) = inner.by_token.get(&new_key).cloned()
+            && &holder != id
+        {
+            inner.remove(&holder);
+        }
+        inner.by_token.remove(&old_key);
+        inner.by_token.insert(new_key, id.clone());
+        Ok(inner.devices.get_mut(id).map(|device| {
+            device.token = token;
+            device.token_registered_at = at;
+            device.clone()
+        }))
     }
 
     async fn associate(

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::{
-    AssociationPolicy, AssociationRefusal, Device, DeviceId, DeviceRegistration, PushToken,
-    StoreError, Timestamp, UserId,
+    AssociationPolicy, AssociationRefusal, Device, DeviceId, DeviceMetadata, DeviceRegistration,
+    PushToken, StoreError, Timestamp, UserId,
 };
 
 /// One association to make atomically: see [`DeviceStore::associate`].
@@ -91,6 +91,12 @@ pub enum AssociationOutcome {
 /// - `dead_token_for_an_unknown_token_removes_nothing`.
 /// - `large_user_with_full_platforms`: 100 devices on each of the three platforms.
 /// - `unicode_and_longest_user_ids`: any Unicode, up to 164 characters, stored exactly.
+/// - `metadata_can_be_replaced`: [`update_metadata`](Self::update_metadata) changes the
+///   metadata and nothing else; an absent device gives `None`.
+/// - `a_token_can_be_refreshed`: [`update_token`](Self::update_token) keeps id, user and
+///   `created_at`, takes the new token and `token_registered_at`; the old token finds nothing.
+/// - `a_refreshed_token_moves_from_the_device_that_had_it`: the device that held the new token
+///   is deleted.
 /// - `device_fields_round_trip`: every field of every platform's token reads back equal.
 /// - `data_survives_reopen` (stores that persist): what was written before closing is read back
 ///   after reopening.
@@ -126,6 +132,31 @@ pub trait DeviceStore: Send + Sync + std::fmt::Debug {
 
     /// Deletes every device of the user; returns what was deleted.
     async fn remove_user(&self, user: &UserId) -> Result<Vec<Device>, StoreError>;
+
+    /// Replaces a device's metadata, leaving everything else as it is; returns the device as
+    /// stored, or `None` if there is no such device.
+    async fn update_metadata(
+        &self,
+        id: &DeviceId,
+        metadata: DeviceMetadata,
+    ) -> Result<Option<Device>, StoreError> {
+        let _ = (id, metadata);
+        Err(StoreError::new(crate::StoreErrorKind::Backend))
+    }
+
+    /// Gives a device a new push token of its platform (an FCM token refresh), registered
+    /// `at`, keeping its id, user and creation time. A device of the platform that held the
+    /// new token is deleted first: the token has moved. Returns the device as stored, or
+    /// `None` if there is no such device.
+    async fn update_token(
+        &self,
+        id: &DeviceId,
+        token: PushToken,
+        at: Timestamp,
+    ) -> Result<Option<Device>, StoreError> {
+        let _ = (id, token, at);
+        Err(StoreError::new(crate::StoreErrorKind::Backend))
+    }
 
     /// Associates a device with a user in one atomic step: reads the device, asks
     /// `request.policy` for a plan ([`AssociationPolicy::plan_loading`] reads the user's
@@ -183,6 +214,23 @@ macro_rules! forward_device_store {
 
             async fn remove_user(&self, user: &$crate::UserId) -> Result<Vec<$crate::Device>, $crate::StoreError> {
                 (**self).remove_user(user).await
+            }
+
+            async fn update_metadata(
+                &self,
+                id: &$crate::DeviceId,
+                metadata: $crate::DeviceMetadata,
+            ) -> Result<Option<$crate::Device>, $crate::StoreError> {
+                (**self).update_metadata(id, metadata).await
+            }
+
+            async fn update_token(
+                &self,
+                id: &$crate::DeviceId,
+                token: $crate::PushToken,
+                at: $crate::Timestamp,
+            ) -> Result<Option<$crate::Device>, $crate::StoreError> {
+                (**self).update_token(id, token, at).await
             }
 
             async fn associate(

@@ -362,3 +362,38 @@ async fn the_store_is_reachable_as_a_trait_object() {
     let store: &Arc<dyn DeviceStore> = f.beams.store();
     assert!(store.user_devices(&user("alice")).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn metadata_and_tokens_can_change_on_a_known_device() {
+    let f = fixture(AssociationPolicy::default());
+    let device = f.register(Platform::Fcm, FCM).await;
+    f.beams
+        .associate_device(&device.id, &f.token_for("alice"))
+        .await
+        .unwrap();
+    let metadata = DeviceMetadata::new([("sdkVersion", "2.0.0")]).unwrap();
+    let updated = f
+        .beams
+        .update_metadata(&device.id, metadata.clone())
+        .await
+        .unwrap();
+    assert_eq!(updated.metadata, metadata);
+
+    let refreshed = f.beams.refresh_token(&device.id, &fcm(7)).await.unwrap();
+    assert_eq!(refreshed.token.key(), fcm(7));
+    assert_eq!(refreshed.user, Some(user("alice")));
+
+    let err = f
+        .beams
+        .refresh_token(&device.id, "not a token!")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BeamsError::Invalid(ref e) if e.field() == "token"));
+    let absent = beams_core::DeviceId::generate(Platform::Fcm);
+    assert!(matches!(
+        f.beams
+            .update_metadata(&absent, DeviceMetadata::default())
+            .await,
+        Err(BeamsError::DeviceNotFound { .. })
+    ));
+}

@@ -5,7 +5,8 @@
 
 use beams_core::{
     AssociatedDevice, AssociationOutcome, AssociationPlan, AssociationRefusal, AssociationRequest,
-    Device, DeviceId, DeviceRegistration, Platform, PushToken, StoreError, Timestamp, UserId,
+    Device, DeviceId, DeviceMetadata, DeviceRegistration, Platform, PushToken, StoreError,
+    Timestamp, UserId,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -53,6 +54,17 @@ const SELECT_BY_USERS: &str = concat!(
 );
 const DELETE_BY_USER: &str = concat!(
     "DELETE FROM devices WHERE user_id = ?1 RETURNING ",
+    device_columns!()
+);
+const UPDATE_METADATA: &str = concat!(
+    "UPDATE devices SET metadata = ?2 WHERE id = ?1 RETURNING ",
+    device_columns!()
+);
+const DELETE_OTHER_HOLDER: &str =
+    "DELETE FROM devices WHERE platform = ?1 AND token = ?2 AND id <> ?3";
+const UPDATE_TOKEN: &str = concat!(
+    "UPDATE devices SET token = ?2, web_p256dh = ?3, web_auth = ?4, token_registered_at = ?5 ",
+    "WHERE id = ?1 RETURNING ",
     device_columns!()
 );
 const SELECT_USER_OF: &str = "SELECT user_id FROM devices WHERE id = ?1";
@@ -193,6 +205,48 @@ fn in_transaction<T>(
     Ok(result)
 }
 
+pub(crate) fn update_metadata(
+    conn: &mut Connection,
+    id: &DeviceId,
+    metadata: &DeviceMetadata,
+) -> Result<Option<Device>, StoreError> {
+    in_transaction(conn, |tx| {
+        one_device(
+            tx,
+            UPDATE_METADATA,
+            params![id.as_str(), metadata_column(metadata)],
+        )
+    })
+}
+
+/// Moves a device to a new push token; a device that held that token is deleted first.
+pub(crate) fn update_token(
+    conn: &mut Connection,
+    id: &DeviceId,
+    token: &PushToken,
+    at: Timestamp,
+) -> Result<Option<Device>, StoreError> {
+    in_transaction(conn, |tx| {
+        let exists = tx
+            .prepare_cached(SELECT_USER_OF)
+            .and_then(|mut stmt| stmt.exists([id.as_str()]))
+            .map_err(store_error)?;
+        if !exists {
+            return Ok(None);
+        }
+        let platform = token.platform().as_str();
+        tx.prepare_cached(DELETE_OTHER_HOLDER)
+            .and_then(|mut stmt| stmt.execute(params![platform, token.key(), id.as_str()]))
+            .map_err(store_error)?;
+        let (p256dh, auth) = web_key_columns(token);
+        one_device(
+            tx,
+            UPDATE_TOKEN,
+            params![id.as_str(), token.key(), p256dh, auth, at.as_unix_millis()],
+        )
+    })
+}
+
 /// The association primitive: reads, plans (in beams-core) and applies in one transaction.
 pub(crate) fn associate(
     conn: &mut Connection,
@@ -323,6 +377,9 @@ mod tests {
             DELETE_BY_USER,
             SELECT_USER_OF,
             SELECT_ASSOCIATED,
+            UPDATE_METADATA,
+            DELETE_OTHER_HOLDER,
+            UPDATE_TOKEN,
             DISASSOCIATE,
             ASSOCIATE,
         ] {

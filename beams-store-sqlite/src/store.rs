@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use beams_core::{
-    AssociationOutcome, AssociationRequest, Device, DeviceId, DeviceRegistration, DeviceStore,
-    PushToken, StoreError, Timestamp, UserId, async_trait,
+    AssociationOutcome, AssociationRequest, Device, DeviceId, DeviceMetadata, DeviceRegistration,
+    DeviceStore, PushToken, StoreError, Timestamp, UserId, async_trait,
 };
 use rusqlite::{Connection, OpenFlags};
 
@@ -236,6 +236,27 @@ impl DeviceStore for SqliteDeviceStore {
     async fn remove_user(&self, user: &UserId) -> Result<Vec<Device>, StoreError> {
         let user = user.clone();
         self.write(move |conn| queries::remove_user(conn, &user))
+            .await
+    }
+
+    async fn update_metadata(
+        &self,
+        id: &DeviceId,
+        metadata: DeviceMetadata,
+    ) -> Result<Option<Device>, StoreError> {
+        let id = id.clone();
+        self.write(move |conn| queries::update_metadata(conn, &id, &metadata))
+            .await
+    }
+
+    async fn update_token(
+        &self,
+        id: &DeviceId,
+        token: PushToken,
+        at: Timestamp,
+    ) -> Result<Option<Device>, StoreError> {
+        let id = id.clone();
+        self.write(move |conn| queries::update_token(conn, &id, &token, at))
             .await
     }
 

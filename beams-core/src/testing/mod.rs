@@ -22,6 +22,7 @@ mod guarded;
 mod limits;
 mod registration;
 mod round_trip;
+mod updates;
 mod users;
 
 pub use association::*;
@@ -30,6 +31,7 @@ pub use guarded::Guarded;
 pub use limits::*;
 pub use registration::*;
 pub use round_trip::*;
+pub use updates::*;
 pub use users::*;
 
 /// Generates one `#[tokio::test]` per conformance rule for a store.
@@ -64,6 +66,9 @@ macro_rules! device_store_conformance {
             large_user_with_full_platforms,
             unicode_and_longest_user_ids,
             device_fields_round_trip,
+            metadata_can_be_replaced,
+            a_token_can_be_refreshed,
+            a_refreshed_token_moves_from_the_device_that_had_it,
         );
     };
     ($open:expr, reopen: $reopen:expr $(,)?) => {

@@ -1,0 +1,129 @@
+//! Rules for changing a registered device: its metadata, and its push token.
+
+use super::fixtures::{
+    assert_device_gone, associate, metadata, push_token, register, stored, user,
+};
+use crate::{AssociationPolicy, DeviceId, DeviceStore, Platform, Timestamp};
+
+/// `update_metadata` changes the metadata and nothing else; an absent device gives `None`.
+pub async fn metadata_can_be_replaced<S: DeviceStore>(store: S) {
+    let alice = user("alice");
+    let device = register(&store, Platform::Apns, 1, 10).await;
+    associate(&store, &device.id, &alice, AssociationPolicy::default(), 20).await;
+    let before = stored(&store, &device.id).await;
+
+    let updated = store
+        .update_metadata(&device.id, metadata("7.0.0"))
+        .await
+        .expect("update_metadata succeeds")
+        .expect("the device exists");
+    assert_eq!(updated.metadata, metadata("7.0.0"));
+    assert_eq!(
+        crate::Device {
+            metadata: before.metadata.clone(),
+            ..updated.clone()
+        },
+        before,
+        "nothing but the metadata changes"
+    );
+    assert_eq!(stored(&store, &device.id).await, updated);
+
+    let absent = DeviceId::generate(Platform::Apns);
+    let none = store
+        .update_metadata(&absent, metadata("1"))
+        .await
+        .expect("update_metadata succeeds");
+    assert_eq!(none, None);
+}
+
+/// `update_token` keeps id, user and creation time, takes the new token and registration
+/// time; the old token finds nothing, the new one finds the device.
+pub async fn a_token_can_be_refreshed<S: DeviceStore>(store: S) {
+    let alice = user("alice");
+    let device = register(&store, Platform::Fcm, 1, 10).await;
+    associate(&store, &device.id, &alice, AssociationPolicy::default(), 20).await;
+    let new_token = push_token(Platform::Fcm, 2);
+
+    let refreshed = store
+        .update_token(
+            &device.id,
+            new_token.clone(),
+            Timestamp::from_unix_millis(30),
+        )
+        .await
+        .expect("update_token succeeds")
+        .expect("the device exists");
+    assert_eq!(refreshed.id, device.id);
+    assert_eq!(refreshed.token, new_token);
+    assert_eq!(
+        refreshed.token_registered_at,
+        Timestamp::from_unix_millis(30)
+    );
+    assert_eq!(refreshed.created_at, device.created_at);
+    assert_eq!(
+        refreshed.user.as_ref(),
+        Some(&alice),
+        "a refresh keeps the user"
+    );
+    assert_eq!(stored(&store, &device.id).await, refreshed);
+    let old = store
+        .device_by_token(&device.token)
+        .await
+        .expect("lookup succeeds");
+    assert_eq!(old, None);
+    let new = store
+        .device_by_token(&new_token)
+        .await
+        .expect("lookup succeeds");
+    assert_eq!(new.map(|d| d.id), Some(device.id.clone()));
+
+    let absent = DeviceId::generate(Platform::Fcm);
+    let none = store
+        .update_token(
+            &absent,
+            push_token(Platform::Fcm, 3),
+            Timestamp::from_unix_millis(40),
+        )
+        .await
+        .expect("update_token succeeds");
+    assert_eq!(none, None);
+}
+
+/// Refreshing to a token another device of the platform holds deletes that device.
+pub async fn a_refreshed_token_moves_from_the_device_that_had_it<S: DeviceStore>(store: S) {
+    let alice = user("alice");
+    let moving = register(&store, Platform::Fcm, 1, 10).await;
+    let holder = register(&store, Platform::Fcm, 2, 10).await;
+    associate(&store, &holder.id, &alice, AssociationPolicy::default(), 20).await;
+
+    let refreshed = store
+        .update_token(
+            &moving.id,
+            holder.token.clone(),
+            Timestamp::from_unix_millis(30),
+        )
+        .await
+        .expect("update_token succeeds")
+        .expect("the device exists");
+    assert_eq!(refreshed.token, holder.token);
+    assert_device_gone(
+        &store,
+        &crate::Device {
+            token: push_token(Platform::Fcm, 99),
+            ..holder.clone()
+        },
+    )
+    .await;
+    let found = store
+        .device_by_token(&holder.token)
+        .await
+        .expect("lookup succeeds");
+    assert_eq!(found.map(|d| d.id), Some(moving.id));
+    assert!(
+        store
+            .user_devices(&alice)
+            .await
+            .expect("user_devices succeeds")
+            .is_empty()
+    );
+}
