@@ -139,10 +139,7 @@ pub trait DeviceStore: Send + Sync + std::fmt::Debug {
         &self,
         id: &DeviceId,
         metadata: DeviceMetadata,
-    ) -> Result<Option<Device>, StoreError> {
-        let _ = (id, metadata);
-        Err(StoreError::new(crate::StoreErrorKind::Backend))
-    }
+    ) -> Result<Option<Device>, StoreError>;
 
     /// Gives a device a new push token of its platform (an FCM token refresh), registered
     /// `at`, keeping its id, user and creation time. A device of the platform that held the
@@ -153,10 +150,7 @@ pub trait DeviceStore: Send + Sync + std::fmt::Debug {
         id: &DeviceId,
         token: PushToken,
         at: Timestamp,
-    ) -> Result<Option<Device>, StoreError> {
-        let _ = (id, token, at);
-        Err(StoreError::new(crate::StoreErrorKind::Backend))
-    }
+    ) -> Result<Option<Device>, StoreError>;
 
     /// Associates a device with a user in one atomic step: reads the device, asks
     /// `request.policy` for a plan ([`AssociationPolicy::plan_loading`] reads the user's

@@ -1,13 +1,67 @@
-//! A [`DeviceStore`](beams_core::DeviceStore) on sled: the pure-Rust embedded option.
+//! A [`DeviceStore`](beams_core::DeviceStore) on [sled](https://docs.rs/sled/0.34): the
+//! pure-Rust embedded option.
 //!
-//! This crate will hold `SledDeviceStore`; swapping it for the SQLite store is a one-line
-//! change, and both run the same conformance suite. Until it lands, the in-memory store from
-//! beams-core stands in through the same trait:
+//! Swapping it for the SQLite store is a one-line change with the same behaviour: both run
+//! beams-core's conformance suite.
 //!
 //! ```
-//! use std::sync::Arc;
-//! use beams_core::{DeviceStore, MemoryDeviceStore};
+//! use beams_core::{AssociationOutcome, AssociationPolicy, AssociationRequest};
+//! use beams_core::{DeviceId, DeviceMetadata, DeviceRegistration, DeviceStore};
+//! use beams_core::{FcmToken, Platform, PushToken, Timestamp, UserId};
+//! use beams_store_sled::SledDeviceStore;
 //!
-//! let store: Arc<dyn DeviceStore> = Arc::new(MemoryDeviceStore::new());
-//! # let _ = store;
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let dir = tempfile::tempdir()?;
+//! let store = SledDeviceStore::open(dir.path().join("devices"))?;
+//!
+//! let device = store
+//!     .register_device(DeviceRegistration {
+//!         id: DeviceId::generate(Platform::Fcm),
+//!         token: PushToken::Fcm(FcmToken::new("fcm:APA91b-example")?),
+//!         metadata: DeviceMetadata::default(),
+//!         at: Timestamp::from_unix_millis(1_700_000_000_000),
+//!     })
+//!     .await?;
+//!
+//! let alice = UserId::new("alice")?;
+//! let outcome = store
+//!     .associate(&AssociationRequest {
+//!         device: device.id.clone(),
+//!         user: alice.clone(),
+//!         policy: AssociationPolicy::default(),
+//!         at: Timestamp::from_unix_millis(1_700_000_001_000),
+//!     })
+//!     .await?;
+//! assert_eq!(outcome, AssociationOutcome::Associated { evicted: vec![] });
+//!
+//! // Closing and reopening keeps everything.
+//! drop(store);
+//! let store = SledDeviceStore::open(dir.path().join("devices"))?;
+//! assert_eq!(store.user_devices(&alice).await?[0].id, device.id);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
 //! ```
+//!
+//! [`Durability`] chooses between flushing every write (the default: nothing acknowledged
+//! is lost) and flushing on an interval (faster for a lone writer; a crash may lose the last
+//! interval). Either way every change is one sled transaction, so a crash never leaves an
+//! index disagreeing with the devices, and concurrent writes are committed together.
+//!
+//! sled is pinned to the stable 0.34 line (re-exported as [`sled`]); its 1.0 alphas have
+//! another on-disk format and API.
+
+mod codec;
+mod durability;
+mod error;
+mod keys;
+mod layout;
+mod read;
+mod store;
+mod txn;
+mod writer;
+
+pub use durability::Durability;
+pub use store::SledDeviceStore;
+
+/// The sled this crate is built on, so users need not pin it twice (for [`SledDeviceStore::from_db`]).
+pub use sled;

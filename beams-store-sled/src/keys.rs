@@ -1,0 +1,132 @@
+//! The on-disk key layout: which trees exist and how their keys are spelled.
+//!
+//! | tree | key | value |
+//! |---|---|---|
+//! | `beams.meta` | `layout` | the layout version, ASCII ([`LAYOUT_VERSION`]) |
+//! | `beams.devices` | device id (ASCII) | the device, JSON |
+//! | `beams.tokens` | platform name, `0x00`, token key | device id |
+//! | `beams.users` | user id length (u16, big-endian), user id, platform name | the user's devices on that platform, oldest association first: per device `associated_at` (i64, big-endian), id length (1 byte), id |
+//! | `beams.interests` | reserved for Device Interests | — |
+//!
+//! Platform names (`apns`, `fcm`, `web`) never contain `0x00`, so a token key is unambiguous
+//! whatever the token holds. A user id may hold any character, so its length comes first: the
+//! user part of a key then ends where the length says, and `(user, platform)` pairs never
+//! collide, nor does one user's key prefix another's.
+
+use beams_core::{DeviceId, Platform, PushToken, UserId};
+
+/// The layout this build writes and reads. A store with another one is refused on open.
+pub(crate) const LAYOUT_VERSION: &str = "1";
+
+/// The meta tree's key for [`LAYOUT_VERSION`].
+pub(crate) const LAYOUT_KEY: &[u8] = b"layout";
+
+/// Tree names, prefixed so the trees can share a `sled::Db` with an application's own.
+pub(crate) mod tree {
+    /// Store-wide facts: the layout version.
+    pub(crate) const META: &str = "beams.meta";
+    /// Devices by id.
+    pub(crate) const DEVICES: &str = "beams.devices";
+    /// Device id by platform and push token key.
+    pub(crate) const TOKENS: &str = "beams.tokens";
+    /// A user's devices, one value per platform.
+    pub(crate) const USERS: &str = "beams.users";
+}
+
+/// The devices-tree key of a device.
+pub(crate) fn device(id: &DeviceId) -> &[u8] {
+    id.as_str().as_bytes()
+}
+
+/// The tokens-tree key of a push token: its platform and its key within that platform.
+pub(crate) fn token(token: &PushToken) -> Vec<u8> {
+    let platform = token.platform().as_str().as_bytes();
+    let key = token.key().as_bytes();
+    let mut out = Vec::with_capacity(platform.len() + 1 + key.len());
+    out.extend_from_slice(platform);
+    out.push(0);
+    out.extend_from_slice(key);
+    out
+}
+
+/// The users-tree key of a user's devices on `platform`.
+pub(crate) fn user(user: &UserId, platform: Platform) -> Vec<u8> {
+    let id = user.as_str().as_bytes();
+    // At most 164 characters of at most 4 bytes each, far below u16::MAX.
+    let len = u16::try_from(id.len()).unwrap_or(u16::MAX);
+    let platform = platform.as_str().as_bytes();
+    let mut out = Vec::with_capacity(2 + id.len() + platform.len());
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(id);
+    out.extend_from_slice(platform);
+    out
+}
+
+/// Readable names of keys, for errors that point at bad data.
+pub(crate) mod name {
+    use beams_core::{Platform, PushToken, UserId};
+
+    /// `devices/<id>`; bytes that are not UTF-8 are shown replaced.
+    pub(crate) fn device(key: &[u8]) -> String {
+        format!("{}/{}", super::tree::DEVICES, String::from_utf8_lossy(key))
+    }
+
+    /// `beams.tokens/<platform>/<token key>`.
+    pub(crate) fn token(token: &PushToken) -> String {
+        format!(
+            "{}/{}/{}",
+            super::tree::TOKENS,
+            token.platform(),
+            token.key()
+        )
+    }
+
+    /// `beams.users/<user>/<platform>`.
+    pub(crate) fn user(user: &UserId, platform: Platform) -> String {
+        format!("{}/{}/{platform}", super::tree::USERS, user.as_str())
+    }
+
+    /// `beams.meta/layout`.
+    pub(crate) fn layout() -> String {
+        format!(
+            "{}/{}",
+            super::tree::META,
+            String::from_utf8_lossy(super::LAYOUT_KEY)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_keys_never_collide_across_users_and_platforms() {
+        let names = ["a", "aweb", "a\0web", "a\0", "ä"];
+        let mut seen = std::collections::HashSet::new();
+        for name in names {
+            let u = UserId::new(name).unwrap();
+            for platform in Platform::ALL {
+                let key = user(&u, platform);
+                // The user part (length and id) is a prefix only of that user's own keys.
+                let user_part = &key[..key.len() - platform.as_str().len()];
+                for other in names.iter().filter(|n| **n != name) {
+                    let other = UserId::new(*other).unwrap();
+                    for p in Platform::ALL {
+                        assert!(!user(&other, p).starts_with(user_part));
+                    }
+                }
+                assert!(seen.insert(key), "{name:?} on {platform}");
+            }
+        }
+    }
+
+    #[test]
+    fn token_keys_keep_platforms_apart() {
+        let hex = "ab".repeat(32);
+        let apns = PushToken::Apns(beams_core::ApnsToken::new(hex.clone()).unwrap());
+        let fcm = PushToken::Fcm(beams_core::FcmToken::new(hex).unwrap());
+        assert_eq!(apns.key(), fcm.key());
+        assert_ne!(token(&apns), token(&fcm));
+    }
+}

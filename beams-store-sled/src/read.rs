@@ -1,0 +1,74 @@
+//! The reads: plain sled gets, outside transactions.
+//!
+//! Each get sees one committed state of its key, so a listing read key by key may straddle a
+//! concurrent write. The reads make that harmless: a user's listing keeps only devices that
+//! are still associated with the user when read, and no per-platform list ever holds more
+//! than the limit, so no reader sees more than the limit either.
+
+use std::collections::BTreeSet;
+
+use beams_core::{Device, DeviceId, Platform, PushToken, StoreError, UserId, association_order};
+
+use crate::codec;
+use crate::error::from_sled;
+use crate::keys;
+use crate::layout::Trees;
+
+impl Trees {
+    /// The device with this id.
+    pub(crate) fn device(&self, id: &DeviceId) -> Result<Option<Device>, StoreError> {
+        let key = keys::device(id);
+        match self.devices.get(key).map_err(from_sled)? {
+            Some(bytes) => codec::decode_device(key, &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The device that has the token's key on its platform.
+    pub(crate) fn device_by_token(&self, token: &PushToken) -> Result<Option<Device>, StoreError> {
+        let Some(id) = self.tokens.get(keys::token(token)).map_err(from_sled)? else {
+            return Ok(None);
+        };
+        let id = codec::decode_device_id(&id, || keys::name::token(token))?;
+        // The device may have been removed, or its id reused for another token, since the
+        // index was read.
+        let device = self.device(&id)?.filter(|device| {
+            device.platform() == token.platform() && device.token.key() == token.key()
+        });
+        Ok(device)
+    }
+
+    /// The user's devices on every platform, in association order.
+    pub(crate) fn user_devices(&self, user: &UserId) -> Result<Vec<Device>, StoreError> {
+        let mut devices = Vec::new();
+        for platform in Platform::ALL {
+            let Some(bytes) = self
+                .users
+                .get(keys::user(user, platform))
+                .map_err(from_sled)?
+            else {
+                continue;
+            };
+            let listed = codec::decode_associated(&bytes, || keys::name::user(user, platform))?;
+            for entry in listed {
+                if let Some(device) = self.device(&entry.id)?
+                    && device.user.as_ref() == Some(user)
+                {
+                    devices.push(device);
+                }
+            }
+        }
+        devices.sort_by(association_order);
+        Ok(devices)
+    }
+
+    /// Every device of the given users, each user once.
+    pub(crate) fn users_devices(&self, users: &[UserId]) -> Result<Vec<Device>, StoreError> {
+        let unique: BTreeSet<&UserId> = users.iter().collect();
+        let mut devices = Vec::new();
+        for user in unique {
+            devices.extend(self.user_devices(user)?);
+        }
+        Ok(devices)
+    }
+}

@@ -1,0 +1,292 @@
+//! `SledDeviceStore`: opening, and the `DeviceStore` methods.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use beams_core::{
+    AssociationOutcome, AssociationRequest, Device, DeviceId, DeviceMetadata, DeviceRegistration,
+    DeviceStore, PushToken, StoreError, StoreErrorKind, Timestamp, UserId, async_trait,
+};
+
+use crate::Durability;
+use crate::error::{from_join, from_sled};
+use crate::layout::{self, Trees};
+use crate::txn::{WriteOp, Written};
+use crate::writer::{Writer, writer_stopped};
+
+/// A [`DeviceStore`] on sled. Clones share the database.
+///
+/// Every change that touches more than one tree (registration, association with its
+/// evictions, removals, token refresh) is one sled transaction, so the token and user indexes
+/// always agree with the devices, also after a crash. Writes run on tokio's blocking pool,
+/// one transaction at a time; concurrent writes are committed together in one transaction
+/// (group commit), each seeing the ones before it, so they share sled's per-transaction disk
+/// write and flush. Reads run in place: they are single-key lookups, in memory once the cache
+/// is warm. When an acknowledged write reaches the disk is the store's [`Durability`].
+///
+/// The on-disk layout (trees `beams.meta`, `beams.devices`, `beams.tokens`, `beams.users`,
+/// and `beams.interests` reserved for Device Interests) carries a version; opening a store of
+/// an unknown version fails with `StoreErrorKind::IncompatibleVersion`. Values that do not
+/// decode give `StoreErrorKind::Corrupt` naming their key.
+///
+/// Closing: drop every clone. sled writes out what is left as the last handle drops, so drop
+/// it where blocking briefly is fine.
+#[derive(Clone)]
+pub struct SledDeviceStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: sled::Db,
+    trees: Trees,
+    writer: Arc<Writer>,
+    durability: Durability,
+}
+
+impl fmt::Debug for SledDeviceStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // sled's own `Debug` would print every entry.
+        f.debug_struct("SledDeviceStore")
+            .field("durability", &self.inner.durability)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SledDeviceStore {
+    /// Opens (creating if needed) the store in the directory `path`, flushing every write.
+    ///
+    /// Fails with `NotAStore` when `path` is a file or a directory of other things,
+    /// `IncompatibleVersion` when the store has an unknown layout, and `Unavailable` when the
+    /// directory cannot be used (for example, another process has it open).
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with(path, Durability::default())
+    }
+
+    /// Opens (creating if needed) the store in the directory `path` with the given durability.
+    pub fn open_with(path: impl AsRef<Path>, durability: Durability) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        layout::check_path(path)?;
+        let db = sled::Config::new()
+            .path(path)
+            .flush_every_ms(durability.background_flush_ms())
+            .open()
+            .map_err(from_sled)?;
+        Self::with_db(db, durability)
+    }
+
+    /// Uses an open sled database, flushing every write. The store's trees are prefixed
+    /// `beams.`, so the database may hold the application's own trees as well.
+    pub fn from_db(db: sled::Db) -> Result<Self, StoreError> {
+        Self::with_db(db, Durability::FlushEveryWrite)
+    }
+
+    fn with_db(db: sled::Db, durability: Durability) -> Result<Self, StoreError> {
+        let trees = layout::open_trees(&db)?;
+        Ok(SledDeviceStore {
+            inner: Arc::new(Inner {
+                db,
+                trees,
+                writer: Arc::new(Writer::new(durability)),
+                durability,
+            }),
+        })
+    }
+
+    /// When acknowledged writes reach the disk.
+    pub fn durability(&self) -> Durability {
+        self.inner.durability
+    }
+
+    /// Writes everything acknowledged so far to disk, whatever the durability: for a store
+    /// that flushes on an interval, at a point where all must be kept. (Dropping the last
+    /// handle writes everything out too.)
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.blocking(|inner| inner.db.flush().map(drop).map_err(from_sled))
+            .await
+    }
+
+    /// Runs `f` on tokio's blocking pool.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || f(&inner))
+            .await
+            .map_err(from_join)?
+    }
+
+    /// Applies `op`, in a transaction with whatever other writes wait (see `writer`).
+    async fn write(&self, op: WriteOp) -> Result<Written, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        if self.inner.writer.enqueue(op, reply) {
+            let leader = Leader {
+                writer: Arc::clone(&self.inner.writer),
+                inner: Arc::downgrade(&self.inner),
+                finished: false,
+            };
+            // Detached: the answers come through the channels.
+            drop(tokio::task::spawn_blocking(move || leader.run()));
+        }
+        answer.await.map_err(|_| writer_stopped())?
+    }
+}
+
+/// How long a leader waits before taking the next batch when the last one held more than one
+/// write: about what a caller takes to come back with its next write.
+const GATHER: Duration = Duration::from_micros(100);
+
+/// Commits queued writes on the blocking pool until none wait.
+struct Leader {
+    writer: Arc<Writer>,
+    /// Held only while committing a batch, whose callers keep the store open until answered:
+    /// a caller may close the store (and release its directory) the moment it has its answer.
+    inner: Weak<Inner>,
+    finished: bool,
+}
+
+impl Leader {
+    fn run(mut self) {
+        let mut concurrent = false;
+        loop {
+            if concurrent {
+                // Others are writing too: let the callers just answered queue up again, so
+                // the next transaction (and its disk write) carries more of them.
+                std::thread::sleep(GATHER);
+            }
+            let Some(batch) = self.writer.next_batch() else {
+                break;
+            };
+            concurrent = batch.len() > 1;
+            let Some(inner) = self.inner.upgrade() else {
+                // Every caller gave up waiting and the store is closed.
+                self.writer.abandon();
+                break;
+            };
+            let answers = self.writer.commit(&inner.db, &inner.trees, &batch);
+            drop(inner);
+            for (pending, answer) in batch.into_iter().zip(answers) {
+                pending.answer(answer);
+            }
+        }
+        self.finished = true;
+    }
+}
+
+impl Drop for Leader {
+    /// A leader that panicked, or never ran (the runtime shut down), steps down here.
+    fn drop(&mut self) {
+        if !self.finished {
+            self.writer.abandon();
+        }
+    }
+}
+
+/// The error for a writer's answer of the wrong kind, which the writer never gives.
+fn mismatch(written: Written) -> StoreError {
+    StoreError::with_source(
+        StoreErrorKind::Backend,
+        format!("the writer answered with {written:?}"),
+    )
+}
+
+#[async_trait]
+impl DeviceStore for SledDeviceStore {
+    async fn register_device(
+        &self,
+        registration: DeviceRegistration,
+    ) -> Result<Device, StoreError> {
+        match self.write(WriteOp::Register(registration)).await? {
+            Written::Device(device) => Ok(device),
+            other => Err(mismatch(other)),
+        }
+    }
+
+    async fn device(&self, id: &DeviceId) -> Result<Option<Device>, StoreError> {
+        self.inner.trees.device(id)
+    }
+
+    async fn remove_device(&self, id: &DeviceId) -> Result<Option<Device>, StoreError> {
+        match self.write(WriteOp::RemoveDevice(id.clone())).await? {
+            Written::Removed(removed) => Ok(removed),
+            other => Err(mismatch(other)),
+        }
+    }
+
+    async fn device_by_token(&self, token: &PushToken) -> Result<Option<Device>, StoreError> {
+        self.inner.trees.device_by_token(token)
+    }
+
+    async fn remove_device_by_token(
+        &self,
+        token: &PushToken,
+        registered_no_later_than: Timestamp,
+    ) -> Result<Option<Device>, StoreError> {
+        let op = WriteOp::RemoveByToken(token.clone(), registered_no_later_than);
+        match self.write(op).await? {
+            Written::Removed(removed) => Ok(removed),
+            other => Err(mismatch(other)),
+        }
+    }
+
+    async fn user_devices(&self, user: &UserId) -> Result<Vec<Device>, StoreError> {
+        self.inner.trees.user_devices(user)
+    }
+
+    async fn users_devices(&self, users: &[UserId]) -> Result<Vec<Device>, StoreError> {
+        // Up to 1000 users: enough reads to keep off the executor.
+        let users = users.to_vec();
+        self.blocking(move |inner| inner.trees.users_devices(&users))
+            .await
+    }
+
+    async fn remove_user(&self, user: &UserId) -> Result<Vec<Device>, StoreError> {
+        match self.write(WriteOp::RemoveUser(user.clone())).await? {
+            Written::RemovedAll(removed) => Ok(removed),
+            other => Err(mismatch(other)),
+        }
+    }
+
+    async fn update_metadata(
+        &self,
+        id: &DeviceId,
+        metadata: DeviceMetadata,
+    ) -> Result<Option<Device>, StoreError> {
+        match self
+            .write(WriteOp::UpdateMetadata(id.clone(), metadata))
+            .await?
+        {
+            Written::Updated(device) => Ok(device),
+            other => Err(mismatch(other)),
+        }
+    }
+
+    async fn update_token(
+        &self,
+        id: &DeviceId,
+        token: PushToken,
+        at: Timestamp,
+    ) -> Result<Option<Device>, StoreError> {
+        match self
+            .write(WriteOp::UpdateToken(id.clone(), token, at))
+            .await?
+        {
+            Written::Updated(device) => Ok(device),
+            other => Err(mismatch(other)),
+        }
+    }
+
+    async fn associate(
+        &self,
+        request: &AssociationRequest,
+    ) -> Result<AssociationOutcome, StoreError> {
+        match self.write(WriteOp::Associate(request.clone())).await? {
+            Written::Associated(outcome) => Ok(outcome),
+            other => Err(mismatch(other)),
+        }
+    }
+}

@@ -1,0 +1,336 @@
+//! Writes: group commit by one leader at a time, and sled's write queue kept short.
+//!
+//! sled 0.34 seals and writes a log buffer for every transaction, on its own small I/O thread
+//! pool, after `transaction` has returned, and syncs it (`sync_file_range`): each transaction
+//! costs a disk write however durable the caller asked it to be. So writes are grouped: a
+//! write joins the queue, and if no leader is committing, its caller starts one on the
+//! blocking pool. The leader commits every waiting operation (up to [`MAX_BATCH`]) in one
+//! transaction, in arrival order, answers them, and repeats until the queue is empty, while
+//! the callers wait as futures. Each operation sees the ones before it in its batch, as if
+//! committed alone; if a batch fails, each of its operations is retried in a transaction of its
+//! own, so one bad operation fails alone.
+//!
+//! The buffers sled has not yet written must also stay few: when they pile up, every pool
+//! thread ends up waiting on the segment accountant while the committing thread, holding it,
+//! waits for a file truncation queued behind them, and the database stops for good (the pool
+//! does not grow past that point). Flushing (`Db::flush`, which waits for those writes) at
+//! least every [`MAX_UNFLUSHED`] transactions keeps the queue short whatever the durability.
+
+use std::collections::VecDeque;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use beams_core::{StoreError, StoreErrorKind};
+use tokio::sync::oneshot;
+
+use crate::Durability;
+use crate::error::from_sled;
+use crate::layout::Trees;
+use crate::txn::{self, WriteOp, Written};
+
+/// The most operations committed in one transaction, which holds sled's global transaction
+/// lock (readers wait for it) while it runs.
+const MAX_BATCH: usize = 64;
+
+/// Transactions committed without waiting for the disk before the next one waits.
+const MAX_UNFLUSHED: usize = 2;
+
+/// A write's answer.
+pub(crate) type Answer = Result<Written, StoreError>;
+
+/// The store's queue of writes and the state of its leader.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    durability: Durability,
+    queue: Mutex<Queue>,
+    /// Transactions since the last flush; only the leader touches it.
+    unflushed: Mutex<usize>,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    waiting: VecDeque<Pending>,
+    /// Whether a leader is committing; it takes what waits before it steps down.
+    leading: bool,
+}
+
+/// A write waiting for the leader.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    op: WriteOp,
+    reply: oneshot::Sender<Answer>,
+}
+
+impl Pending {
+    /// Hands the caller its answer (a caller that stopped waiting gets nothing).
+    pub(crate) fn answer(self, answer: Answer) {
+        let _ = self.reply.send(answer);
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section here leaves its data whole, even if a panic cut it short.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The error for a write whose leader stopped (it panicked, or the runtime shut down) before
+/// answering.
+pub(crate) fn writer_stopped() -> StoreError {
+    StoreError::with_source(StoreErrorKind::Backend, "the store's writer stopped")
+}
+
+impl Writer {
+    pub(crate) fn new(durability: Durability) -> Self {
+        Writer {
+            durability,
+            queue: Mutex::default(),
+            unflushed: Mutex::new(0),
+        }
+    }
+
+    /// Queues `op`; true when the caller must start a leader, as none is committing.
+    pub(crate) fn enqueue(&self, op: WriteOp, reply: oneshot::Sender<Answer>) -> bool {
+        let mut queue = lock(&self.queue);
+        queue.waiting.push_back(Pending { op, reply });
+        !std::mem::replace(&mut queue.leading, true)
+    }
+
+    /// The leader's next batch, oldest first; `None` when nothing waits, and the leader has
+    /// stepped down.
+    pub(crate) fn next_batch(&self) -> Option<Vec<Pending>> {
+        let mut queue = lock(&self.queue);
+        if queue.waiting.is_empty() {
+            queue.leading = false;
+            return None;
+        }
+        let take = queue.waiting.len().min(MAX_BATCH);
+        Some(queue.waiting.drain(..take).collect())
+    }
+
+    /// Steps down for a leader that cannot go on, failing what waits rather than stranding it.
+    pub(crate) fn abandon(&self) {
+        let mut queue = lock(&self.queue);
+        queue.leading = false;
+        for pending in queue.waiting.drain(..) {
+            pending.answer(Err(writer_stopped()));
+        }
+    }
+
+    /// Commits `batch` (blocking: the leader runs on the blocking pool) and flushes as due;
+    /// returns each operation's answer, in order.
+    pub(crate) fn commit(&self, db: &sled::Db, trees: &Trees, batch: &[Pending]) -> Vec<Answer> {
+        let mut transactions = 1;
+        let together = trees.transaction(|tx| {
+            batch
+                .iter()
+                .map(|pending| txn::apply(tx, &pending.op))
+                .collect::<Result<Vec<_>, _>>()
+        });
+        let answers: Vec<Answer> = match together {
+            Ok(written) => written.into_iter().map(Ok).collect(),
+            Err(err) if batch.len() == 1 => vec![Err(err)],
+            Err(_) => {
+                transactions += batch.len();
+                batch
+                    .iter()
+                    .map(|pending| trees.transaction(|tx| txn::apply(tx, &pending.op)))
+                    .collect()
+            }
+        };
+        let changed = answers
+            .iter()
+            .any(|answer| answer.as_ref().is_ok_and(Written::changed));
+        match self.flush_if_due(db, transactions, changed) {
+            Ok(()) => answers,
+            // The changes are applied but may not be durable: say so to those who made them.
+            Err(err) => answers
+                .into_iter()
+                .map(|answer| match answer {
+                    Ok(written) if written.changed() => Err(StoreError::with_source(
+                        err.kind().clone(),
+                        format!("flushing the write failed: {err}"),
+                    )),
+                    other => other,
+                })
+                .collect(),
+        }
+    }
+
+    /// Flushes when the durability asks for it after a change, or when `transactions` more
+    /// bring the unflushed ones to the bound.
+    fn flush_if_due(
+        &self,
+        db: &sled::Db,
+        transactions: usize,
+        changed: bool,
+    ) -> Result<(), StoreError> {
+        let mut unflushed = lock(&self.unflushed);
+        *unflushed += transactions;
+        let durable_now = self.durability.flushes_every_write() && changed;
+        if durable_now || *unflushed >= MAX_UNFLUSHED {
+            db.flush().map_err(from_sled)?;
+            *unflushed = 0;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use beams_core::testing::fixtures::{metadata, push_token, user};
+    use beams_core::{
+        AssociationOutcome, AssociationPolicy, AssociationRefusal, AssociationRequest, DeviceId,
+        DeviceRegistration, Platform, Timestamp,
+    };
+
+    use super::*;
+
+    fn store() -> (sled::Db, Trees) {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let trees = crate::layout::open_trees(&db).unwrap();
+        (db, trees)
+    }
+
+    fn queued(ops: Vec<WriteOp>) -> (Vec<Pending>, Vec<oneshot::Receiver<Answer>>) {
+        ops.into_iter()
+            .map(|op| {
+                let (reply, answer) = oneshot::channel();
+                (Pending { op, reply }, answer)
+            })
+            .unzip()
+    }
+
+    fn registration(n: u64) -> DeviceRegistration {
+        DeviceRegistration {
+            id: DeviceId::generate(Platform::Fcm),
+            token: push_token(Platform::Fcm, n),
+            metadata: metadata("1.0.0"),
+            at: Timestamp::from_unix_millis(1),
+        }
+    }
+
+    fn associate(device: &DeviceId, name: &str) -> WriteOp {
+        WriteOp::Associate(AssociationRequest {
+            device: device.clone(),
+            user: user(name),
+            policy: AssociationPolicy::default(),
+            at: Timestamp::from_unix_millis(2),
+        })
+    }
+
+    #[test]
+    fn a_batch_applies_in_order_each_operation_seeing_the_ones_before() {
+        let (db, trees) = store();
+        let device = registration(1);
+        let id = device.id.clone();
+        let (batch, _) = queued(vec![
+            WriteOp::Register(device),
+            associate(&id, "alice"),
+            associate(&id, "bob"),
+            WriteOp::RemoveDevice(id.clone()),
+            associate(&id, "bob"),
+        ]);
+        let answers = Writer::new(Durability::FlushEveryWrite).commit(&db, &trees, &batch);
+        let outcomes: Vec<String> = answers.iter().map(|a| format!("{a:?}")).collect();
+        assert!(matches!(answers[0], Ok(Written::Device(_))), "{outcomes:?}");
+        assert!(matches!(
+            answers[1],
+            Ok(Written::Associated(AssociationOutcome::Associated { .. }))
+        ));
+        assert!(matches!(
+            answers[2],
+            Ok(Written::Associated(AssociationOutcome::Refused(
+                AssociationRefusal::UserMismatch
+            )))
+        ));
+        assert!(
+            matches!(&answers[3], Ok(Written::Removed(Some(d))) if d.user == Some(user("alice")))
+        );
+        assert!(matches!(
+            answers[4],
+            Ok(Written::Associated(AssociationOutcome::Refused(
+                AssociationRefusal::DeviceNotFound
+            )))
+        ));
+        assert_eq!(trees.device(&id).unwrap(), None);
+    }
+
+    #[test]
+    fn a_failing_operation_fails_alone() {
+        let (db, trees) = store();
+        let bad = registration(1);
+        let bad_id = bad.id.clone();
+        let (setup, _) = queued(vec![WriteOp::Register(bad)]);
+        let writer = Writer::new(Durability::FlushEveryWrite);
+        assert!(writer.commit(&db, &trees, &setup)[0].is_ok());
+        trees
+            .devices
+            .insert(bad_id.as_str(), &b"garbage"[..])
+            .unwrap();
+
+        let (first, second) = (registration(2), registration(3));
+        let ids = [first.id.clone(), second.id.clone()];
+        let (batch, _) = queued(vec![
+            WriteOp::Register(first),
+            associate(&bad_id, "alice"),
+            WriteOp::Register(second),
+        ]);
+        let answers = writer.commit(&db, &trees, &batch);
+        assert!(answers[0].is_ok() && answers[2].is_ok());
+        let err = answers[1].as_ref().unwrap_err();
+        assert!(
+            matches!(err.kind(), StoreErrorKind::Corrupt { .. }),
+            "{err}"
+        );
+        for id in &ids {
+            assert!(
+                trees.device(id).unwrap().is_some(),
+                "the others are committed"
+            );
+        }
+    }
+
+    #[test]
+    fn an_abandoned_queue_answers_every_waiting_write() {
+        let writer = Writer::new(Durability::FlushEveryWrite);
+        let (reply, mut answer) = oneshot::channel();
+        assert!(writer.enqueue(WriteOp::RemoveUser(user("alice")), reply));
+        let (reply, mut second) = oneshot::channel();
+        assert!(
+            !writer.enqueue(WriteOp::RemoveUser(user("bob")), reply),
+            "one leader"
+        );
+        writer.abandon();
+        for answer in [&mut answer, &mut second] {
+            let err = answer.try_recv().unwrap().unwrap_err();
+            assert_eq!(err.kind(), &StoreErrorKind::Backend);
+        }
+        let (reply, _answer) = oneshot::channel();
+        assert!(
+            writer.enqueue(WriteOp::RemoveUser(user("carol")), reply),
+            "leads again"
+        );
+    }
+
+    #[test]
+    fn a_token_of_another_platform_is_refused_and_changes_nothing() {
+        let (db, trees) = store();
+        let device = registration(1);
+        let id = device.id.clone();
+        let writer = Writer::new(Durability::FlushEveryWrite);
+        let (setup, _) = queued(vec![WriteOp::Register(device), associate(&id, "alice")]);
+        assert!(writer.commit(&db, &trees, &setup).iter().all(Result::is_ok));
+        let before = trees.device(&id).unwrap();
+
+        let apns = push_token(Platform::Apns, 1);
+        let (batch, _) = queued(vec![WriteOp::UpdateToken(
+            id.clone(),
+            apns.clone(),
+            Timestamp::from_unix_millis(5),
+        )]);
+        let err = writer.commit(&db, &trees, &batch).remove(0).unwrap_err();
+        assert_eq!(err.kind(), &StoreErrorKind::Backend);
+        assert_eq!(trees.device(&id).unwrap(), before);
+        assert_eq!(trees.device_by_token(&apns).unwrap(), None);
+        assert_eq!(trees.user_devices(&user("alice")).unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,118 @@
+//! Opening: bad paths, unknown layouts and locked directories give typed errors; a shared
+//! database and interval durability work.
+
+use beams_core::testing::fixtures::register;
+use beams_core::{DeviceStore, Platform, StoreErrorKind};
+use beams_store_sled::{SledDeviceStore, sled};
+
+#[test]
+fn an_unknown_layout_version_is_refused() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("devices");
+    drop(SledDeviceStore::open(&path).expect("a new store opens"));
+    {
+        let db = sled::open(&path).expect("sled opens");
+        db.open_tree("beams.meta")
+            .expect("meta tree")
+            .insert("layout", "99")
+            .expect("raw write");
+        db.flush().expect("flush");
+    }
+    let err = SledDeviceStore::open(&path).expect_err("an unknown layout is refused");
+    assert_eq!(
+        err.kind(),
+        &StoreErrorKind::IncompatibleVersion {
+            found: "99".to_owned(),
+            supported: "1".to_owned(),
+        }
+    );
+}
+
+#[test]
+fn a_file_is_not_a_store() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let file = dir.path().join("devices.db");
+    std::fs::write(&file, b"SQLite format 3\0").expect("write a file");
+    let err = SledDeviceStore::open(&file).expect_err("a file is refused");
+    assert!(
+        matches!(err.kind(), StoreErrorKind::NotAStore { .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_directory_of_other_things_is_not_a_store() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    std::fs::write(dir.path().join("notes.txt"), b"mine").expect("write a file");
+    let err = SledDeviceStore::open(dir.path()).expect_err("the directory is refused");
+    assert!(
+        matches!(err.kind(), StoreErrorKind::NotAStore { .. }),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("db").exists(),
+        "nothing was created in someone else's directory"
+    );
+}
+
+#[test]
+fn a_sled_database_of_other_data_without_a_layout_is_not_a_store() {
+    let db = sled::Config::new()
+        .temporary(true)
+        .open()
+        .expect("sled opens");
+    db.open_tree("beams.devices")
+        .expect("tree")
+        .insert("x", "y")
+        .expect("raw write");
+    let err = SledDeviceStore::from_db(db).expect_err("refused");
+    assert!(
+        matches!(err.kind(), StoreErrorKind::NotAStore { .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_application_may_share_the_database() {
+    let db = sled::Config::new()
+        .temporary(true)
+        .open()
+        .expect("sled opens");
+    db.insert("app-key", "app-value").expect("raw write");
+    db.open_tree("app-tree").expect("tree");
+    let store = SledDeviceStore::from_db(db.clone()).expect("the store opens beside app data");
+    drop(store);
+    SledDeviceStore::from_db(db).expect("and again");
+}
+
+#[test]
+fn a_store_open_elsewhere_is_unavailable() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("devices");
+    let _first = SledDeviceStore::open(&path).expect("a new store opens");
+    let err = SledDeviceStore::open(&path).expect_err("sled locks its directory");
+    assert_eq!(err.kind(), &StoreErrorKind::Unavailable);
+}
+
+#[tokio::test]
+async fn interval_durability_keeps_data_across_a_clean_close() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("devices");
+    let durability = beams_store_sled::Durability::FlushEvery(std::time::Duration::from_secs(60));
+    let (flushed, closed) = {
+        let store = SledDeviceStore::open_with(&path, durability).expect("opens");
+        assert_eq!(store.durability(), durability);
+        let flushed = register(&store, Platform::Fcm, 1, 10).await;
+        store.flush().await.expect("explicit flush");
+        // Not flushed by the interval (a minute) nor by hand: closing writes it.
+        let closed = register(&store, Platform::Fcm, 2, 10).await;
+        (flushed, closed)
+    };
+    let store = SledDeviceStore::open(&path).expect("reopens");
+    for device in [flushed, closed] {
+        assert_eq!(
+            store.device(&device.id).await.expect("read succeeds"),
+            Some(device)
+        );
+    }
+}
