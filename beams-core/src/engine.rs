@@ -1,5 +1,6 @@
 //! `Beams`: the engine a server calls for the device lifecycle of Authenticated Users.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -7,10 +8,10 @@ use crate::publish::fanout::Fanout;
 use crate::{
     AssociationOutcome, AssociationPolicy, AssociationRefusal, AssociationRequest, Clock, Delivery,
     DeliveryOutcome, Device, DeviceId, DeviceMetadata, DeviceRegistration, DeviceStore,
-    EndpointRules, GatewayRouter, InstanceId, IssuedToken, Platform, Publication, PublishConfig,
-    PublishId, PublishObserver, PublishReport, PublishRequest, PushGateway, PushToken, SecretKey,
-    StoreError, SystemClock, Timestamp, TokenError, TokenIssuer, TokenVerifier, UserId,
-    ValidationError,
+    EndpointRules, GatewayRouter, InstanceId, Interest, InterestChange, IssuedToken, Platform,
+    Publication, PublishConfig, PublishId, PublishObserver, PublishReport, PublishRequest,
+    PushGateway, PushToken, SecretKey, StoreError, SystemClock, Timestamp, TokenError, TokenIssuer,
+    TokenVerifier, UserId, ValidationError,
 };
 
 /// Why an engine operation failed.
@@ -43,6 +44,12 @@ pub enum BeamsError {
         limit: usize,
         /// The platform that is full.
         platform: Platform,
+    },
+    /// The device would have more interests than allowed.
+    #[error("interest set too large: at most {max} interests per device")]
+    TooManyInterests {
+        /// The limit in force.
+        max: usize,
     },
     /// The device store failed.
     #[error(transparent)]
@@ -137,6 +144,7 @@ pub struct Beams {
     gateways: GatewayRouter,
     publish_config: PublishConfig,
     observer: Option<Arc<dyn PublishObserver>>,
+    max_interests: usize,
 }
 
 /// Configures a [`Beams`] engine.
@@ -153,9 +161,16 @@ pub struct BeamsBuilder {
     gateways: GatewayRouter,
     publish_config: PublishConfig,
     observer: Option<Arc<dyn PublishObserver>>,
+    max_interests: usize,
 }
 
 impl BeamsBuilder {
+    /// The most interests one device may have (default 5000, as Beams).
+    pub fn max_interests_per_device(mut self, max: usize) -> Self {
+        self.max_interests = max;
+        self
+    }
+
     /// The per-user device limit and what happens at it (default: 100, evict the oldest).
     pub fn policy(mut self, policy: AssociationPolicy) -> Self {
         self.policy = policy;
@@ -231,6 +246,7 @@ impl BeamsBuilder {
             gateways: self.gateways,
             publish_config: self.publish_config,
             observer: self.observer,
+            max_interests: self.max_interests,
         }
     }
 }
@@ -254,6 +270,7 @@ impl Beams {
             gateways: GatewayRouter::new(),
             publish_config: PublishConfig::default(),
             observer: None,
+            max_interests: crate::DEFAULT_MAX_INTERESTS_PER_DEVICE,
         }
     }
 
@@ -423,7 +440,79 @@ impl Beams {
             .await?)
     }
 
-    /// Accepts a publish to users: checks it has a platform section and gives it its id.
+    /// Replaces a device's interests (the client SDK's `PUT …/interests`); repeats collapse.
+    pub async fn set_device_interests(
+        &self,
+        id: &DeviceId,
+        interests: Vec<Interest>,
+    ) -> Result<Vec<Interest>, BeamsError> {
+        let set: BTreeSet<Interest> = interests.into_iter().collect();
+        if set.len() > self.max_interests {
+            return Err(BeamsError::TooManyInterests {
+                max: self.max_interests,
+            });
+        }
+        if !self.store.set_interests(id, &set).await? {
+            return Err(BeamsError::DeviceNotFound { device: id.clone() });
+        }
+        Ok(set.into_iter().collect())
+    }
+
+    /// Subscribes a device to an interest; `false` if it was subscribed already.
+    pub async fn add_device_interest(
+        &self,
+        id: &DeviceId,
+        interest: &Interest,
+    ) -> Result<bool, BeamsError> {
+        match self
+            .store
+            .add_interest(id, interest, self.max_interests)
+            .await?
+        {
+            InterestChange::Added => Ok(true),
+            InterestChange::AlreadySubscribed => Ok(false),
+            InterestChange::DeviceNotFound => {
+                Err(BeamsError::DeviceNotFound { device: id.clone() })
+            }
+            InterestChange::TooMany { max } => Err(BeamsError::TooManyInterests { max }),
+        }
+    }
+
+    /// Unsubscribes a device from an interest; `false` if it was not subscribed.
+    pub async fn remove_device_interest(
+        &self,
+        id: &DeviceId,
+        interest: &Interest,
+    ) -> Result<bool, BeamsError> {
+        self.store
+            .remove_interest(id, interest)
+            .await?
+            .ok_or_else(|| BeamsError::DeviceNotFound { device: id.clone() })
+    }
+
+    /// A page of a device's interests in name order, after `after`, at most `limit`.
+    pub async fn device_interests(
+        &self,
+        id: &DeviceId,
+        after: Option<&Interest>,
+        limit: usize,
+    ) -> Result<Vec<Interest>, BeamsError> {
+        self.store
+            .device_interests(id, after, limit)
+            .await?
+            .ok_or_else(|| BeamsError::DeviceNotFound { device: id.clone() })
+    }
+
+    /// Publishes to the devices subscribed to any of the request's interests (each device
+    /// once) and waits for the delivery to finish.
+    pub async fn publish_to_interests(
+        &self,
+        request: PublishRequest,
+    ) -> Result<PublishReport, BeamsError> {
+        Ok(self.publication(request)?.deliver().await)
+    }
+
+    /// Accepts a publish (to users or interests): checks it has a platform section and gives it its id.
     /// Nothing is sent until [`Publication::deliver`].
     pub fn publication(&self, request: PublishRequest) -> Result<Publication, BeamsError> {
         request.check_has_section()?;

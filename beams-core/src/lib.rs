@@ -52,6 +52,7 @@ mod fake_gateway;
 mod gateway;
 mod instance_id;
 mod interest;
+mod interest_change;
 mod memory;
 mod newtype;
 mod platform;
@@ -77,6 +78,7 @@ pub use fake_gateway::FakePushGateway;
 pub use gateway::{Delivery, DeliveryOutcome, Payload, PublishId, PushGateway};
 pub use instance_id::InstanceId;
 pub use interest::Interest;
+pub use interest_change::{DEFAULT_MAX_INTERESTS_PER_DEVICE, InterestChange};
 pub use memory::MemoryDeviceStore;
 pub use platform::Platform;
 pub use policy::{

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 
 use crate::{
     AssociatedDevice, AssociationOutcome, AssociationPlan, AssociationRefusal, AssociationRequest,
-    Device, DeviceId, DeviceMetadata, DeviceRegistration, DeviceStore, Platform, PushToken,
-    StoreError, Timestamp, UserId, association_order,
+    Device, DeviceId, DeviceMetadata, DeviceRegistration, DeviceStore, Interest, InterestChange,
+    Platform, PushToken, StoreError, Timestamp, UserId, association_order,
 };
 
 /// A `DeviceStore` that keeps everything in memory behind one lock. Clones share the data.
@@ -37,6 +37,8 @@ struct Inner {
     devices: HashMap<DeviceId, Device>,
     by_token: HashMap<(Platform, String), DeviceId>,
     by_user: HashMap<UserId, BTreeSet<DeviceId>>,
+    interests: HashMap<DeviceId, BTreeSet<Interest>>,
+    by_interest: HashMap<Interest, BTreeSet<DeviceId>>,
 }
 
 impl MemoryDeviceStore {
@@ -88,6 +90,7 @@ impl Inner {
     fn remove(&mut self, id: &DeviceId) -> Option<Device> {
         let device = self.devices.get(id)?.clone();
         self.detach_user(id);
+        self.set_interests(id, BTreeSet::new());
         self.devices.remove(id);
         self.by_token.remove(&Self::token_key(&device.token));
         Some(device)
@@ -104,6 +107,28 @@ impl Inner {
             .collect();
         devices.sort_by(association_order);
         devices
+    }
+
+    /// Replaces a device's interests, keeping the interest index in step.
+    fn set_interests(&mut self, id: &DeviceId, interests: BTreeSet<Interest>) {
+        let old = self.interests.remove(id).unwrap_or_default();
+        for interest in old.difference(&interests) {
+            if let Some(devices) = self.by_interest.get_mut(interest) {
+                devices.remove(id);
+                if devices.is_empty() {
+                    self.by_interest.remove(interest);
+                }
+            }
+        }
+        for interest in interests.difference(&old) {
+            self.by_interest
+                .entry(interest.clone())
+                .or_default()
+                .insert(id.clone());
+        }
+        if !interests.is_empty() {
+            self.interests.insert(id.clone(), interests);
+        }
     }
 
     /// The policy's view of the user's devices on `platform`.
@@ -245,6 +270,98 @@ impl DeviceStore for MemoryDeviceStore {
             device.token_registered_at = at;
             device.clone()
         }))
+    }
+
+    async fn set_interests(
+        &self,
+        id: &DeviceId,
+        interests: &BTreeSet<Interest>,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        if !inner.devices.contains_key(id) {
+            return Ok(false);
+        }
+        inner.set_interests(id, interests.clone());
+        Ok(true)
+    }
+
+    async fn add_interest(
+        &self,
+        id: &DeviceId,
+        interest: &Interest,
+        max: usize,
+    ) -> Result<InterestChange, StoreError> {
+        let mut inner = self.lock();
+        if !inner.devices.contains_key(id) {
+            return Ok(InterestChange::DeviceNotFound);
+        }
+        let mut interests = inner.interests.get(id).cloned().unwrap_or_default();
+        if interests.contains(interest) {
+            return Ok(InterestChange::AlreadySubscribed);
+        }
+        if interests.len() >= max {
+            return Ok(InterestChange::TooMany { max });
+        }
+        interests.insert(interest.clone());
+        inner.set_interests(id, interests);
+        Ok(InterestChange::Added)
+    }
+
+    async fn remove_interest(
+        &self,
+        id: &DeviceId,
+        interest: &Interest,
+    ) -> Result<Option<bool>, StoreError> {
+        let mut inner = self.lock();
+        if !inner.devices.contains_key(id) {
+            return Ok(None);
+        }
+        let mut interests = inner.interests.get(id).cloned().unwrap_or_default();
+        let removed = interests.remove(interest);
+        inner.set_interests(id, interests);
+        Ok(Some(removed))
+    }
+
+    async fn device_interests(
+        &self,
+        id: &DeviceId,
+        after: Option<&Interest>,
+        limit: usize,
+    ) -> Result<Option<Vec<Interest>>, StoreError> {
+        let inner = self.lock();
+        if !inner.devices.contains_key(id) {
+            return Ok(None);
+        }
+        let page = inner
+            .interests
+            .get(id)
+            .into_iter()
+            .flatten()
+            .filter(|i| after.is_none_or(|a| *i > a))
+            .take(limit)
+            .cloned()
+            .collect();
+        Ok(Some(page))
+    }
+
+    async fn interests_devices(
+        &self,
+        interests: &[Interest],
+        after: Option<&DeviceId>,
+        limit: usize,
+    ) -> Result<Vec<Device>, StoreError> {
+        let inner = self.lock();
+        let ids: BTreeSet<&DeviceId> = interests
+            .iter()
+            .filter_map(|i| inner.by_interest.get(i))
+            .flatten()
+            .filter(|id| after.is_none_or(|a| *id > a))
+            .collect();
+        Ok(ids
+            .into_iter()
+            .take(limit)
+            .filter_map(|id| inner.devices.get(id).cloned())
+            .collect())
     }
 
     async fn associate(

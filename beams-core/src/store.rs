@@ -1,12 +1,13 @@
 //! The `DeviceStore` trait: where devices and their users are kept.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
 use crate::{
     AssociationPolicy, AssociationRefusal, Device, DeviceId, DeviceMetadata, DeviceRegistration,
-    PushToken, StoreError, Timestamp, UserId,
+    Interest, InterestChange, PushToken, StoreError, Timestamp, UserId,
 };
 
 /// One association to make atomically: see [`DeviceStore::associate`].
@@ -97,6 +98,20 @@ pub enum AssociationOutcome {
 ///   `created_at`, takes the new token and `token_registered_at`; the old token finds nothing.
 /// - `a_refreshed_token_moves_from_the_device_that_had_it`: the device that held the new token
 ///   is deleted.
+/// - `interests_can_be_added_removed_and_listed`: [`add_interest`](Self::add_interest),
+///   [`remove_interest`](Self::remove_interest) and
+///   [`device_interests`](Self::device_interests) agree; listing is in name order and pages.
+/// - `setting_interests_replaces_the_whole_set`: [`set_interests`](Self::set_interests).
+/// - `adding_beyond_the_maximum_is_refused`: answers `TooMany` and changes nothing.
+/// - `interest_calls_on_an_unknown_device`: `DeviceNotFound` / `None` / `false`.
+/// - `a_device_in_several_published_interests_is_found_once`:
+///   [`interests_devices`](Self::interests_devices) lists each device once, in id order, and
+///   pages with `after`.
+/// - `removing_a_device_removes_its_subscriptions`: also for `remove_user`,
+///   `remove_device_by_token` and a device displaced by `update_token`.
+/// - `a_renewed_device_keeps_its_interests`: registering a known token keeps its interests.
+/// - `concurrent_subscriptions_stay_consistent`: many tasks adding and removing at once leave
+///   every device's interests and the interest index in agreement.
 /// - `device_fields_round_trip`: every field of every platform's token reads back equal.
 /// - `data_survives_reopen` (stores that persist): what was written before closing is read back
 ///   after reopening.
@@ -151,6 +166,48 @@ pub trait DeviceStore: Send + Sync + std::fmt::Debug {
         token: PushToken,
         at: Timestamp,
     ) -> Result<Option<Device>, StoreError>;
+
+    /// Replaces a device's whole interest set in one atomic step; `Ok(false)` if there is no
+    /// such device. The caller has checked the set's size.
+    async fn set_interests(
+        &self,
+        id: &DeviceId,
+        interests: &BTreeSet<Interest>,
+    ) -> Result<bool, StoreError>;
+
+    /// Subscribes a device to an interest, unless it already has `max` interests.
+    async fn add_interest(
+        &self,
+        id: &DeviceId,
+        interest: &Interest,
+        max: usize,
+    ) -> Result<InterestChange, StoreError>;
+
+    /// Unsubscribes a device from an interest; `None` if there is no such device, else
+    /// whether it was subscribed.
+    async fn remove_interest(
+        &self,
+        id: &DeviceId,
+        interest: &Interest,
+    ) -> Result<Option<bool>, StoreError>;
+
+    /// A device's interests in name order, those after `after` only, at most `limit`; `None`
+    /// if there is no such device.
+    async fn device_interests(
+        &self,
+        id: &DeviceId,
+        after: Option<&Interest>,
+        limit: usize,
+    ) -> Result<Option<Vec<Interest>>, StoreError>;
+
+    /// Devices subscribed to any of `interests`, each once however many it has, in device-id
+    /// order, those after `after` only, at most `limit`: a publish pages through them.
+    async fn interests_devices(
+        &self,
+        interests: &[Interest],
+        after: Option<&DeviceId>,
+        limit: usize,
+    ) -> Result<Vec<Device>, StoreError>;
 
     /// Associates a device with a user in one atomic step: reads the device, asks
     /// `request.policy` for a plan ([`AssociationPolicy::plan_loading`] reads the user's
@@ -225,6 +282,49 @@ macro_rules! forward_device_store {
                 at: $crate::Timestamp,
             ) -> Result<Option<$crate::Device>, $crate::StoreError> {
                 (**self).update_token(id, token, at).await
+            }
+
+            async fn set_interests(
+                &self,
+                id: &$crate::DeviceId,
+                interests: &::std::collections::BTreeSet<$crate::Interest>,
+            ) -> Result<bool, $crate::StoreError> {
+                (**self).set_interests(id, interests).await
+            }
+
+            async fn add_interest(
+                &self,
+                id: &$crate::DeviceId,
+                interest: &$crate::Interest,
+                max: usize,
+            ) -> Result<$crate::InterestChange, $crate::StoreError> {
+                (**self).add_interest(id, interest, max).await
+            }
+
+            async fn remove_interest(
+                &self,
+                id: &$crate::DeviceId,
+                interest: &$crate::Interest,
+            ) -> Result<Option<bool>, $crate::StoreError> {
+                (**self).remove_interest(id, interest).await
+            }
+
+            async fn device_interests(
+                &self,
+                id: &$crate::DeviceId,
+                after: Option<&$crate::Interest>,
+                limit: usize,
+            ) -> Result<Option<Vec<$crate::Interest>>, $crate::StoreError> {
+                (**self).device_interests(id, after, limit).await
+            }
+
+            async fn interests_devices(
+                &self,
+                interests: &[$crate::Interest],
+                after: Option<&$crate::DeviceId>,
+                limit: usize,
+            ) -> Result<Vec<$crate::Device>, $crate::StoreError> {
+                (**self).interests_devices(interests, after, limit).await
             }
 
             async fn associate(

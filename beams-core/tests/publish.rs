@@ -495,7 +495,7 @@ struct Recorder {
 impl PublishObserver for Recorder {
     fn delivery(&self, event: &DeliveryEvent<'_>) {
         self.events.lock().unwrap().push((
-            event.user.to_string(),
+            event.user.map(ToString::to_string).unwrap_or_default(),
             event.device.clone(),
             event.attempt,
         ));
@@ -535,4 +535,125 @@ async fn works_through_trait_objects_and_tells_the_observer() {
     assert!(events.iter().all(|(_, _, attempt)| *attempt == 1));
     assert!(events.iter().any(|(u, _, _)| u == "user-2"));
     assert_eq!(recorder.finished.lock().unwrap().len(), 1);
+}
+
+fn interest(name: &str) -> beams_core::Interest {
+    beams_core::Interest::new(name).unwrap()
+}
+
+#[tokio::test]
+async fn a_publish_to_interests_reaches_each_subscribed_device_once() {
+    let store = MemoryDeviceStore::new();
+    let published: Vec<beams_core::Interest> = ["i1", "i2", "i3", "i4", "i5"]
+        .into_iter()
+        .map(interest)
+        .collect();
+    // One device subscribed to 3 of the 5, others to one each, one to none of them, and one
+    // associated with a user (interests reach devices with or without users).
+    let many = register(&store, Platform::Web, 0, 1).await;
+    for name in &published[1..4] {
+        store.add_interest(&many.id, name, 10).await.unwrap();
+    }
+    let mut expected = vec![many.id.clone()];
+    for n in 1..2500_u64 {
+        let device = register(&store, Platform::ALL[n as usize % 3], n, 1).await;
+        store
+            .add_interest(&device.id, &published[n as usize % 5], 10)
+            .await
+            .unwrap();
+        expected.push(device.id);
+    }
+    associate(
+        &store,
+        &expected[1],
+        &user("alice"),
+        AssociationPolicy::default(),
+        2,
+    )
+    .await;
+    let outsider = register(&store, Platform::Fcm, 9_999, 1).await;
+    store
+        .add_interest(&outsider.id, &interest("other"), 10)
+        .await
+        .unwrap();
+
+    let fake = FakePushGateway::new();
+    let gateways: Vec<(Platform, Arc<dyn PushGateway>)> = Platform::ALL
+        .into_iter()
+        .map(|p| (p, Arc::new(fake.clone()) as Arc<dyn PushGateway>))
+        .collect();
+    let beams = engine(store, &gateways, PublishConfig::default());
+    let mut request = PublishRequest::to_interests(published.clone()).unwrap();
+    for platform in Platform::ALL {
+        request = request
+            .with_section(platform, json!({"notification": {"title": "Hi"}}))
+            .unwrap();
+    }
+
+    let report = beams.publish_to_interests(request).await.unwrap();
+
+    let mut sent: Vec<DeviceId> = fake.sent().into_iter().map(|d| d.device).collect();
+    sent.sort();
+    expected.sort();
+    assert_eq!(
+        sent, expected,
+        "every subscribed device exactly once, the outsider never"
+    );
+    assert_eq!(report.devices_targeted, 2500);
+    assert_eq!(report.interests, 5);
+    let delivered: usize = report.platforms.values().map(|p| p.delivered).sum();
+    assert_eq!(delivered, 2500);
+}
+
+#[tokio::test]
+async fn engine_interest_calls_validate_and_report() {
+    let store = MemoryDeviceStore::new();
+    let device = register(&store, Platform::Fcm, 1, 1).await;
+    let beams = Beams::builder(
+        InstanceId::new("i").unwrap(),
+        SecretKey::new("k").unwrap(),
+        store,
+    )
+    .max_interests_per_device(2)
+    .build();
+    let set = beams
+        .set_device_interests(
+            &device.id,
+            vec![interest("b"), interest("a"), interest("b")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(set, vec![interest("a"), interest("b")]);
+    assert!(matches!(
+        beams.add_device_interest(&device.id, &interest("c")).await,
+        Err(BeamsError::TooManyInterests { max: 2 })
+    ));
+    assert!(matches!(
+        beams
+            .set_device_interests(
+                &device.id,
+                vec![interest("x"), interest("y"), interest("z")]
+            )
+            .await,
+        Err(BeamsError::TooManyInterests { max: 2 })
+    ));
+    assert!(
+        beams
+            .remove_device_interest(&device.id, &interest("a"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !beams
+            .add_device_interest(&device.id, &interest("b"))
+            .await
+            .unwrap()
+    );
+    let page = beams.device_interests(&device.id, None, 100).await.unwrap();
+    assert_eq!(page, vec![interest("b")]);
+    let absent = DeviceId::generate(Platform::Fcm);
+    assert!(matches!(
+        beams.add_device_interest(&absent, &interest("a")).await,
+        Err(BeamsError::DeviceNotFound { .. })
+    ));
 }

@@ -1,11 +1,14 @@
-//! Values: a device as JSON, and a user's devices on one platform as a compact list.
+//! Values: a device as JSON, a user's devices on one platform as a compact list, and a
+//! device's interests as a list of names.
 //!
 //! Every decode validates (ids, tokens and metadata go through beams-core's checks) and a
 //! failure names the key that holds the bad bytes, as `StoreErrorKind::Corrupt`.
 
 use std::fmt;
 
-use beams_core::{AssociatedDevice, Device, DeviceId, StoreError, StoreErrorKind, Timestamp};
+use beams_core::{
+    AssociatedDevice, Device, DeviceId, Interest, StoreError, StoreErrorKind, Timestamp,
+};
 
 use crate::keys;
 
@@ -89,6 +92,44 @@ pub(crate) fn decode_associated(
     Ok(devices)
 }
 
+/// A device's interests, already in name order and each once: per name its length (one byte)
+/// and the name.
+pub(crate) fn encode_interests<'a>(interests: impl IntoIterator<Item = &'a Interest>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for interest in interests {
+        let name = interest.as_str().as_bytes();
+        // At most 164 ASCII characters.
+        out.push(u8::try_from(name.len()).unwrap_or(u8::MAX));
+        out.extend_from_slice(name);
+    }
+    out
+}
+
+/// Decodes [`encode_interests`]'s bytes, which must name valid interests in strictly
+/// ascending order; `key` names them in an error.
+pub(crate) fn decode_interests(
+    mut bytes: &[u8],
+    key: impl Fn() -> String,
+) -> Result<Vec<Interest>, StoreError> {
+    let mut interests: Vec<Interest> = Vec::new();
+    while let Some((len, rest)) = bytes.split_first() {
+        let (name, rest) = rest
+            .split_at_checked(usize::from(*len))
+            .ok_or_else(|| corrupt(key(), Malformed("a device's interest list ends mid-name")))?;
+        let name = std::str::from_utf8(name).map_err(|err| corrupt(key(), err))?;
+        let interest = Interest::new(name).map_err(|err| corrupt(key(), err))?;
+        if interests.last().is_some_and(|last| *last >= interest) {
+            return Err(corrupt(
+                key(),
+                Malformed("a device's interest list is out of order"),
+            ));
+        }
+        interests.push(interest);
+        bytes = rest;
+    }
+    Ok(interests)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,6 +172,36 @@ mod tests {
             decode_associated(&wrong_id, key).unwrap_err().kind(),
             StoreErrorKind::Corrupt { .. }
         ));
+    }
+
+    #[test]
+    fn interest_lists_round_trip_and_bad_ones_are_corrupt() {
+        let key = || "beams.device_interests/web-1".to_owned();
+        let interests: Vec<Interest> = ["a", "b.c", &"z".repeat(Interest::MAX_CHARS)]
+            .into_iter()
+            .map(|n| Interest::new(n).unwrap())
+            .collect();
+        let bytes = encode_interests(&interests);
+        assert_eq!(decode_interests(&bytes, key).unwrap(), interests);
+        assert!(decode_interests(&[], key).unwrap().is_empty());
+
+        let reversed = encode_interests(interests.iter().rev());
+        let repeated = encode_interests([&interests[0], &interests[0]]);
+        let bad: [&[u8]; 5] = [
+            &bytes[..bytes.len() - 1],
+            b"\x00",
+            b"\x02a/",
+            &reversed,
+            &repeated,
+        ];
+        for bad in bad {
+            let err = decode_interests(bad, key).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                &StoreErrorKind::Corrupt { key: key() },
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

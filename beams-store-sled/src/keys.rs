@@ -6,17 +6,37 @@
 //! | `beams.devices` | device id (ASCII) | the device, JSON |
 //! | `beams.tokens` | platform name, `0x00`, token key | device id |
 //! | `beams.users` | user id length (u16, big-endian), user id, platform name | the user's devices on that platform, oldest association first: per device `associated_at` (i64, big-endian), id length (1 byte), id |
-//! | `beams.interests` | reserved for Device Interests | — |
+//! | `beams.device_interests` | device id (ASCII) | the device's interests in name order, each once: per name its length (1 byte) and the name |
+//! | `beams.interests` | interest name, `0x00`, device id | empty |
 //!
 //! Platform names (`apns`, `fcm`, `web`) never contain `0x00`, so a token key is unambiguous
 //! whatever the token holds. A user id may hold any character, so its length comes first: the
 //! user part of a key then ends where the length says, and `(user, platform)` pairs never
 //! collide, nor does one user's key prefix another's.
+//!
+//! Layout 1 had no interest trees (the name `beams.interests` was reserved). This build opens
+//! a layout-1 store by writing layout 2 over it, as the new trees start empty; a layout-1
+//! build then refuses the store rather than delete devices and leave their subscriptions
+//! behind.
+//!
+//! Device Interests are kept twice, and every change writes both in one transaction. A
+//! device's interests are one value, so a transaction (which cannot scan) reads it, checks it
+//! against the maximum and rewrites it whole: at the default maximum, 5000 names of at most
+//! 164 bytes, under 1 MB. An interest's devices are keys, so a publish finds them by a prefix
+//! scan in device-id order, and pages by starting the scan after `name 0x00 last-id`.
+//! Interest names are 1 to 164 characters of `A-Z a-z 0-9 _ - = @ , . ;`: a length fits in a
+//! byte, and no name holds `0x00`, so `name 0x00` is a prefix of that interest's keys alone.
+//! A device has no `beams.device_interests` value while it has no interests, and neither
+//! value outlives the device.
 
-use beams_core::{DeviceId, Platform, PushToken, UserId};
+use beams_core::{DeviceId, Interest, Platform, PushToken, UserId};
 
-/// The layout this build writes and reads. A store with another one is refused on open.
-pub(crate) const LAYOUT_VERSION: &str = "1";
+/// The layout this build writes and reads. A store with another one is refused on open,
+/// except [`LAYOUT_BEFORE_INTERESTS`], which is upgraded.
+pub(crate) const LAYOUT_VERSION: &str = "2";
+
+/// The first layout: without `beams.device_interests` and `beams.interests`.
+pub(crate) const LAYOUT_BEFORE_INTERESTS: &str = "1";
 
 /// The meta tree's key for [`LAYOUT_VERSION`].
 pub(crate) const LAYOUT_KEY: &[u8] = b"layout";
@@ -31,6 +51,10 @@ pub(crate) mod tree {
     pub(crate) const TOKENS: &str = "beams.tokens";
     /// A user's devices, one value per platform.
     pub(crate) const USERS: &str = "beams.users";
+    /// A device's interests, one value per device.
+    pub(crate) const DEVICE_INTERESTS: &str = "beams.device_interests";
+    /// An interest's devices, one key per subscription.
+    pub(crate) const INTERESTS: &str = "beams.interests";
 }
 
 /// The devices-tree key of a device.
@@ -62,9 +86,25 @@ pub(crate) fn user(user: &UserId, platform: Platform) -> Vec<u8> {
     out
 }
 
+/// The prefix of an interest's keys in the interests tree: the name and `0x00`.
+pub(crate) fn interest_prefix(interest: &Interest) -> Vec<u8> {
+    let name = interest.as_str().as_bytes();
+    let mut out = Vec::with_capacity(name.len() + 1 + 41);
+    out.extend_from_slice(name);
+    out.push(0);
+    out
+}
+
+/// The interests-tree key of a device's subscription to an interest.
+pub(crate) fn interest(interest: &Interest, id: &DeviceId) -> Vec<u8> {
+    let mut out = interest_prefix(interest);
+    out.extend_from_slice(id.as_str().as_bytes());
+    out
+}
+
 /// Readable names of keys, for errors that point at bad data.
 pub(crate) mod name {
-    use beams_core::{Platform, PushToken, UserId};
+    use beams_core::{Interest, Platform, PushToken, UserId};
 
     /// `devices/<id>`; bytes that are not UTF-8 are shown replaced.
     pub(crate) fn device(key: &[u8]) -> String {
@@ -84,6 +124,27 @@ pub(crate) mod name {
     /// `beams.users/<user>/<platform>`.
     pub(crate) fn user(user: &UserId, platform: Platform) -> String {
         format!("{}/{}/{platform}", super::tree::USERS, user.as_str())
+    }
+
+    /// `beams.device_interests/<id>`; bytes that are not UTF-8 are shown replaced.
+    pub(crate) fn device_interests(key: &[u8]) -> String {
+        format!(
+            "{}/{}",
+            super::tree::DEVICE_INTERESTS,
+            String::from_utf8_lossy(key)
+        )
+    }
+
+    /// `beams.interests/<name>/<id>` for a key of `interest`; bytes that are not UTF-8 are
+    /// shown replaced.
+    pub(crate) fn interest(interest: &Interest, key: &[u8]) -> String {
+        let id = key.get(interest.as_str().len() + 1..).unwrap_or_default();
+        format!(
+            "{}/{}/{}",
+            super::tree::INTERESTS,
+            interest.as_str(),
+            String::from_utf8_lossy(id)
+        )
     }
 
     /// `beams.meta/layout`.
@@ -128,5 +189,21 @@ mod tests {
         let fcm = PushToken::Fcm(beams_core::FcmToken::new(hex).unwrap());
         assert_eq!(apns.key(), fcm.key());
         assert_ne!(token(&apns), token(&fcm));
+    }
+
+    #[test]
+    fn an_interest_prefix_holds_that_interest_alone() {
+        let id = DeviceId::generate(Platform::Web);
+        let names = ["a", "ab", "a.b", "b"].map(|n| Interest::new(n).unwrap());
+        for name in &names {
+            for other in &names {
+                let key = interest(other, &id);
+                assert_eq!(key.starts_with(&interest_prefix(name)), name == other);
+            }
+            assert_eq!(
+                name::interest(name, &interest(name, &id)),
+                format!("beams.interests/{name}/{id}")
+            );
+        }
     }
 }

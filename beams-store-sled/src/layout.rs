@@ -5,7 +5,7 @@ use std::path::Path;
 use beams_core::{StoreError, StoreErrorKind};
 
 use crate::error::from_sled;
-use crate::keys::{self, LAYOUT_KEY, LAYOUT_VERSION, tree};
+use crate::keys::{self, LAYOUT_BEFORE_INTERESTS, LAYOUT_KEY, LAYOUT_VERSION, tree};
 
 /// The trees of one store.
 #[derive(Clone)]
@@ -13,6 +13,8 @@ pub(crate) struct Trees {
     pub(crate) devices: sled::Tree,
     pub(crate) tokens: sled::Tree,
     pub(crate) users: sled::Tree,
+    pub(crate) device_interests: sled::Tree,
+    pub(crate) interests: sled::Tree,
 }
 
 /// Refuses a path that cannot be a sled directory before sled creates anything there: a file,
@@ -50,12 +52,21 @@ pub(crate) fn open_trees(db: &sled::Db) -> Result<Trees, StoreError> {
         devices: db.open_tree(tree::DEVICES).map_err(from_sled)?,
         tokens: db.open_tree(tree::TOKENS).map_err(from_sled)?,
         users: db.open_tree(tree::USERS).map_err(from_sled)?,
+        device_interests: db.open_tree(tree::DEVICE_INTERESTS).map_err(from_sled)?,
+        interests: db.open_tree(tree::INTERESTS).map_err(from_sled)?,
     };
     let found = match meta.get(LAYOUT_KEY).map_err(from_sled)? {
         Some(found) => found,
         None => {
-            let holds_data =
-                !trees.devices.is_empty() || !trees.tokens.is_empty() || !trees.users.is_empty();
+            let holds_data = [
+                &trees.devices,
+                &trees.tokens,
+                &trees.users,
+                &trees.device_interests,
+                &trees.interests,
+            ]
+            .into_iter()
+            .any(|tree| !tree.is_empty());
             if holds_data {
                 return Err(StoreError::new(StoreErrorKind::NotAStore {
                     detail: format!(
@@ -78,6 +89,11 @@ pub(crate) fn open_trees(db: &sled::Db) -> Result<Trees, StoreError> {
             }
         }
     };
+    let found = if found == LAYOUT_BEFORE_INTERESTS.as_bytes() {
+        upgrade_from_1(db, &meta)?
+    } else {
+        found
+    };
     if found != LAYOUT_VERSION.as_bytes() {
         return Err(StoreError::new(StoreErrorKind::IncompatibleVersion {
             found: String::from_utf8_lossy(&found).into_owned(),
@@ -85,4 +101,25 @@ pub(crate) fn open_trees(db: &sled::Db) -> Result<Trees, StoreError> {
         }));
     }
     Ok(trees)
+}
+
+/// Upgrades a store of layout 1 to [`LAYOUT_VERSION`]: layout 1 differs only in having no
+/// interest trees, which start empty, so the upgrade is the version alone. It keeps a build of
+/// layout 1, which would delete devices and leave their subscriptions behind, from opening the
+/// store again. Returns the version now stored (a concurrent opener may have upgraded first).
+fn upgrade_from_1(db: &sled::Db, meta: &sled::Tree) -> Result<sled::IVec, StoreError> {
+    let swapped = meta
+        .compare_and_swap(
+            LAYOUT_KEY,
+            Some(LAYOUT_BEFORE_INTERESTS.as_bytes()),
+            Some(LAYOUT_VERSION.as_bytes()),
+        )
+        .map_err(from_sled)?;
+    match swapped {
+        Ok(()) => {
+            db.flush().map_err(from_sled)?;
+            Ok(sled::IVec::from(LAYOUT_VERSION.as_bytes()))
+        }
+        Err(current) => Ok(current.current.unwrap_or_default()),
+    }
 }

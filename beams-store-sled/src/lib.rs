@@ -8,6 +8,7 @@
 //! use beams_core::{AssociationOutcome, AssociationPolicy, AssociationRequest};
 //! use beams_core::{DeviceId, DeviceMetadata, DeviceRegistration, DeviceStore};
 //! use beams_core::{FcmToken, Platform, PushToken, Timestamp, UserId};
+//! use beams_core::{DEFAULT_MAX_INTERESTS_PER_DEVICE, Interest, InterestChange};
 //! use beams_store_sled::SledDeviceStore;
 //!
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -34,6 +35,12 @@
 //!     .await?;
 //! assert_eq!(outcome, AssociationOutcome::Associated { evicted: vec![] });
 //!
+//! // Subscribing to an interest: a publish to it pages through its devices.
+//! let news = Interest::new("news")?;
+//! let change = store.add_interest(&device.id, &news, DEFAULT_MAX_INTERESTS_PER_DEVICE).await?;
+//! assert_eq!(change, InterestChange::Added);
+//! assert_eq!(store.interests_devices(&[news], None, 100).await?[0].id, device.id);
+//!
 //! // Closing and reopening keeps everything.
 //! drop(store);
 //! let store = SledDeviceStore::open(dir.path().join("devices"))?;
@@ -47,12 +54,18 @@
 //! interval). Either way every change is one sled transaction, so a crash never leaves an
 //! index disagreeing with the devices, and concurrent writes are committed together.
 //!
+//! Device Interests live beside the devices: a device's interests as one value, checked
+//! against the maximum and rewritten in the transaction that changes them, and an index of
+//! each interest's devices that a publish pages through in device-id order. Deleting a
+//! device deletes its subscriptions in the same transaction; renewing it keeps them.
+//!
 //! sled is pinned to the stable 0.34 line (re-exported as [`sled`]); its 1.0 alphas have
 //! another on-disk format and API.
 
 mod codec;
 mod durability;
 mod error;
+mod interests;
 mod keys;
 mod layout;
 mod read;

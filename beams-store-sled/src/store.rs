@@ -1,5 +1,6 @@
 //! `SledDeviceStore`: opening, and the `DeviceStore` methods.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, Weak};
@@ -9,7 +10,8 @@ use tokio::sync::oneshot;
 
 use beams_core::{
     AssociationOutcome, AssociationRequest, Device, DeviceId, DeviceMetadata, DeviceRegistration,
-    DeviceStore, PushToken, StoreError, StoreErrorKind, Timestamp, UserId, async_trait,
+    DeviceStore, Interest, InterestChange, PushToken, StoreError, StoreErrorKind, Timestamp,
+    UserId, async_trait,
 };
 
 use crate::Durability;
@@ -21,15 +23,22 @@ use crate::writer::{Writer, writer_stopped};
 /// A [`DeviceStore`] on sled. Clones share the database.
 ///
 /// Every change that touches more than one tree (registration, association with its
-/// evictions, removals, token refresh) is one sled transaction, so the token and user indexes
-/// always agree with the devices, also after a crash. Writes run on tokio's blocking pool,
+/// evictions, removals, token refresh, subscribing and unsubscribing) is one sled
+/// transaction, so the token, user and interest indexes always agree with the devices, also
+/// after a crash. Writes run on tokio's blocking pool,
 /// one transaction at a time; concurrent writes are committed together in one transaction
 /// (group commit), each seeing the ones before it, so they share sled's per-transaction disk
 /// write and flush. Reads run in place: they are single-key lookups, in memory once the cache
 /// is warm. When an acknowledged write reaches the disk is the store's [`Durability`].
 ///
+/// A device's interests are one value, read and rewritten whole by each subscription, so
+/// `add_interest` checks the maximum and adds in one step; an interest's devices are keys
+/// named by interest and device id, so `interests_devices` merges one prefix scan per
+/// interest, in device-id order, on the blocking pool. A subscription whose device is gone
+/// (a damaged store) is skipped, not an error.
+///
 /// The on-disk layout (trees `beams.meta`, `beams.devices`, `beams.tokens`, `beams.users`,
-/// and `beams.interests` reserved for Device Interests) carries a version; opening a store of
+/// `beams.device_interests` and `beams.interests`) carries a version; opening a store of
 /// an unknown version fails with `StoreErrorKind::IncompatibleVersion`. Values that do not
 /// decode give `StoreErrorKind::Corrupt` naming their key.
 ///
@@ -278,6 +287,75 @@ impl DeviceStore for SledDeviceStore {
             Written::Updated(device) => Ok(device),
             other => Err(mismatch(other)),
         }
+    }
+
+    async fn set_interests(
+        &self,
+        id: &DeviceId,
+        interests: &BTreeSet<Interest>,
+    ) -> Result<bool, StoreError> {
+        match self
+            .write(WriteOp::SetInterests(id.clone(), interests.clone()))
+            .await?
+        {
+            Written::InterestsSet(found) => Ok(found),
+            other => Err(mismatch(other)),
+        }
+    }
+
+    async fn add_interest(
+        &self,
+        id: &DeviceId,
+        interest: &Interest,
+        max: usize,
+    ) -> Result<InterestChange, StoreError> {
+        match self
+            .write(WriteOp::AddInterest(id.clone(), interest.clone(), max))
+            .await?
+        {
+            Written::InterestAdded(change) => Ok(change),
+            other => Err(mismatch(other)),
+        }
+    }
+
+    async fn remove_interest(
+        &self,
+        id: &DeviceId,
+        interest: &Interest,
+    ) -> Result<Option<bool>, StoreError> {
+        match self
+            .write(WriteOp::RemoveInterest(id.clone(), interest.clone()))
+            .await?
+        {
+            Written::InterestRemoved(removed) => Ok(removed),
+            other => Err(mismatch(other)),
+        }
+    }
+
+    async fn device_interests(
+        &self,
+        id: &DeviceId,
+        after: Option<&Interest>,
+        limit: usize,
+    ) -> Result<Option<Vec<Interest>>, StoreError> {
+        // Two lookups, like `device`.
+        self.inner.trees.device_interests(id, after, limit)
+    }
+
+    async fn interests_devices(
+        &self,
+        interests: &[Interest],
+        after: Option<&DeviceId>,
+        limit: usize,
+    ) -> Result<Vec<Device>, StoreError> {
+        // A page of a publish: up to `limit` device reads, kept off the executor.
+        let (interests, after) = (interests.to_vec(), after.cloned());
+        self.blocking(move |inner| {
+            inner
+                .trees
+                .interests_devices(&interests, after.as_ref(), limit)
+        })
+        .await
     }
 
     async fn associate(

@@ -1,19 +1,23 @@
-//! The writes: each one sled transaction over the devices, tokens and users trees, so an index
-//! never points at a missing device nor misses an existing one, also after a crash.
+//! The writes: each one sled transaction over all the trees (devices, tokens, users and both
+//! interest trees), so an index never points at a missing device nor misses an existing one,
+//! also after a crash.
 //!
 //! sled may run a transaction closure more than once, so the closures below only read and
 //! write through the transaction and return what they decided.
 
+use std::collections::BTreeSet;
+
 use beams_core::{
     AssociatedDevice, AssociationOutcome, AssociationPlan, AssociationRefusal, AssociationRequest,
-    Device, DeviceId, DeviceMetadata, DeviceRegistration, Platform, PushToken, StoreError,
-    StoreErrorKind, Timestamp, UserId,
+    Device, DeviceId, DeviceMetadata, DeviceRegistration, Interest, InterestChange, Platform,
+    PushToken, StoreError, StoreErrorKind, Timestamp, UserId,
 };
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
 use crate::codec;
 use crate::error::{TxResult, abort, from_transaction};
+use crate::interests;
 use crate::keys;
 use crate::layout::Trees;
 
@@ -27,6 +31,10 @@ pub(crate) enum WriteOp {
     UpdateMetadata(DeviceId, DeviceMetadata),
     UpdateToken(DeviceId, PushToken, Timestamp),
     Associate(AssociationRequest),
+    SetInterests(DeviceId, BTreeSet<Interest>),
+    /// The device, the interest, and the most interests the device may have.
+    AddInterest(DeviceId, Interest, usize),
+    RemoveInterest(DeviceId, Interest),
 }
 
 /// What a [`WriteOp`] did.
@@ -37,6 +45,11 @@ pub(crate) enum Written {
     RemovedAll(Vec<Device>),
     Updated(Option<Device>),
     Associated(AssociationOutcome),
+    /// Whether the device exists (and so took the set).
+    InterestsSet(bool),
+    InterestAdded(InterestChange),
+    /// `None` for no such device, else whether it was subscribed.
+    InterestRemoved(Option<bool>),
 }
 
 impl Written {
@@ -49,6 +62,9 @@ impl Written {
             Written::Associated(outcome) => {
                 matches!(outcome, AssociationOutcome::Associated { .. })
             }
+            Written::InterestsSet(found) => *found,
+            Written::InterestAdded(change) => *change == InterestChange::Added,
+            Written::InterestRemoved(removed) => *removed == Some(true),
         }
     }
 }
@@ -67,28 +83,47 @@ pub(crate) fn apply(tx: &Tx<'_>, op: &WriteOp) -> TxResult<Written> {
         }
         WriteOp::UpdateToken(id, token, at) => Written::Updated(update_token(tx, id, token, *at)?),
         WriteOp::Associate(request) => Written::Associated(associate(tx, request)?),
+        WriteOp::SetInterests(id, set) => {
+            Written::InterestsSet(interests::set_interests(tx, id, set)?)
+        }
+        WriteOp::AddInterest(id, interest, max) => {
+            Written::InterestAdded(interests::add_interest(tx, id, interest, *max)?)
+        }
+        WriteOp::RemoveInterest(id, interest) => {
+            Written::InterestRemoved(interests::remove_interest(tx, id, interest)?)
+        }
     })
 }
 
-/// The three trees inside one transaction.
+/// The store's trees inside one transaction.
 pub(crate) struct Tx<'a> {
-    devices: &'a TransactionalTree,
-    tokens: &'a TransactionalTree,
-    users: &'a TransactionalTree,
+    pub(crate) devices: &'a TransactionalTree,
+    pub(crate) tokens: &'a TransactionalTree,
+    pub(crate) users: &'a TransactionalTree,
+    pub(crate) device_interests: &'a TransactionalTree,
+    pub(crate) interests: &'a TransactionalTree,
 }
 
 impl Trees {
-    /// Runs `f` as one transaction over all three trees.
+    /// Runs `f` as one transaction over all the trees.
     pub(crate) fn transaction<T>(
         &self,
         f: impl Fn(&Tx<'_>) -> TxResult<T>,
     ) -> Result<T, StoreError> {
-        (&self.devices, &self.tokens, &self.users)
-            .transaction(|(devices, tokens, users)| {
+        (
+            &self.devices,
+            &self.tokens,
+            &self.users,
+            &self.device_interests,
+            &self.interests,
+        )
+            .transaction(|(devices, tokens, users, device_interests, interests)| {
                 f(&Tx {
                     devices,
                     tokens,
                     users,
+                    device_interests,
+                    interests,
                 })
             })
             .map_err(from_transaction)
@@ -162,10 +197,11 @@ impl Tx<'_> {
         self.put_associated(&user, platform, &listed)
     }
 
-    /// Deletes `device` and every index entry that names it.
+    /// Deletes `device` and every index entry that names it, its subscriptions included.
     fn remove(&self, device: &Device) -> TxResult<()> {
         let mut detached = device.clone();
         self.detach_user(&mut detached)?;
+        self.clear_interests(&device.id)?;
         let token = keys::token(&device.token);
         if self.tokens.get(&token)?.as_deref() == Some(keys::device(&device.id)) {
             self.tokens.remove(token)?;
@@ -203,6 +239,9 @@ fn register(tx: &Tx<'_>, registration: &DeviceRegistration) -> TxResult<Device> 
     // A caller reusing an id replaces that device whole, its index entries included.
     if let Some(old) = tx.device(&registration.id)? {
         tx.remove(&old)?;
+    } else {
+        // A new device starts with no interests, whatever a damaged store left under its id.
+        tx.clear_interests(&registration.id)?;
     }
     let device = Device {
         id: registration.id.clone(),

@@ -179,7 +179,7 @@ mod tests {
     use beams_core::testing::fixtures::{metadata, push_token, user};
     use beams_core::{
         AssociationOutcome, AssociationPolicy, AssociationRefusal, AssociationRequest, DeviceId,
-        DeviceRegistration, Platform, Timestamp,
+        DeviceRegistration, InterestChange, Platform, Timestamp,
     };
 
     use super::*;
@@ -252,6 +252,43 @@ mod tests {
             )))
         ));
         assert_eq!(trees.device(&id).unwrap(), None);
+    }
+
+    #[test]
+    fn subscriptions_in_one_batch_see_each_other_and_the_maximum() {
+        let (db, trees) = store();
+        let device = registration(1);
+        let id = device.id.clone();
+        let interest = |name: &str| beams_core::Interest::new(name).unwrap();
+        let add = |name: &str| WriteOp::AddInterest(id.clone(), interest(name), 2);
+        let (batch, _) = queued(vec![
+            WriteOp::Register(device),
+            add("a"),
+            add("b"),
+            add("c"),
+            WriteOp::RemoveInterest(id.clone(), interest("a")),
+            add("c"),
+            WriteOp::RemoveDevice(id.clone()),
+            add("d"),
+        ]);
+        let answers = Writer::new(Durability::FlushEveryWrite).commit(&db, &trees, &batch);
+        let added = |n: usize| matches!(&answers[n], Ok(Written::InterestAdded(c)) if *c == InterestChange::Added);
+        assert!(added(1) && added(2), "{answers:?}");
+        assert!(matches!(
+            answers[3],
+            Ok(Written::InterestAdded(InterestChange::TooMany { max: 2 }))
+        ));
+        assert!(matches!(
+            answers[4],
+            Ok(Written::InterestRemoved(Some(true)))
+        ));
+        assert!(added(5));
+        assert!(matches!(answers[6], Ok(Written::Removed(Some(_)))));
+        assert!(matches!(
+            answers[7],
+            Ok(Written::InterestAdded(InterestChange::DeviceNotFound))
+        ));
+        assert!(trees.device_interests.is_empty() && trees.interests.is_empty());
     }
 
     #[test]

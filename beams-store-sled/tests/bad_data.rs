@@ -1,8 +1,12 @@
 //! Bytes on disk that do not decode give `StoreErrorKind::Corrupt` naming the key, never a
-//! panic, and the failed operation changes nothing.
+//! panic, and the failed operation changes nothing. A subscription whose device is missing is
+//! skipped.
 
-use beams_core::testing::fixtures::{associate, register, user};
-use beams_core::{AssociationPolicy, DeviceStore, Platform, StoreErrorKind};
+use beams_core::testing::fixtures::{associate, metadata, push_token, register, user};
+use beams_core::{
+    AssociationPolicy, DeviceId, DeviceRegistration, DeviceStore, Interest, Platform,
+    StoreErrorKind, Timestamp,
+};
 use beams_store_sled::{SledDeviceStore, sled};
 
 /// A store on a sled database the test can also write to by hand.
@@ -136,4 +140,152 @@ async fn a_token_index_entry_that_does_not_decode_is_corrupt_and_named() {
         err.kind(),
         &corrupt_at(&format!("beams.tokens/fcm/{}", device.token.key()))
     );
+}
+
+fn interest(name: &str) -> Interest {
+    Interest::new(name).expect("test interest is valid")
+}
+
+/// The interests-tree key of a subscription, by the documented layout.
+fn subscription(name: &str, id: &str) -> Vec<u8> {
+    [name.as_bytes(), b"\0", id.as_bytes()].concat()
+}
+
+#[tokio::test]
+async fn a_subscription_of_a_missing_device_is_skipped() {
+    let (store, db, _dir) = store_and_db();
+    let news = interest("news");
+    let mut subscribed = Vec::new();
+    for n in 0..2 {
+        let device = register(&store, Platform::Fcm, n, 10).await;
+        store
+            .add_interest(&device.id, &news, 10)
+            .await
+            .expect("add_interest succeeds");
+        subscribed.push(device.id);
+    }
+    subscribed.sort();
+    // An APNs id sorts before every FCM id, so the missing device comes first in a listing.
+    let missing = DeviceId::generate(Platform::Apns);
+    db.open_tree("beams.interests")
+        .expect("interests tree")
+        .insert(subscription("news", missing.as_str()), &b""[..])
+        .expect("raw write");
+    db.open_tree("beams.device_interests")
+        .expect("device interests tree")
+        .insert(missing.as_str(), &b"\x04news"[..])
+        .expect("raw write");
+
+    let ids = |devices: Vec<beams_core::Device>| -> Vec<DeviceId> {
+        devices.into_iter().map(|d| d.id).collect()
+    };
+    let all = store
+        .interests_devices(std::slice::from_ref(&news), None, 10)
+        .await
+        .expect("the listing skips the missing device");
+    assert_eq!(ids(all), subscribed);
+    // A page is short only at the end: the missing device does not take the first page's place.
+    let first = store
+        .interests_devices(std::slice::from_ref(&news), None, 1)
+        .await
+        .expect("listing succeeds");
+    assert_eq!(ids(first), subscribed[..1]);
+    assert_eq!(
+        store
+            .device_interests(&missing, None, 10)
+            .await
+            .expect("read succeeds"),
+        None,
+        "no device, whatever its list says"
+    );
+
+    // A device registered under that id starts with no interests.
+    store
+        .register_device(DeviceRegistration {
+            id: missing.clone(),
+            token: push_token(Platform::Apns, 9),
+            metadata: metadata("1.0.0"),
+            at: Timestamp::from_unix_millis(20),
+        })
+        .await
+        .expect("registration succeeds");
+    assert_eq!(
+        store
+            .device_interests(&missing, None, 10)
+            .await
+            .expect("read succeeds"),
+        Some(vec![])
+    );
+    let all = store
+        .interests_devices(std::slice::from_ref(&news), None, 10)
+        .await
+        .expect("listing succeeds");
+    assert_eq!(ids(all), subscribed);
+}
+
+#[tokio::test]
+async fn an_interest_list_that_does_not_decode_is_corrupt_and_named() {
+    let (store, db, _dir) = store_and_db();
+    let news = interest("news");
+    let device = register(&store, Platform::Web, 1, 10).await;
+    store
+        .add_interest(&device.id, &news, 10)
+        .await
+        .expect("add_interest succeeds");
+    db.open_tree("beams.device_interests")
+        .expect("device interests tree")
+        .insert(device.id.as_str(), &b"\x09news"[..])
+        .expect("raw write");
+    let expected = corrupt_at(&format!("beams.device_interests/{}", device.id));
+
+    let err = store
+        .device_interests(&device.id, None, 10)
+        .await
+        .expect_err("listing fails");
+    assert_eq!(err.kind(), &expected);
+    let err = store
+        .add_interest(&device.id, &interest("sports"), 10)
+        .await
+        .expect_err("subscribing fails");
+    assert_eq!(err.kind(), &expected);
+    let err = store
+        .remove_interest(&device.id, &news)
+        .await
+        .expect_err("unsubscribing fails");
+    assert_eq!(err.kind(), &expected);
+    let err = store
+        .remove_device(&device.id)
+        .await
+        .expect_err("removal fails");
+    assert_eq!(err.kind(), &expected);
+    // Nothing of the failed writes was applied.
+    assert_eq!(
+        store.device(&device.id).await.expect("read succeeds"),
+        Some(device.clone())
+    );
+    let found = store
+        .interests_devices(&[news, interest("sports")], None, 10)
+        .await
+        .expect("listing succeeds");
+    assert_eq!(found, vec![device]);
+}
+
+#[tokio::test]
+async fn an_interest_key_that_does_not_decode_is_corrupt_and_named() {
+    let (store, db, _dir) = store_and_db();
+    let news = interest("news");
+    let device = register(&store, Platform::Apns, 1, 10).await;
+    store
+        .add_interest(&device.id, &news, 10)
+        .await
+        .expect("add_interest succeeds");
+    db.open_tree("beams.interests")
+        .expect("interests tree")
+        .insert(subscription("news", "not-a-device"), &b""[..])
+        .expect("raw write");
+    let err = store
+        .interests_devices(&[news], None, 10)
+        .await
+        .expect_err("listing fails");
+    assert_eq!(err.kind(), &corrupt_at("beams.interests/news/not-a-device"));
 }

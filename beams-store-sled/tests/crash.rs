@@ -1,6 +1,7 @@
-//! Crash safety: a child process runs an association storm and is killed with SIGKILL mid-way.
-//! On reopen every index agrees with the devices, no user exceeds the limit, and (flushing
-//! every write) everything acknowledged before the kill is there.
+//! Crash safety: a child process runs an association storm (subscribing each device to an
+//! interest too) and is killed with SIGKILL mid-way. On reopen every index agrees with the
+//! devices, no user exceeds the limit, and (flushing every write) everything acknowledged
+//! before the kill is there.
 //!
 //! The child is this test binary itself, run with `--exact <test>` and [`CHILD`] set; it
 //! prints one line per acknowledged write. Everything is bounded: the child stops by itself
@@ -16,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use beams_core::testing::fixtures::{associate, policy, register, user};
 use beams_core::{
-    AssociationOutcome, Device, DeviceId, DeviceStore, Platform, Timestamp, UserId, WhenFull,
+    AssociationOutcome, Device, DeviceId, DeviceStore, Interest, InterestChange, Platform,
+    Timestamp, UserId, WhenFull,
 };
 use beams_store_sled::{Durability, SledDeviceStore, sled};
 
@@ -32,6 +34,8 @@ const PARENT_TIME: Duration = Duration::from_secs(90);
 /// Kill once this many writes are acknowledged, and the storm has run at least [`MIN_STORM`].
 const KILL_AFTER: usize = 300;
 const MIN_STORM: Duration = Duration::from_millis(250);
+/// The interests the storm subscribes devices to, in turn.
+const TOPICS: usize = 3;
 const INTERVAL: Duration = Duration::from_millis(10);
 /// Devices the idle child registers, and how many of them it associates: five transactions in
 /// all, an odd number, so the store's flush every second transaction (which bounds sled's
@@ -121,6 +125,7 @@ struct Acked {
     associations: BTreeMap<(UserId, Platform), Vec<(DeviceId, i64)>>,
     removed: Vec<DeviceId>,
     registered: Vec<DeviceId>,
+    subscribed: Vec<(DeviceId, Interest)>,
 }
 
 /// Kills the child when the test ends early.
@@ -185,7 +190,8 @@ fn run_and_kill(test: &str, spec: &str, kill_after: usize, min_time: Duration) -
 /// Marks the child's acknowledgement lines; the test harness may print before it on a line.
 const ACK: &str = "ack: ";
 
-/// Records one line of the child's; false for lines that are not acknowledgements.
+/// Records one line of the child's; true for the acknowledgements that count towards the kill
+/// (subscriptions do not, so the storm makes as many associations as before).
 fn record(acked: &mut Acked, line: &str) -> bool {
     let Some(start) = line.find(ACK) else {
         return false;
@@ -210,6 +216,13 @@ fn record(acked: &mut Acked, line: &str) -> bool {
                 .registered
                 .push(DeviceId::parse(id).expect("device id"));
             true
+        }
+        ["subscribed", id, name] => {
+            let id = DeviceId::parse(id).expect("device id");
+            acked
+                .subscribed
+                .push((id, Interest::new(*name).expect("interest")));
+            false
         }
         _ => false,
     }
@@ -254,6 +267,13 @@ async fn child_worker(store: &SledDeviceStore, w: usize, stop_at: Instant) {
         let outcome = associate(store, &device.id, &user(&name), policy, at).await;
         assert!(matches!(outcome, AssociationOutcome::Associated { .. }));
         say(&format!("associated {name} {} {at}", device.id));
+        let topic = topic(i % TOPICS);
+        let change = store
+            .add_interest(&device.id, &topic, 10)
+            .await
+            .expect("add_interest succeeds");
+        assert_eq!(change, InterestChange::Added);
+        say(&format!("subscribed {} {topic}", device.id));
         registered.push(device.id);
         // This device has had `LIMIT + 1` newer associations on its user and platform since.
         if let Some(old) = i
@@ -264,6 +284,10 @@ async fn child_worker(store: &SledDeviceStore, w: usize, stop_at: Instant) {
             say(&format!("removed {old}"));
         }
     }
+}
+
+fn topic(n: usize) -> Interest {
+    Interest::new(format!("topic-{n}")).expect("interest")
 }
 
 /// A few writes, acknowledged, then nothing until the kill.
@@ -371,8 +395,46 @@ fn check_indexes(dir: &Path) {
         associated,
         "every associated device is listed"
     );
+
+    // Each device's list of interests, and the interest index, name the same subscriptions.
+    let mut subscriptions = HashSet::new();
+    for entry in tree("beams.device_interests").iter() {
+        let (id, value) = entry.expect("device interests entry");
+        assert!(devices.contains_key(&*id), "every list is of a device");
+        let mut rest = &value[..];
+        let mut previous: Option<&[u8]> = None;
+        assert!(!rest.is_empty(), "no empty list is stored");
+        while !rest.is_empty() {
+            let len = usize::from(rest[0]);
+            let name = &rest[1..1 + len];
+            rest = &rest[1 + len..];
+            assert!(previous.is_none_or(|p| p < name), "in name order, once");
+            previous = Some(name);
+            subscriptions.insert([name, b"\0", &id].concat());
+        }
+    }
+    let mut indexed = 0;
+    for entry in tree("beams.interests").iter() {
+        let (key, value) = entry.expect("interest entry");
+        assert!(value.is_empty());
+        let split = key.iter().position(|b| *b == 0).expect("name 0x00 id");
+        assert!(
+            devices.contains_key(&key[split + 1..]),
+            "every subscription is of a device"
+        );
+        assert!(
+            subscriptions.contains(&*key),
+            "every indexed subscription is in its device's list"
+        );
+        indexed += 1;
+    }
+    assert_eq!(
+        indexed,
+        subscriptions.len(),
+        "every subscription is indexed"
+    );
     eprintln!(
-        "after the kill: {} devices, {associated} associated",
+        "after the kill: {} devices, {associated} associated, {indexed} subscriptions",
         devices.len()
     );
 }
@@ -423,4 +485,36 @@ async fn check_store(store: &SledDeviceStore, acked: &Acked, every_write: bool) 
             "acknowledged removal of {id} is kept"
         );
     }
+    let removed: HashSet<&DeviceId> = acked.removed.iter().collect();
+    let mut indexed: HashMap<&Interest, HashSet<DeviceId>> = HashMap::new();
+    for (_, topic) in &acked.subscribed {
+        if !indexed.contains_key(topic) {
+            let found = store
+                .interests_devices(std::slice::from_ref(topic), None, usize::MAX)
+                .await
+                .expect("listing succeeds");
+            indexed.insert(topic, found.into_iter().map(|d| d.id).collect());
+        }
+    }
+    let mut gone = 0;
+    for (id, topic) in &acked.subscribed {
+        if removed.contains(id) {
+            continue;
+        }
+        let interests = store
+            .device_interests(id, None, usize::MAX)
+            .await
+            .expect("read succeeds");
+        let Some(interests) = interests else {
+            gone += 1;
+            continue;
+        };
+        assert!(
+            interests.contains(topic),
+            "acknowledged subscription of {id} to {topic} is kept"
+        );
+        assert!(indexed[topic].contains(id), "{id} is found for {topic}");
+    }
+    // Each worker's last removal may have committed unacknowledged.
+    assert!(gone <= WORKERS, "{gone} subscribed devices are gone");
 }

@@ -1,8 +1,8 @@
 //! Opening: bad paths, unknown layouts and locked directories give typed errors; a shared
-//! database and interval durability work.
+//! database and interval durability work; a store of layout 1 is upgraded.
 
 use beams_core::testing::fixtures::register;
-use beams_core::{DeviceStore, Platform, StoreErrorKind};
+use beams_core::{DeviceStore, Interest, InterestChange, Platform, StoreErrorKind};
 use beams_store_sled::{SledDeviceStore, sled};
 
 #[test]
@@ -23,8 +23,59 @@ fn an_unknown_layout_version_is_refused() {
         err.kind(),
         &StoreErrorKind::IncompatibleVersion {
             found: "99".to_owned(),
-            supported: "1".to_owned(),
+            supported: "2".to_owned(),
         }
+    );
+}
+
+#[tokio::test]
+async fn a_layout_1_store_is_upgraded_and_keeps_its_devices() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("devices");
+    let device = {
+        let store = SledDeviceStore::open(&path).expect("a new store opens");
+        register(&store, Platform::Web, 1, 10).await
+    };
+    // What a layout-1 build leaves: the same trees but the interest ones, and version 1.
+    {
+        let db = sled::open(&path).expect("sled opens");
+        for tree in ["beams.device_interests", "beams.interests"] {
+            assert!(db.drop_tree(tree).expect("raw drop"));
+        }
+        db.open_tree("beams.meta")
+            .expect("meta tree")
+            .insert("layout", "1")
+            .expect("raw write");
+        db.flush().expect("flush");
+    }
+    {
+        let store = SledDeviceStore::open(&path).expect("a layout-1 store opens");
+        assert_eq!(
+            store.device(&device.id).await.expect("read succeeds"),
+            Some(device.clone())
+        );
+        let news = Interest::new("news").expect("interest");
+        let change = store
+            .add_interest(&device.id, &news, 10)
+            .await
+            .expect("add_interest succeeds");
+        assert_eq!(change, InterestChange::Added);
+        let found = store
+            .interests_devices(&[news], None, 10)
+            .await
+            .expect("listing succeeds");
+        assert_eq!(found, vec![device]);
+    }
+    let db = sled::open(&path).expect("sled opens");
+    let layout = db
+        .open_tree("beams.meta")
+        .expect("meta tree")
+        .get("layout")
+        .expect("raw read");
+    assert_eq!(
+        layout.as_deref(),
+        Some(&b"2"[..]),
+        "a layout-1 build refuses it now"
     );
 }
 

@@ -36,6 +36,7 @@
 //! `PRAGMA application_id` marks the file as a beams database.
 
 mod error;
+mod interests;
 mod options;
 mod queries;
 mod row;

@@ -193,7 +193,7 @@ pub(crate) fn remove_user(conn: &mut Connection, user: &UserId) -> Result<Vec<De
 
 /// Runs `change` in an immediate transaction that commits only if it succeeds: a deletion
 /// whose returned rows do not decode is rolled back, so an error never half-applies.
-fn in_transaction<T>(
+pub(crate) fn in_transaction<T>(
     conn: &mut Connection,
     change: impl FnOnce(&Connection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
@@ -341,7 +341,7 @@ fn one_device(
     Ok(device)
 }
 
-fn many_devices(
+pub(crate) fn many_devices(
     conn: &Connection,
     sql: &str,
     params: impl rusqlite::Params,
@@ -380,6 +380,13 @@ mod tests {
             UPDATE_METADATA,
             DELETE_OTHER_HOLDER,
             UPDATE_TOKEN,
+            crate::interests::DEVICE_EXISTS,
+            crate::interests::CLEAR,
+            crate::interests::DELETE,
+            crate::interests::COUNT,
+            crate::interests::HAS,
+            crate::interests::PAGE,
+            crate::interests::DEVICES_OF,
             DISASSOCIATE,
             ASSOCIATE,
         ] {

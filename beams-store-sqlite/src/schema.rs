@@ -32,6 +32,14 @@ const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX devices_by_token ON devices (platform, token);
     CREATE INDEX devices_by_user ON devices (user_id, platform, associated_at, id)
         WHERE user_id IS NOT NULL;",
+    // 2: Device Interests. Deleting a device deletes its subscriptions (foreign keys are on
+    // for every connection).
+    "CREATE TABLE device_interests (
+        device_id TEXT NOT NULL REFERENCES devices (id) ON DELETE CASCADE,
+        interest  TEXT NOT NULL,
+        PRIMARY KEY (device_id, interest)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX interests_by_name ON device_interests (interest, device_id);",
 ];
 
 /// The schema version this build writes.

@@ -1,5 +1,6 @@
 //! `SqliteDeviceStore`: the `DeviceStore` over one SQLite file.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -7,12 +8,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use beams_core::{
     AssociationOutcome, AssociationRequest, Device, DeviceId, DeviceMetadata, DeviceRegistration,
-    DeviceStore, PushToken, StoreError, Timestamp, UserId, async_trait,
+    DeviceStore, Interest, InterestChange, PushToken, StoreError, Timestamp, UserId, async_trait,
 };
 use rusqlite::{Connection, OpenFlags};
 
 use crate::error::{store_error, worker_failed};
-use crate::{SqliteOptions, queries, schema};
+use crate::{SqliteOptions, interests, queries, schema};
 
 /// A [`DeviceStore`] on SQLite: durable, safe under concurrency in one process and across
 /// processes sharing the file.
@@ -257,6 +258,59 @@ impl DeviceStore for SqliteDeviceStore {
     ) -> Result<Option<Device>, StoreError> {
         let id = id.clone();
         self.write(move |conn| queries::update_token(conn, &id, &token, at))
+            .await
+    }
+
+    async fn set_interests(
+        &self,
+        id: &DeviceId,
+        interests: &BTreeSet<Interest>,
+    ) -> Result<bool, StoreError> {
+        let (id, interests) = (id.clone(), interests.clone());
+        self.write(move |conn| interests::set(conn, &id, &interests))
+            .await
+    }
+
+    async fn add_interest(
+        &self,
+        id: &DeviceId,
+        interest: &Interest,
+        max: usize,
+    ) -> Result<InterestChange, StoreError> {
+        let (id, interest) = (id.clone(), interest.clone());
+        self.write(move |conn| interests::add(conn, &id, &interest, max))
+            .await
+    }
+
+    async fn remove_interest(
+        &self,
+        id: &DeviceId,
+        interest: &Interest,
+    ) -> Result<Option<bool>, StoreError> {
+        let (id, interest) = (id.clone(), interest.clone());
+        self.write(move |conn| interests::remove(conn, &id, &interest))
+            .await
+    }
+
+    async fn device_interests(
+        &self,
+        id: &DeviceId,
+        after: Option<&Interest>,
+        limit: usize,
+    ) -> Result<Option<Vec<Interest>>, StoreError> {
+        let (id, after) = (id.clone(), after.cloned());
+        self.read(move |conn| interests::page(conn, &id, after.as_ref(), limit))
+            .await
+    }
+
+    async fn interests_devices(
+        &self,
+        interests: &[Interest],
+        after: Option<&DeviceId>,
+        limit: usize,
+    ) -> Result<Vec<Device>, StoreError> {
+        let (names, after) = (interests.to_vec(), after.cloned());
+        self.read(move |conn| interests::devices(conn, &names, after.as_ref(), limit))
             .await
     }
 

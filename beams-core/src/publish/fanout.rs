@@ -22,8 +22,8 @@ use super::breaker::{Breaker, Released};
 use super::report::{DeviceReport, DeviceResult, SkipReason};
 use crate::{
     Clock, DeadToken, Delivery, DeliveryEvent, DeliveryOutcome, Device, DeviceId, DeviceStore,
-    GatewayRouter, InstanceId, Payload, Platform, PublishConfig, PublishId, PublishObserver,
-    PublishReport, PublishRequest, StoreError, Timestamp, UserId,
+    GatewayRouter, InstanceId, Interest, Payload, Platform, PublishConfig, PublishId,
+    PublishObserver, PublishReport, PublishRequest, StoreError, Timestamp, UserId,
 };
 
 /// What the fan-out works with, borrowed from the engine for one publish.
@@ -48,7 +48,9 @@ struct Shared<'a> {
 struct Batch {
     platform: Platform,
     deliveries: Vec<Delivery>,
-    users: Vec<UserId>,
+    /// The user of each delivery's device, if it has one (publishes to interests reach
+    /// devices without users too).
+    users: Vec<Option<UserId>>,
     attempt: u32,
 }
 
@@ -95,7 +97,11 @@ impl Fanout<'_> {
         };
         let mut run = Run {
             shared: &shared,
-            report: PublishReport::new(publish_id.clone(), request.users().len()),
+            report: PublishReport::new(
+                publish_id.clone(),
+                request.users().len(),
+                request.interests().len(),
+            ),
             payloads: Default::default(),
             breakers: std::array::from_fn(|_| Breaker::new(self.config.breaker)),
             work: FuturesUnordered::new(),
@@ -107,15 +113,15 @@ impl Fanout<'_> {
         }
 
         let max_queued = self.config.max_in_flight.get() * 2;
-        let mut chunks = request.users().chunks(self.config.lookup_batch.get());
+        let mut lookups = Lookups::new(request, self.config.lookup_batch.get());
         let mut looking_up = false;
         let mut finishing = false;
         loop {
             if !looking_up
                 && run.queued_batches < max_queued
-                && let Some(users) = chunks.next()
+                && let Some(lookup) = lookups.next(&shared)
             {
-                run.work.push(shared.look_up(users));
+                run.work.push(lookup);
                 looking_up = true;
             }
             if run.work.is_empty() {
@@ -136,6 +142,7 @@ impl Fanout<'_> {
             match done {
                 Done::LookedUp(devices, users) => {
                     looking_up = false;
+                    lookups.advance(&devices);
                     run.looked_up(devices, users);
                 }
                 Done::Sent {
@@ -161,11 +168,88 @@ impl Fanout<'_> {
     }
 }
 
+/// Where the next store lookup starts: the next chunk of users, or the next page of the
+/// interests' devices (in device-id order, after the last one seen).
+enum Lookups<'r> {
+    Users(std::slice::Chunks<'r, UserId>),
+    Interests {
+        interests: &'r [Interest],
+        page: usize,
+        after: Option<DeviceId>,
+        done: bool,
+    },
+}
+
+impl<'r> Lookups<'r> {
+    fn new(request: &'r PublishRequest, batch: usize) -> Self {
+        if request.interests().is_empty() {
+            Lookups::Users(request.users().chunks(batch))
+        } else {
+            Lookups::Interests {
+                interests: request.interests(),
+                // Interest pages count devices, not users: a page is a few users' worth.
+                page: batch * 10,
+                after: None,
+                done: false,
+            }
+        }
+    }
+
+    /// The next lookup, or `None` when every user or page has been looked up.
+    fn next<'a>(&mut self, shared: &'a Shared<'a>) -> Option<Work<'a>>
+    where
+        'r: 'a,
+    {
+        match self {
+            Lookups::Users(chunks) => chunks.next().map(|users| shared.look_up_users(users)),
+            Lookups::Interests { done: true, .. } => None,
+            Lookups::Interests {
+                interests,
+                page,
+                after,
+                ..
+            } => Some(shared.look_up_interests(interests, after.clone(), *page)),
+        }
+    }
+
+    /// Notes what a lookup returned, so the next page starts after it.
+    fn advance(&mut self, devices: &Result<Vec<Device>, StoreError>) {
+        if let Lookups::Interests {
+            page, after, done, ..
+        } = self
+        {
+            match devices {
+                Ok(devices) if devices.len() == *page => {
+                    *after = devices.last().map(|d| d.id.clone());
+                }
+                // A short page is the last; a failed one cannot tell where to go on from.
+                _ => *done = true,
+            }
+        }
+    }
+}
+
 impl<'a> Shared<'a> {
-    fn look_up(&'a self, users: &'a [UserId]) -> Work<'a> {
+    fn look_up_users(&'a self, users: &'a [UserId]) -> Work<'a> {
         Box::pin(async move {
             let devices = self.fanout.store.users_devices(users).await;
             Done::LookedUp(devices, users.len())
+        })
+    }
+
+    fn look_up_interests(
+        &'a self,
+        interests: &'a [Interest],
+        after: Option<DeviceId>,
+        page: usize,
+    ) -> Work<'a> {
+        Box::pin(async move {
+            let devices = self
+                .fanout
+                .store
+                .interests_devices(interests, after.as_ref(), page)
+                .await;
+            Done::LookedUp(devices, 0)
         })
     }
 
@@ -251,6 +335,7 @@ impl<'s, 'a: 's> Run<'s, 'a> {
             Err(err) => {
                 tracing::warn!(error = %err, users, "device lookup failed; these users get nothing");
                 self.report.users_not_looked_up += users;
+                self.report.lookups_failed += 1;
                 return;
             }
         };
@@ -260,8 +345,7 @@ impl<'s, 'a: 's> Run<'s, 'a> {
         for device in devices {
             let platform = device.platform();
             self.report.platform_mut(platform).targeted += 1;
-            let (Some(payload), Some(user)) = (&self.payloads[slot(platform)], device.user.clone())
-            else {
+            let Some(payload) = &self.payloads[slot(platform)] else {
                 self.report.platform_mut(platform).skipped += 1;
                 self.device_result(&device.id, platform, DeviceResult::Skipped);
                 continue;
@@ -275,7 +359,7 @@ impl<'s, 'a: 's> Run<'s, 'a> {
             batch
                 .deliveries
                 .push(Delivery::new(&device, Arc::clone(payload)));
-            batch.users.push(user);
+            batch.users.push(device.user.clone());
             if batch.deliveries.len() == batch_size
                 && let Some(full) = open[slot(platform)].take()
             {
@@ -444,11 +528,17 @@ impl<'s, 'a: 's> Run<'s, 'a> {
         }
     }
 
-    fn observe(&self, delivery: &Delivery, user: &UserId, attempt: u32, outcome: &DeliveryOutcome) {
+    fn observe(
+        &self,
+        delivery: &Delivery,
+        user: &Option<UserId>,
+        attempt: u32,
+        outcome: &DeliveryOutcome,
+    ) {
         if let Some(observer) = self.shared.fanout.observer {
             observer.delivery(&DeliveryEvent {
                 publish_id: &self.report.publish_id,
-                user,
+                user: user.as_ref(),
                 device: &delivery.device,
                 platform: delivery.token.platform(),
                 attempt,

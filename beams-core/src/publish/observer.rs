@@ -10,8 +10,9 @@ use crate::{DeliveryOutcome, DeviceId, Platform, PublishId, PublishReport, UserI
 pub struct DeliveryEvent<'a> {
     /// The publish.
     pub publish_id: &'a PublishId,
-    /// The user whose device it is.
-    pub user: &'a UserId,
+    /// The user whose device it is, if it has one (a publish to interests also reaches devices
+    /// without users).
+    pub user: Option<&'a UserId>,
     /// The device.
     pub device: &'a DeviceId,
     /// The device's platform.

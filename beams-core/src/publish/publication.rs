@@ -40,13 +40,15 @@ impl Publication {
         &self.request
     }
 
-    /// Delivers to every device of the request's users and reports what happened. Never fails
-    /// as a whole: what went wrong is counted in the report.
+    /// Delivers to every device of the request's users (or subscribed to its interests, each
+    /// device once) and reports what happened. Never fails as a whole: what went wrong is
+    /// counted in the report.
     pub async fn deliver(self) -> PublishReport {
         let span = tracing::info_span!(
             "publish",
             publish_id = %self.id,
-            users = self.request.users().len()
+            users = self.request.users().len(),
+            interests = self.request.interests().len()
         );
         let report = self
             .beams

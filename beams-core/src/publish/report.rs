@@ -10,10 +10,15 @@ use crate::{DeviceId, Platform, PublishId};
 pub struct PublishReport {
     /// The publish's id, as answered to the publisher.
     pub publish_id: PublishId,
-    /// How many distinct users were targeted.
+    /// How many distinct users were targeted (0 for a publish to interests).
     pub users: usize,
+    /// How many distinct interests were targeted (0 for a publish to users).
+    pub interests: usize,
     /// Users whose devices could not be looked up (the store failed); their devices got nothing.
     pub users_not_looked_up: usize,
+    /// Store lookups that failed (for a publish to interests, the devices after the failed
+    /// page got nothing).
+    pub lookups_failed: usize,
     /// Devices found for the users, on every platform.
     pub devices_targeted: usize,
     /// Counts per platform (every platform is present).
@@ -23,11 +28,13 @@ pub struct PublishReport {
 }
 
 impl PublishReport {
-    pub(crate) fn new(publish_id: PublishId, users: usize) -> Self {
+    pub(crate) fn new(publish_id: PublishId, users: usize, interests: usize) -> Self {
         PublishReport {
             publish_id,
             users,
+            interests,
             users_not_looked_up: 0,
+            lookups_failed: 0,
             devices_targeted: 0,
             platforms: Platform::ALL
                 .into_iter()

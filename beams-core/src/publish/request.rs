@@ -1,11 +1,11 @@
-//! The publish-to-users request, as the Beams publish API reads and writes it.
+//! The publish request, to users or to interests, as the Beams publish API reads and writes it.
 
 use std::collections::HashSet;
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::{Platform, Rule, UserId, ValidationError};
+use crate::{Interest, Platform, Rule, UserId, ValidationError};
 
 /// A request to notify users on every platform they have devices on: Beams'
 /// `POST …/publishes/users` body.
@@ -28,7 +28,10 @@ use crate::{Platform, Rule, UserId, ValidationError};
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PublishRequest {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     users: Vec<UserId>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    interests: Vec<Interest>,
     #[serde(skip_serializing_if = "Option::is_none")]
     apns: Option<Map<String, Value>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -42,17 +45,42 @@ pub struct PublishRequest {
 impl PublishRequest {
     /// The most users one publish may target.
     pub const MAX_USERS: usize = 1000;
-    /// The largest request body accepted, in bytes.
+    /// The most interests one publish may target.
+    pub const MAX_INTERESTS: usize = 100;
+    /// The largest publish-to-users body accepted, in bytes.
     pub const MAX_BODY_BYTES: usize = 200 * 1024;
+    /// The largest publish-to-interests body accepted, in bytes.
+    pub const MAX_INTERESTS_BODY_BYTES: usize = 10 * 1024;
     /// The longest webhook URL accepted, in bytes.
     pub const MAX_WEBHOOK_URL_BYTES: usize = 2048;
 
     /// A request to `users` (1 to 1000, duplicates collapsed, first occurrence kept) with no
     /// platform section yet; add one or more with [`with_section`](Self::with_section).
     pub fn to_users(users: impl IntoIterator<Item = UserId>) -> Result<Self, ValidationError> {
-        let users = collapse(users.into_iter().collect())?;
+        let users = collapse("users", users.into_iter().collect(), Self::MAX_USERS)?;
         Ok(PublishRequest {
             users,
+            interests: Vec::new(),
+            apns: None,
+            fcm: None,
+            web: None,
+            webhook_url: None,
+        })
+    }
+
+    /// A request to the devices subscribed to any of `interests` (1 to 100, duplicates
+    /// collapsed) with no platform section yet.
+    pub fn to_interests(
+        interests: impl IntoIterator<Item = Interest>,
+    ) -> Result<Self, ValidationError> {
+        let interests = collapse(
+            "interests",
+            interests.into_iter().collect(),
+            Self::MAX_INTERESTS,
+        )?;
+        Ok(PublishRequest {
+            users: Vec::new(),
+            interests,
             apns: None,
             fcm: None,
             web: None,
@@ -83,41 +111,39 @@ impl PublishRequest {
     /// its field: `body` (size, JSON), `users` (missing, empty, too many, a bad entry), a
     /// section that is not an object, `webhookUrl`, or no section at all.
     pub fn from_json(body: &[u8]) -> Result<Self, ValidationError> {
-        if body.len() > Self::MAX_BODY_BYTES {
-            return Err(ValidationError::new(
-                "body",
-                Rule::TooLong {
-                    max: Self::MAX_BODY_BYTES,
-                    actual: body.len(),
-                },
-            ));
-        }
-        let mut fields: Map<String, Value> = serde_json::from_slice(body).map_err(|e| {
-            ValidationError::new(
-                "body",
-                Rule::NotJson {
-                    detail: e.to_string(),
-                },
-            )
-        })?;
-        if fields.contains_key("interests") {
-            return Err(ValidationError::new(
-                "interests",
-                Rule::Format {
-                    expected: "absent: a publish targets users or interests, not both",
-                },
-            ));
-        }
-        let users = parse_users(fields.remove("users"))?;
-        let mut request = Self::to_users(users)?;
+        let mut fields = parse_body(body, Self::MAX_BODY_BYTES, "interests")?;
+        let users = parse_list(
+            "users",
+            fields.remove("users"),
+            Self::MAX_USERS,
+            UserId::new,
+        )?;
+        Self::to_users(users)?.with_fields(fields)
+    }
+
+    /// Parses and validates a publish-to-interests body (`{"interests": [...], ...}`, at most
+    /// 10 KiB), with the same rules for sections and `webhookUrl`.
+    pub fn from_interests_json(body: &[u8]) -> Result<Self, ValidationError> {
+        let mut fields = parse_body(body, Self::MAX_INTERESTS_BODY_BYTES, "users")?;
+        let interests = parse_list(
+            "interests",
+            fields.remove("interests"),
+            Self::MAX_INTERESTS,
+            Interest::new,
+        )?;
+        Self::to_interests(interests)?.with_fields(fields)
+    }
+
+    /// Takes the platform sections and `webhookUrl` from the rest of a body.
+    fn with_fields(mut self, mut fields: Map<String, Value>) -> Result<Self, ValidationError> {
         for platform in Platform::ALL {
             if let Some(section) = fields.remove(platform.as_str()) {
-                request = request.with_section(platform, section)?;
+                self = self.with_section(platform, section)?;
             }
         }
         match fields.remove("webhookUrl") {
             None | Some(Value::Null) => {}
-            Some(Value::String(url)) => request = request.with_webhook_url(url)?,
+            Some(Value::String(url)) => self = self.with_webhook_url(url)?,
             Some(_) => {
                 return Err(ValidationError::new(
                     "webhookUrl",
@@ -127,11 +153,16 @@ impl PublishRequest {
                 ));
             }
         }
-        request.check_has_section()?;
-        Ok(request)
+        self.check_has_section()?;
+        Ok(self)
     }
 
-    /// The users to notify, each once.
+    /// The interests whose devices to notify, each once (empty for a publish to users).
+    pub fn interests(&self) -> &[Interest] {
+        &self.interests
+    }
+
+    /// The users to notify, each once (empty for a publish to interests).
     pub fn users(&self) -> &[UserId] {
         &self.users
     }
@@ -177,20 +208,61 @@ fn not_an_object(platform: Platform) -> ValidationError {
     )
 }
 
-fn parse_users(value: Option<Value>) -> Result<Vec<UserId>, ValidationError> {
+/// Checks the size, parses the JSON object, and refuses the field of the other kind of
+/// publish (`forbidden`): one request targets users or interests, not both.
+fn parse_body(
+    body: &[u8],
+    max: usize,
+    forbidden: &'static str,
+) -> Result<Map<String, Value>, ValidationError> {
+    if body.len() > max {
+        return Err(ValidationError::new(
+            "body",
+            Rule::TooLong {
+                max,
+                actual: body.len(),
+            },
+        ));
+    }
+    let fields: Map<String, Value> = serde_json::from_slice(body).map_err(|e| {
+        ValidationError::new(
+            "body",
+            Rule::NotJson {
+                detail: e.to_string(),
+            },
+        )
+    })?;
+    if fields.contains_key(forbidden) {
+        return Err(ValidationError::new(
+            forbidden,
+            Rule::Format {
+                expected: "absent: a publish targets users or interests, not both",
+            },
+        ));
+    }
+    Ok(fields)
+}
+
+/// A required JSON array of strings, each validated by `parse`, at most `max` long.
+fn parse_list<T>(
+    field: &'static str,
+    value: Option<Value>,
+    max: usize,
+    parse: impl Fn(String) -> Result<T, ValidationError>,
+) -> Result<Vec<T>, ValidationError> {
     let Some(value) = value else {
-        return Err(ValidationError::new("users", Rule::Required));
+        return Err(ValidationError::new(field, Rule::Required));
     };
     let Value::Array(entries) = value else {
         return Err(ValidationError::new(
-            "users",
+            field,
             Rule::Format {
-                expected: "an array of user ids",
+                expected: "an array of strings",
             },
         ));
     };
-    if entries.len() > PublishRequest::MAX_USERS {
-        return Err(too_many(entries.len()));
+    if entries.len() > max {
+        return Err(too_many(field, max, entries.len()));
     }
     entries
         .into_iter()
@@ -198,45 +270,44 @@ fn parse_users(value: Option<Value>) -> Result<Vec<UserId>, ValidationError> {
         .map(|(index, entry)| {
             let entry_error = |rule| {
                 ValidationError::new(
-                    "users",
+                    field,
                     Rule::Entry {
                         index,
                         rule: Box::new(rule),
                     },
                 )
             };
-            let Value::String(id) = entry else {
+            let Value::String(text) = entry else {
                 return Err(entry_error(Rule::Format {
                     expected: "a string",
                 }));
             };
-            UserId::new(id).map_err(|e| entry_error(e.rule().clone()))
+            parse(text).map_err(|e| entry_error(e.rule().clone()))
         })
         .collect()
 }
 
-fn collapse(users: Vec<UserId>) -> Result<Vec<UserId>, ValidationError> {
-    if users.is_empty() {
-        return Err(ValidationError::new("users", Rule::Empty));
+/// Drops repeats (first occurrence kept) after checking 1..=`max` entries.
+fn collapse<T: Clone + Eq + std::hash::Hash>(
+    field: &'static str,
+    list: Vec<T>,
+    max: usize,
+) -> Result<Vec<T>, ValidationError> {
+    if list.is_empty() {
+        return Err(ValidationError::new(field, Rule::Empty));
     }
-    if users.len() > PublishRequest::MAX_USERS {
-        return Err(too_many(users.len()));
+    if list.len() > max {
+        return Err(too_many(field, max, list.len()));
     }
-    let mut seen = HashSet::with_capacity(users.len());
-    Ok(users
+    let mut seen = HashSet::with_capacity(list.len());
+    Ok(list
         .into_iter()
-        .filter(|u| seen.insert(u.clone()))
+        .filter(|x| seen.insert(x.clone()))
         .collect())
 }
 
-fn too_many(actual: usize) -> ValidationError {
-    ValidationError::new(
-        "users",
-        Rule::TooLong {
-            max: PublishRequest::MAX_USERS,
-            actual,
-        },
-    )
+fn too_many(field: &'static str, max: usize, actual: usize) -> ValidationError {
+    ValidationError::new(field, Rule::TooLong { max, actual })
 }
 
 fn check_webhook_url(url: String) -> Result<String, ValidationError> {
@@ -305,7 +376,7 @@ mod tests {
                 json!({"users": "alice", "fcm": ok_section}),
                 "users",
                 Rule::Format {
-                    expected: "an array of user ids",
+                    expected: "an array of strings",
                 },
             ),
             (
@@ -396,5 +467,66 @@ mod tests {
         ));
         let err = parse(json!({"users": ["a"], "interests": ["x"], "fcm": {}})).unwrap_err();
         assert_eq!(err.field(), "interests");
+    }
+
+    fn parse_interests(body: Value) -> Result<PublishRequest, ValidationError> {
+        PublishRequest::from_interests_json(body.to_string().as_bytes())
+    }
+
+    #[test]
+    fn an_interests_request_round_trips_and_collapses_repeats() {
+        let body = json!({"interests": ["news", "sport", "news"], "web": {"notification": {}}});
+        let request = parse_interests(body).unwrap();
+        let names: Vec<&str> = request.interests().iter().map(Interest::as_str).collect();
+        assert_eq!(names, ["news", "sport"]);
+        assert!(request.users().is_empty());
+        assert_eq!(
+            serde_json::to_value(&request).unwrap(),
+            json!({"interests": ["news", "sport"], "web": {"notification": {}}})
+        );
+    }
+
+    #[test]
+    fn interest_requests_are_refused_part_by_part() {
+        let names: Vec<String> = (0..101).map(|i| format!("i{i}")).collect();
+        let cases = [
+            (
+                json!({"interests": [], "fcm": {}}),
+                "interests",
+                Rule::Empty,
+            ),
+            (
+                json!({"interests": names, "fcm": {}}),
+                "interests",
+                Rule::TooLong {
+                    max: 100,
+                    actual: 101,
+                },
+            ),
+            (json!({"fcm": {}}), "interests", Rule::Required),
+        ];
+        for (body, field, rule) in cases {
+            let err = parse_interests(body.clone()).unwrap_err();
+            assert_eq!((err.field(), err.rule()), (field, &rule), "{body}");
+        }
+        for bad in [
+            "x".repeat(165),
+            "has space".to_owned(),
+            String::new(),
+            "slash/".to_owned(),
+        ] {
+            let err = parse_interests(json!({"interests": [bad], "fcm": {}})).unwrap_err();
+            assert!(matches!(err.rule(), Rule::Entry { index: 0, .. }), "{err}");
+        }
+        let err =
+            parse_interests(json!({"interests": ["a"], "users": ["u"], "fcm": {}})).unwrap_err();
+        assert_eq!(err.field(), "users");
+        let big = vec![b' '; PublishRequest::MAX_INTERESTS_BODY_BYTES + 1];
+        assert_eq!(
+            PublishRequest::from_interests_json(&big)
+                .unwrap_err()
+                .field(),
+            "body"
+        );
     }
 }

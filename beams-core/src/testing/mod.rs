@@ -19,6 +19,7 @@ mod association;
 mod dead_tokens;
 pub mod fixtures;
 mod guarded;
+mod interests;
 mod limits;
 mod registration;
 mod round_trip;
@@ -28,6 +29,7 @@ mod users;
 pub use association::*;
 pub use dead_tokens::*;
 pub use guarded::Guarded;
+pub use interests::*;
 pub use limits::*;
 pub use registration::*;
 pub use round_trip::*;
@@ -69,6 +71,14 @@ macro_rules! device_store_conformance {
             metadata_can_be_replaced,
             a_token_can_be_refreshed,
             a_refreshed_token_moves_from_the_device_that_had_it,
+            interests_can_be_added_removed_and_listed,
+            setting_interests_replaces_the_whole_set,
+            adding_beyond_the_maximum_is_refused,
+            interest_calls_on_an_unknown_device,
+            a_device_in_several_published_interests_is_found_once,
+            removing_a_device_removes_its_subscriptions,
+            a_renewed_device_keeps_its_interests,
+            concurrent_subscriptions_stay_consistent,
         );
     };
     ($open:expr, reopen: $reopen:expr $(,)?) => {

@@ -1,0 +1,148 @@
+//! Device Interests in SQL: a device's subscriptions, and the devices of interests.
+
+use std::collections::BTreeSet;
+
+use beams_core::{Device, DeviceId, Interest, InterestChange, StoreError};
+use rusqlite::{Connection, params};
+
+use crate::error::{corrupt_row, store_error};
+use crate::queries::{in_transaction, many_devices};
+use crate::row::device_columns;
+
+pub(crate) const DEVICE_EXISTS: &str = "SELECT 1 FROM devices WHERE id = ?1";
+pub(crate) const CLEAR: &str = "DELETE FROM device_interests WHERE device_id = ?1";
+pub(crate) const INSERT: &str =
+    "INSERT OR IGNORE INTO device_interests (device_id, interest) VALUES (?1, ?2)";
+pub(crate) const DELETE: &str =
+    "DELETE FROM device_interests WHERE device_id = ?1 AND interest = ?2";
+pub(crate) const COUNT: &str = "SELECT count(*) FROM device_interests WHERE device_id = ?1";
+pub(crate) const HAS: &str =
+    "SELECT 1 FROM device_interests WHERE device_id = ?1 AND interest = ?2";
+pub(crate) const PAGE: &str = "SELECT interest FROM device_interests WHERE device_id = ?1 AND interest > ?2 \
+     ORDER BY interest LIMIT ?3";
+pub(crate) const DEVICES_OF: &str = concat!(
+    "SELECT ",
+    device_columns!(),
+    " FROM devices WHERE id IN (SELECT device_id FROM device_interests ",
+    "WHERE interest IN (SELECT value FROM json_each(?1)) AND device_id > ?2) ",
+    "ORDER BY id LIMIT ?3"
+);
+
+fn exists(conn: &Connection, id: &DeviceId) -> Result<bool, StoreError> {
+    conn.prepare_cached(DEVICE_EXISTS)
+        .and_then(|mut stmt| stmt.exists([id.as_str()]))
+        .map_err(store_error)
+}
+
+pub(crate) fn set(
+    conn: &mut Connection,
+    id: &DeviceId,
+    interests: &BTreeSet<Interest>,
+) -> Result<bool, StoreError> {
+    in_transaction(conn, |tx| {
+        if !exists(tx, id)? {
+            return Ok(false);
+        }
+        tx.prepare_cached(CLEAR)
+            .and_then(|mut stmt| stmt.execute([id.as_str()]))
+            .map_err(store_error)?;
+        let mut insert = tx.prepare_cached(INSERT).map_err(store_error)?;
+        for interest in interests {
+            insert
+                .execute(params![id.as_str(), interest.as_str()])
+                .map_err(store_error)?;
+        }
+        Ok(true)
+    })
+}
+
+pub(crate) fn add(
+    conn: &mut Connection,
+    id: &DeviceId,
+    interest: &Interest,
+    max: usize,
+) -> Result<InterestChange, StoreError> {
+    in_transaction(conn, |tx| {
+        if !exists(tx, id)? {
+            return Ok(InterestChange::DeviceNotFound);
+        }
+        let has = tx
+            .prepare_cached(HAS)
+            .and_then(|mut stmt| stmt.exists(params![id.as_str(), interest.as_str()]))
+            .map_err(store_error)?;
+        if has {
+            return Ok(InterestChange::AlreadySubscribed);
+        }
+        let count: i64 = tx
+            .prepare_cached(COUNT)
+            .and_then(|mut stmt| stmt.query_row([id.as_str()], |row| row.get(0)))
+            .map_err(store_error)?;
+        if usize::try_from(count).unwrap_or(usize::MAX) >= max {
+            return Ok(InterestChange::TooMany { max });
+        }
+        tx.prepare_cached(INSERT)
+            .and_then(|mut stmt| stmt.execute(params![id.as_str(), interest.as_str()]))
+            .map_err(store_error)?;
+        Ok(InterestChange::Added)
+    })
+}
+
+pub(crate) fn remove(
+    conn: &mut Connection,
+    id: &DeviceId,
+    interest: &Interest,
+) -> Result<Option<bool>, StoreError> {
+    in_transaction(conn, |tx| {
+        if !exists(tx, id)? {
+            return Ok(None);
+        }
+        let removed = tx
+            .prepare_cached(DELETE)
+            .and_then(|mut stmt| stmt.execute(params![id.as_str(), interest.as_str()]))
+            .map_err(store_error)?;
+        Ok(Some(removed > 0))
+    })
+}
+
+pub(crate) fn page(
+    conn: &Connection,
+    id: &DeviceId,
+    after: Option<&Interest>,
+    limit: usize,
+) -> Result<Option<Vec<Interest>>, StoreError> {
+    if !exists(conn, id)? {
+        return Ok(None);
+    }
+    let mut stmt = conn.prepare_cached(PAGE).map_err(store_error)?;
+    let after = after.map_or("", Interest::as_str);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let names = stmt
+        .query_map(params![id.as_str(), after, limit], |row| {
+            row.get::<_, String>(0)
+        })
+        .map_err(store_error)?;
+    names
+        .map(|name| {
+            let name = name.map_err(store_error)?;
+            Interest::new(name)
+                .map_err(|e| corrupt_row(id.as_str(), "device_interests.interest", e))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+pub(crate) fn devices(
+    conn: &Connection,
+    interests: &[Interest],
+    after: Option<&DeviceId>,
+    limit: usize,
+) -> Result<Vec<Device>, StoreError> {
+    if interests.is_empty() || limit == 0 {
+        return Ok(Vec::new());
+    }
+    let names = serde_json::to_string(interests)
+        .map_err(|e| StoreError::with_source(beams_core::StoreErrorKind::Backend, e))?;
+    let after = after.map_or("", DeviceId::as_str);
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    many_devices(conn, DEVICES_OF, params![names, after, limit])
+}
