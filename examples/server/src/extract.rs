@@ -1,0 +1,258 @@
+//! Reading requests: path segments, the `Authorization` header and bodies, each refusal an
+//! [`ApiError`] (axum's own rejections answer plain text, which the SDKs cannot read).
+
+use std::collections::HashMap;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use beams_core::{DeviceId, DeviceMetadata, Platform, UserId};
+use percent_encoding::percent_decode_str;
+use serde_json::{Map, Value};
+
+use crate::errors::{ApiError, too_large};
+use crate::state::AppState;
+
+/// The token of an `Authorization: Bearer <token>` header (scheme in any case).
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+async fn path_params(
+    parts: &mut Parts,
+    state: &AppState,
+) -> Result<HashMap<String, String>, ApiError> {
+    Path::<HashMap<String, String>>::from_request_parts(parts, state)
+        .await
+        .map(|Path(params)| params)
+        .map_err(|rejection| ApiError::bad_request(rejection.body_text()))
+}
+
+/// A path whose `{instance}` is the instance served (else 404 "Instance not found").
+#[derive(Debug)]
+pub(crate) struct Instance;
+
+impl FromRequestParts<AppState> for Instance {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let params = path_params(parts, state).await?;
+        state.check_instance(params.get("instance").map_or("", String::as_str))?;
+        Ok(Instance)
+    }
+}
+
+/// A call authenticated with the instance secret key (else 401 "Incorrect Secret Key").
+#[derive(Debug)]
+pub(crate) struct SecretKeyAuth;
+
+impl FromRequestParts<AppState> for SecretKeyAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        state.check_secret_key(&parts.headers)?;
+        Ok(SecretKeyAuth)
+    }
+}
+
+/// The `{platform}` of a registration path.
+#[derive(Debug)]
+pub(crate) struct PlatformPath(pub(crate) Platform);
+
+impl FromRequestParts<AppState> for PlatformPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let params = path_params(parts, state).await?;
+        let platform = params.get("platform").map_or("", String::as_str);
+        platform.parse().map(PlatformPath).map_err(|_| {
+            ApiError::not_found(format!(
+                "Unknown platform `{platform}`: expected apns, fcm or web"
+            ))
+        })
+    }
+}
+
+/// The device of a `…/devices/{platform}/{device_id}` path. An id of another shape, or of
+/// another platform than the path's, names no device: 404, so the client registers again.
+#[derive(Debug)]
+pub(crate) struct DevicePath(pub(crate) DeviceId);
+
+impl FromRequestParts<AppState> for DevicePath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let params = path_params(parts, state).await?;
+        let param = |name: &str| params.get(name).map_or("", String::as_str);
+        let platform: Platform = param("platform")
+            .parse()
+            .map_err(|_| ApiError::device_not_found())?;
+        let id = DeviceId::parse(param("device_id")).map_err(|_| ApiError::device_not_found())?;
+        if id.platform() != platform {
+            return Err(ApiError::device_not_found());
+        }
+        Ok(DevicePath(id))
+    }
+}
+
+/// How `+` reads in a user id path segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Plus {
+    /// `+` is a space, as the Ruby SDK encodes one (customer API).
+    Space,
+    /// `+` is itself.
+    Literal,
+}
+
+/// The user id of a customer API path, `…/instances/{instance}/users/{user_id}`, decoded
+/// from the raw path: axum's own path captures are already percent-decoded, which would make
+/// a `+` and a `%2B` the same.
+pub(crate) fn user_id_from_path(
+    path: &str,
+    instance: &str,
+    plus: Plus,
+) -> Result<UserId, ApiError> {
+    let marker = format!("/instances/{instance}/users/");
+    let raw = path.split_once(&marker).map_or("", |(_, rest)| rest);
+    let raw = match plus {
+        Plus::Space => raw.replace('+', " "),
+        Plus::Literal => raw.to_owned(),
+    };
+    let decoded = percent_decode_str(&raw)
+        .decode_utf8()
+        .map_err(|_| ApiError::bad_request("invalid user_id: not UTF-8 once percent-decoded"))?;
+    UserId::new(decoded).map_err(|invalid| ApiError::bad_request(invalid.to_string()))
+}
+
+/// Reads a body of at most `limit` bytes (else 400: the official clients give up on a 400,
+/// where they would retry a 413 forever).
+pub(crate) async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(too_large(limit));
+    }
+    axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| too_large(limit))
+}
+
+/// Refuses a body that is not declared as JSON (`application/json`, `…+json`, any parameters).
+pub(crate) fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
+    let media_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    match media_type {
+        Some(t)
+            if t == "application/json"
+                || (t.starts_with("application/") && t.ends_with("+json")) =>
+        {
+            Ok(())
+        }
+        _ => Err(ApiError::bad_request(
+            "Request body must be JSON: send `Content-Type: application/json`",
+        )),
+    }
+}
+
+/// Parses a body as a JSON object.
+pub(crate) fn json_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("Request body must be a JSON object: {e}")))
+}
+
+/// Device metadata from a client's JSON object. Clients send strings; numbers and booleans
+/// are kept as their text and `null`s dropped, so a newer SDK's extra field is no failure.
+pub(crate) fn metadata(value: Option<Value>) -> Result<DeviceMetadata, ApiError> {
+    let fields = match value {
+        None | Some(Value::Null) => return Ok(DeviceMetadata::default()),
+        Some(Value::Object(fields)) => fields,
+        Some(_) => return Err(ApiError::bad_request("`metadata` must be a JSON object")),
+    };
+    let pairs = fields.into_iter().filter_map(|(key, value)| match value {
+        Value::Null => None,
+        Value::String(text) => Some((key, text)),
+        other => Some((key, other.to_string())),
+    });
+    DeviceMetadata::new(pairs).map_err(|invalid| ApiError::bad_request(invalid.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn bearer_tokens_are_read_in_any_case() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(bearer_token(&headers), None);
+        for (value, expected) in [
+            ("Bearer abc", Some("abc")),
+            ("bearer  abc ", Some("abc")),
+            ("BEARER abc", Some("abc")),
+            ("Basic abc", None),
+            ("Bearer", None),
+            ("Bearer ", None),
+        ] {
+            headers.insert(header::AUTHORIZATION, HeaderValue::from_static(value));
+            assert_eq!(bearer_token(&headers), expected, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn user_ids_decode_from_the_raw_path() {
+        let decode = |path: &str, plus| {
+            user_id_from_path(path, "i-1", plus).map(|user| user.as_str().to_owned())
+        };
+        let base = "/customer_api/v1/instances/i-1/users/";
+        assert_eq!(decode(&format!("{base}a+b"), Plus::Space).unwrap(), "a b");
+        assert_eq!(decode(&format!("{base}a+b"), Plus::Literal).unwrap(), "a+b");
+        assert_eq!(decode(&format!("{base}a%2Bb"), Plus::Space).unwrap(), "a+b");
+        assert_eq!(
+            decode(&format!("{base}a/users/b"), Plus::Space).unwrap(),
+            "a/users/b"
+        );
+        assert!(decode(base, Plus::Space).is_err());
+        assert!(decode("/customer_api/v1/instances/i-1/users", Plus::Space).is_err());
+        assert!(decode(&format!("{base}%FF"), Plus::Space).is_err());
+    }
+
+    #[test]
+    fn json_content_types_are_recognised() {
+        let mut headers = HeaderMap::new();
+        assert!(require_json(&headers).is_err());
+        for (value, ok) in [
+            ("application/json", true),
+            ("Application/JSON; charset=utf-8", true),
+            ("application/merge-patch+json", true),
+            ("text/plain", false),
+            ("application/x-www-form-urlencoded", false),
+        ] {
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(value));
+            assert_eq!(require_json(&headers).is_ok(), ok, "{value}");
+        }
+    }
+
+    #[test]
+    fn metadata_keeps_text_and_drops_nulls() {
+        let value = serde_json::json!({"sdkVersion": "1.0", "build": 7, "beta": true, "x": null});
+        let metadata = metadata(Some(value)).unwrap();
+        assert_eq!(metadata.get("sdkVersion"), Some("1.0"));
+        assert_eq!(metadata.get("build"), Some("7"));
+        assert_eq!(metadata.get("beta"), Some("true"));
+        assert_eq!(metadata.get("x"), None);
+        assert!(super::metadata(Some(serde_json::json!([1]))).is_err());
+    }
+}

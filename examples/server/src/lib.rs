@@ -1,0 +1,74 @@
+//! A self-hosted server speaking the Pusher Beams HTTP API, on beams.
+//!
+//! The official Beams client SDKs (iOS, Android, Web) and server SDKs (Node, Python, Go, Ruby,
+//! PHP, …) talk to it as they would to Beams: the device API (register, set user with a Beams
+//! Token, metadata, token refresh, Device Interests, stop, the VAPID public key), the publish
+//! API (publish to users or to interests) and the customer API (delete a user). Every error is
+//! a JSON
+//! `{"error", "description"}` with the status the SDKs expect; see [`ApiError`].
+//!
+//! Run it as the `beams-server` binary (see [`Config`] for its flags), or mount
+//! [`router`] in your own axum app:
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! use axum::Router;
+//! use axum::routing::get;
+//! use beams_core::{Beams, InstanceId, MemoryDeviceStore, SecretKey};
+//! use beams_server::AppState;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let beams = Beams::builder(
+//!     InstanceId::new("my-instance")?,
+//!     SecretKey::new("my-secret")?,
+//!     MemoryDeviceStore::new(), // or beams_store_sqlite::SqliteDeviceStore::open(…)
+//! )
+//! .build(); // add `.gateway(Platform::Web, …)` etc. to deliver for real
+//! let state = AppState::new(beams);
+//!
+//! let app: Router = Router::new()
+//!     .route("/", get(|| async { "my own app" }))
+//!     .merge(beams_server::router(state.clone()));
+//!
+//! async fn serve(app: Router, state: AppState) -> std::io::Result<()> {
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//!     axum::serve(listener, app)
+//!         .with_graceful_shutdown(beams_server::shutdown_signal())
+//!         .await?;
+//!     // Publishes are answered at once and delivered in the background: let them finish.
+//!     state.publishes().drain_within(Duration::from_secs(30)).await;
+//!     Ok(())
+//! }
+//! # let _ = serve(app, state);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The modules, one concept each: [`config`] (flags and environment), [`bootstrap`] (the
+//! first run's files), [`state`], [`errors`] (the JSON errors and the status mapping),
+//! [`routes`] (the device API and its interests, the publish and customer APIs),
+//! [`auth_example`] (how your login route issues Beams Tokens), [`tls`], [`server`] (serving
+//! and graceful shutdown).
+
+pub mod auth_example;
+pub mod bootstrap;
+pub mod config;
+pub mod engine;
+pub mod errors;
+mod extract;
+pub mod gateways;
+pub mod publishes;
+pub mod routes;
+pub mod server;
+pub mod startup;
+pub mod state;
+pub mod tls;
+
+pub use config::Config;
+pub use errors::{ApiError, ErrorBody};
+pub use publishes::Publishes;
+pub use routes::router;
+pub use server::{Server, run, shutdown_signal};
+pub use startup::StartupError;
+pub use state::AppState;

@@ -1,0 +1,255 @@
+//! The server: built from a [`Config`], serving until told to stop, then finishing what it
+//! accepted within a bounded time.
+
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use beams_core::Platform;
+use tokio::net::TcpListener;
+use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+
+use crate::bootstrap::{self, Identity};
+use crate::config::{Config, StoreKind};
+use crate::startup::StartupError;
+use crate::state::AppState;
+use crate::tls::{self, TlsListener};
+use crate::{auth_example, engine, gateways, routes};
+
+/// A configured server, ready to serve on a listener.
+///
+/// ```no_run
+/// use beams_server::{Config, Server, shutdown_signal};
+/// use clap::Parser;
+///
+/// # async fn run() -> Result<(), beams_server::StartupError> {
+/// let config = Config::parse();
+/// let server = Server::from_config(&config).await?;
+/// let listener = tokio::net::TcpListener::bind(config.listen).await.expect("bind");
+/// server.serve(listener, shutdown_signal()).await
+/// # }
+/// ```
+pub struct Server {
+    state: AppState,
+    identity: Identity,
+    platforms: Vec<Platform>,
+    app: Router,
+    tls: Option<TlsAcceptor>,
+    shutdown_timeout: Duration,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("state", &self.state)
+            .field("platforms", &self.platforms)
+            .field("tls", &self.tls.is_some())
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Prepares everything `config` describes: the data directory and identity (created on
+    /// the first run), the store, the gateways, TLS, and the routes.
+    pub async fn from_config(config: &Config) -> Result<Self, StartupError> {
+        let identity = bootstrap::prepare(config)?;
+        let (gateways, platforms) = gateways::gateways(config, identity.vapid_key.clone())?;
+        let beams = engine::engine(config, &identity, gateways).await?;
+        let state =
+            AppState::new(beams).with_vapid_public_key(identity.vapid_key.public_key_base64url());
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
+            (None, None) => None,
+            _ => {
+                return Err(StartupError::Config(
+                    "--tls-cert and --tls-key go together".into(),
+                ));
+            }
+        };
+        let mut routes = routes::api_routes().with_state(state.clone());
+        if config.serves_auth_example() {
+            tracing::warn!(
+                path = auth_example::PATH,
+                "serving the example token route, which trusts the X-Authenticated-User \
+                 header: a stand-in for your own login, not for a public address"
+            );
+            routes = routes.merge(auth_example::router(state.clone()));
+        }
+        let app = routes::finish(routes);
+        Ok(Server {
+            state,
+            identity,
+            platforms,
+            app,
+            tls,
+            shutdown_timeout: Duration::from_secs(config.shutdown_timeout),
+        })
+    }
+
+    /// The shared state (the engine, the publishes in flight).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The instance's identity and where each part came from.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// The platforms with a gateway.
+    pub fn platforms(&self) -> &[Platform] {
+        &self.platforms
+    }
+
+    /// Whether connections are served over TLS.
+    pub fn uses_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then stops accepting, lets open
+    /// requests finish and waits for in-flight publishes, all within the shutdown timeout.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartupError> {
+        let stop = CancellationToken::new();
+        let graceful = stop.clone().cancelled_owned();
+        let mut serving = match self.tls {
+            None => tokio::spawn(
+                axum::serve(listener, self.app)
+                    .with_graceful_shutdown(graceful)
+                    .into_future(),
+            ),
+            Some(acceptor) => {
+                let addr = local_addr(&listener)?;
+                let listener = TlsListener::new(listener, acceptor)
+                    .map_err(|source| StartupError::Listen { addr, source })?;
+                tokio::spawn(
+                    axum::serve(listener, self.app)
+                        .with_graceful_shutdown(graceful)
+                        .into_future(),
+                )
+            }
+        };
+
+        let stopped_early = tokio::select! {
+            finished = &mut serving => Some(finished),
+            () = shutdown => None,
+        };
+        let deadline = Instant::now() + self.shutdown_timeout;
+        if let Some(finished) = stopped_early {
+            // axum's server only returns after a shutdown was asked for.
+            tracing::error!(?finished, "server stopped unexpectedly");
+        } else {
+            tracing::info!(
+                timeout_secs = self.shutdown_timeout.as_secs(),
+                publishes_in_flight = self.state.publishes().in_flight(),
+                "shutting down: finishing open requests and in-flight publishes"
+            );
+            stop.cancel();
+            if tokio::time::timeout_at(deadline, &mut serving)
+                .await
+                .is_err()
+            {
+                tracing::warn!("requests still open at the shutdown timeout were cut off");
+                serving.abort();
+            }
+        }
+        if self.state.publishes().drain(deadline).await {
+            tracing::info!("every accepted publish finished; stopped");
+        } else {
+            tracing::warn!(
+                abandoned = self.state.publishes().in_flight(),
+                "publishes still delivering at the shutdown timeout were abandoned"
+            );
+        }
+        Ok(())
+    }
+}
+
+fn local_addr(listener: &TcpListener) -> Result<SocketAddr, StartupError> {
+    listener
+        .local_addr()
+        .map_err(|source| StartupError::Listen {
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            source,
+        })
+}
+
+/// Binds `config.listen`, prints where the server is and where its secret is, and serves
+/// until `shutdown` completes: what the `beams-server` binary does.
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartupError> {
+    let server = Server::from_config(&config).await?;
+    let listener =
+        TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| StartupError::Listen {
+                addr: config.listen,
+                source,
+            })?;
+    let addr = local_addr(&listener)?;
+    print_banner(&config, &server, addr);
+    server.serve(listener, shutdown).await
+}
+
+fn print_banner(config: &Config, server: &Server, addr: SocketAddr) {
+    let identity = server.identity();
+    let scheme = if server.uses_tls() { "https" } else { "http" };
+    let platforms: Vec<&str> = server.platforms().iter().map(|p| p.as_str()).collect();
+    println!("beams-server {}", env!("CARGO_PKG_VERSION"));
+    println!(
+        "  instance id:  {} ({})",
+        identity.instance_id, identity.instance_id_origin
+    );
+    println!("  secret key:   {}", identity.secret_key_origin);
+    println!("  vapid key:    {}", identity.vapid_key_origin);
+    let store = match config.store {
+        StoreKind::Sqlite => "sqlite",
+        StoreKind::Sled => "sled",
+    };
+    println!(
+        "  store:        {store} at {}",
+        config.database_path().display()
+    );
+    println!("  platforms:    {}", platforms.join(", "));
+    if config.serves_auth_example() {
+        println!(
+            "  auth example: {scheme}://{addr}{} (trusts X-Authenticated-User)",
+            auth_example::PATH
+        );
+    }
+    println!("listening on {scheme}://{addr}");
+}
+
+/// Completes on Ctrl-C, or on SIGTERM on Unix.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

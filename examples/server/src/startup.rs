@@ -1,0 +1,70 @@
+//! Why the server could not start.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use beams_core::StoreError;
+
+/// Why the server could not start (or stopped with an error).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartupError {
+    /// A file or directory could not be read or written.
+    #[error("{}: {source}", .path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What the operating system said.
+        source: io::Error,
+    },
+    /// A file holds something unusable.
+    #[error("{}: {reason}", .path.display())]
+    BadFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The configuration does not hold together.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The device store could not be opened.
+    #[error("could not open the {store} store at {}: {source}", .path.display())]
+    Store {
+        /// `sqlite` or `sled`.
+        store: &'static str,
+        /// The database path.
+        path: PathBuf,
+        /// What the store said.
+        source: StoreError,
+    },
+    /// A push platform's credentials are unusable.
+    #[error("{platform}: {reason}")]
+    Credentials {
+        /// `APNs`, `FCM` or `Web Push`.
+        platform: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The TLS certificate or key is unusable.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The listening address could not be bound.
+    #[error("could not listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// What the operating system said.
+        source: io::Error,
+    },
+}
+
+impl StartupError {
+    pub(crate) fn io(path: &Path, source: io::Error) -> Self {
+        StartupError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}

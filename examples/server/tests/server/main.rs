@@ -1,0 +1,25 @@
+//! The server end to end: a real server on 127.0.0.1 with an ephemeral port, a real HTTP
+//! client, and a loopback push service that decrypts what it receives.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test should stop at the first surprise"
+)]
+
+mod support;
+// The loopback push service of beams-push's own tests, reused as is.
+#[allow(
+    dead_code,
+    unreachable_pub,
+    reason = "the server tests use part of the mock"
+)]
+#[path = "../../../../beams-push/tests/support/web_push_mock.rs"]
+mod web_push_mock;
+
+mod first_run;
+mod flow;
+mod interests;
+mod limits;
+mod refusals;
+mod success;
+mod tls;
