@@ -35,7 +35,11 @@ async fn a_version_1_database_upgrades_and_keeps_its_devices() {
     {
         let conn = rusqlite::Connection::open(&path).expect("raw connection");
         conn.execute_batch(VERSION_1).expect("the version 1 schema");
-        let key = |s| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s).expect("base64");
+        let key = |s| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(s)
+                .expect("base64")
+        };
         conn.execute(
             "INSERT INTO devices VALUES (?1, 'web', 'https://push.example.net/x', ?2, ?3, \
              'alice', '{}', 1, 2, 3)",
@@ -44,11 +48,20 @@ async fn a_version_1_database_upgrades_and_keeps_its_devices() {
         .expect("a version 1 device");
     }
 
-    let store = SqliteDeviceStore::open(&path).await.expect("the old database opens");
-    let device = store.device(&id).await.expect("read succeeds").expect("the device is kept");
+    let store = SqliteDeviceStore::open(&path)
+        .await
+        .expect("the old database opens");
+    let device = store
+        .device(&id)
+        .await
+        .expect("read succeeds")
+        .expect("the device is kept");
     assert_eq!(device.user, Some(user("alice")));
     let news = Interest::new("news").expect("an interest");
-    let change = store.add_interest(&id, &news, 10).await.expect("interests work after the upgrade");
+    let change = store
+        .add_interest(&id, &news, 10)
+        .await
+        .expect("interests work after the upgrade");
     assert_eq!(change, InterestChange::Added);
     drop(store);
 
