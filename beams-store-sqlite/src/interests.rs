@@ -20,12 +20,14 @@ pub(crate) const HAS: &str =
     "SELECT 1 FROM device_interests WHERE device_id = ?1 AND interest = ?2";
 pub(crate) const PAGE: &str = "SELECT interest FROM device_interests WHERE device_id = ?1 AND interest > ?2 \
      ORDER BY interest LIMIT ?3";
-pub(crate) const DEVICES_OF: &str = concat!(
+/// One interest's subscribers after a device id, in id order, limited: the index
+/// `(interest, device_id)` answers it without sorting, however large the interest.
+pub(crate) const IDS_OF: &str = "SELECT device_id FROM device_interests \
+     WHERE interest = ?1 AND device_id > ?2 ORDER BY device_id LIMIT ?3";
+pub(crate) const DEVICES_BY_IDS: &str = concat!(
     "SELECT ",
     device_columns!(),
-    " FROM devices WHERE id IN (SELECT device_id FROM device_interests ",
-    "WHERE interest IN (SELECT value FROM json_each(?1)) AND device_id > ?2) ",
-    "ORDER BY id LIMIT ?3"
+    " FROM devices WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id"
 );
 
 fn exists(conn: &Connection, id: &DeviceId) -> Result<bool, StoreError> {
@@ -131,6 +133,10 @@ pub(crate) fn page(
         .map(Some)
 }
 
+/// The next page of devices subscribed to any of `interests`. Each interest is scanned for
+/// its first `limit` subscribers after `after`; the page is the first `limit` of their union,
+/// which those scans are sure to contain. One query over all interests at once would make
+/// SQLite collect and sort every remaining subscriber for every page.
 pub(crate) fn devices(
     conn: &Connection,
     interests: &[Interest],
@@ -140,9 +146,25 @@ pub(crate) fn devices(
     if interests.is_empty() || limit == 0 {
         return Ok(Vec::new());
     }
-    let names = serde_json::to_string(interests)
-        .map_err(|e| StoreError::with_source(beams_core::StoreErrorKind::Backend, e))?;
     let after = after.map_or("", DeviceId::as_str);
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    many_devices(conn, DEVICES_OF, params![names, after, limit])
+    let sql_limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut ids = BTreeSet::new();
+    let mut stmt = conn.prepare_cached(IDS_OF).map_err(store_error)?;
+    for interest in interests {
+        let rows = stmt
+            .query_map(params![interest.as_str(), after, sql_limit], |row| {
+                row.get::<_, String>(0)
+            })
+            .map_err(store_error)?;
+        for id in rows {
+            ids.insert(id.map_err(store_error)?);
+        }
+    }
+    let page: Vec<String> = ids.into_iter().take(limit).collect();
+    if page.is_empty() {
+        return Ok(Vec::new());
+    }
+    let page = serde_json::to_string(&page)
+        .map_err(|e| StoreError::with_source(beams_core::StoreErrorKind::Backend, e))?;
+    many_devices(conn, DEVICES_BY_IDS, [page])
 }

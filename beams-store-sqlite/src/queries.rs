@@ -386,7 +386,8 @@ mod tests {
             crate::interests::COUNT,
             crate::interests::HAS,
             crate::interests::PAGE,
-            crate::interests::DEVICES_OF,
+            crate::interests::IDS_OF,
+            crate::interests::DEVICES_BY_IDS,
             DISASSOCIATE,
             ASSOCIATE,
         ] {

@@ -1,0 +1,377 @@
+//! The Device Interests benchmark, shared by the SQLite and sled stores (each includes this
+//! file with `#[path]` and names its store through [`BenchStore`]).
+//!
+//! The store holds 100,000 Web devices subscribed to `news`, some of them to `alerts`, `sports`
+//! and one of 20 `region-*` interests as well, and 1,000 devices in `alerts` and `sports` only,
+//! which a publish to `news` must pass over. It is built through `DeviceStore`
+//! (`register_device`, then `set_interests`) from concurrent tasks; the build time is printed.
+//!
+//! - Group `interests_publish_100k/<store>` (devices per second, 10 samples):
+//!   `publish_to_interests` publishes to `news` through a gateway that answers at once;
+//!   `store_paging_baseline` pages through the same devices with `interests_devices` and sends
+//!   nothing, so the ratio shows what the fan-out adds to the store's own paging.
+//! - Memory: fresh child processes open the store and run one step twice (cold, then warm
+//!   cache), reporting the peak RSS (`VmHWM`, reset through `/proc/self/clear_refs`) over the
+//!   RSS before it; one child publishes, another only pages, so the difference is the fan-out's.
+//!
+//! `cargo test --benches` runs it once on 1,000 devices and skips the memory step.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use beams_core::testing::fixtures::{metadata, push_token};
+use beams_core::{
+    Beams, Delivery, DeliveryOutcome, DeviceId, DeviceRegistration, DeviceStore, InstanceId,
+    Interest, Platform, PublishReport, PublishRequest, PushGateway, SecretKey, Timestamp,
+    async_trait,
+};
+use criterion::{BatchSize, Criterion, SamplingMode, Throughput};
+use serde_json::json;
+use tokio::runtime::Runtime;
+
+/// Devices subscribed to `news` in a benchmark run.
+const DEVICES: usize = 100_000;
+/// Devices subscribed to `news` in test mode (`cargo test --benches`).
+const TEST_DEVICES: usize = 1_000;
+/// The platform of every device.
+const PLATFORM: Platform = Platform::Web;
+/// Devices per page in the paging baseline: the fan-out's page with the default config.
+const PAGE: usize = 1000;
+/// Set in a child process that measures memory: `step devices path` (see [`memory_child`]).
+const MEMORY_CHILD_ENV: &str = "BEAMS_INTERESTS_BENCH_MEMORY";
+
+/// A push service that accepts everything at once and records nothing.
+#[derive(Debug)]
+struct ImmediateGateway;
+
+#[async_trait]
+impl PushGateway for ImmediateGateway {
+    async fn send(&self, deliveries: &[Delivery]) -> Vec<DeliveryOutcome> {
+        vec![DeliveryOutcome::Delivered; deliveries.len()]
+    }
+}
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime starts")
+}
+
+/// A store the benchmark runs on.
+pub(crate) trait BenchStore: DeviceStore + Clone + 'static {
+    /// The name in the criterion group.
+    const NAME: &'static str;
+    /// Concurrent tasks building the store.
+    const BUILDERS: usize;
+    /// Opens (creating if needed) the store at `path`.
+    fn open(rt: &Runtime, path: &Path) -> Result<Self, String>;
+}
+
+fn interest(name: &str) -> Interest {
+    Interest::new(name).expect("bench interest names are valid")
+}
+
+/// Device `n`'s interests: `news` for the first `devices`, others for the rest.
+fn interests_of(n: usize, devices: usize) -> BTreeSet<Interest> {
+    let mut set = BTreeSet::new();
+    if n < devices {
+        set.insert(interest("news"));
+        if n.is_multiple_of(3) {
+            set.insert(interest("alerts"));
+        }
+        if n.is_multiple_of(4) {
+            set.insert(interest("sports"));
+        }
+        if n.is_multiple_of(10) {
+            set.insert(interest(&format!("region-{}", n % 20)));
+        }
+    } else {
+        set.insert(interest("alerts"));
+        set.insert(interest("sports"));
+    }
+    set
+}
+
+/// Registers `devices` devices in `news` and `devices / 100` outside it, from concurrent tasks.
+async fn populate<S: BenchStore>(store: &S, devices: usize) {
+    let total = devices + devices / 100;
+    let tasks: Vec<_> = (0..S::BUILDERS)
+        .map(|first| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for n in (first..total).step_by(S::BUILDERS) {
+                    let device = store
+                        .register_device(DeviceRegistration {
+                            id: DeviceId::generate(PLATFORM),
+                            token: push_token(PLATFORM, n as u64),
+                            metadata: metadata("1.0.0"),
+                            at: Timestamp::from_unix_millis(n as i64),
+                        })
+                        .await
+                        .expect("register_device succeeds");
+                    let subscribed = store
+                        .set_interests(&device.id, &interests_of(n, devices))
+                        .await
+                        .expect("set_interests succeeds");
+                    assert!(subscribed, "the device was just registered");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("a builder did not panic");
+    }
+}
+
+/// An engine over `store` with the immediate gateway on every platform.
+fn engine<S: BenchStore>(store: S) -> Beams {
+    let gateway: Arc<dyn PushGateway> = Arc::new(ImmediateGateway);
+    let instance = InstanceId::new("00000000-0000-0000-0000-000000000000");
+    let secret = SecretKey::new("SECRETKEY").expect("bench secret is valid");
+    let mut builder = Beams::builder(instance.expect("bench instance is valid"), secret, store);
+    for platform in Platform::ALL {
+        builder = builder.gateway(platform, Arc::clone(&gateway));
+    }
+    builder.build()
+}
+
+fn request() -> PublishRequest {
+    let section = json!({"notification": {"title": "Hello", "body": "A benchmark notification"}});
+    PublishRequest::to_interests([interest("news")])
+        .expect("one interest")
+        .with_section(PLATFORM, section)
+        .expect("the section is an object")
+}
+
+fn delivered(report: &PublishReport) -> usize {
+    Platform::ALL
+        .iter()
+        .map(|p| report.platform(*p).delivered)
+        .sum()
+}
+
+/// Pages through the devices of `interests` to the end, as the fan-out does, sending nothing;
+/// returns how many there were.
+async fn page_through(store: &dyn DeviceStore, interests: &[Interest]) -> usize {
+    let (mut after, mut seen) = (None::<DeviceId>, 0);
+    loop {
+        let page = store
+            .interests_devices(interests, after.as_ref(), PAGE)
+            .await
+            .expect("interests_devices succeeds");
+        seen += page.len();
+        if page.len() < PAGE {
+            return seen;
+        }
+        after = page.last().map(|device| device.id.clone());
+    }
+}
+
+fn interests_publish(c: &mut Criterion, rt: &Runtime, beams: &Beams, devices: usize, name: &str) {
+    let request = request();
+    let report = rt
+        .block_on(beams.publish_to_interests(request.clone()))
+        .expect("the request has a section");
+    assert_eq!(
+        delivered(&report),
+        devices,
+        "every device in news is reached"
+    );
+    let news = [interest("news")];
+    let store = beams.store().as_ref();
+    let seen = rt.block_on(page_through(store, &news));
+    assert_eq!(seen, devices, "paging finds every device in news");
+
+    let mut group = c.benchmark_group(format!("interests_publish_100k/{name}"));
+    group.throughput(Throughput::Elements(devices as u64));
+    // One iteration per sample, about a second each (criterion may say 10 s is a little short).
+    group.sample_size(10);
+    group.sampling_mode(SamplingMode::Flat);
+    group.warm_up_time(Duration::from_secs(2));
+    group.measurement_time(Duration::from_secs(10));
+    group.bench_function("publish_to_interests", |b| {
+        b.iter_batched(
+            || request.clone(),
+            |request| rt.block_on(beams.publish_to_interests(request)),
+            BatchSize::SmallInput,
+        )
+    });
+    group.bench_function("store_paging_baseline", |b| {
+        b.iter(|| rt.block_on(page_through(store, &news)))
+    });
+    group.finish();
+}
+
+/// A `kB` field of `/proc/self/status`.
+fn status_kb(field: &str) -> Result<u64, String> {
+    let status = std::fs::read_to_string("/proc/self/status")
+        .map_err(|e| format!("cannot read /proc/self/status: {e}"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .ok_or_else(|| format!("no {field} in /proc/self/status"))
+}
+
+/// What a memory child runs twice: a publish, or the store's paging alone.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Publish,
+    Paging,
+}
+
+impl Step {
+    fn name(self) -> &'static str {
+        match self {
+            Step::Publish => "publish_to_interests",
+            Step::Paging => "store_paging_baseline",
+        }
+    }
+
+    fn parse(name: &str) -> Option<Self> {
+        [Step::Publish, Step::Paging]
+            .into_iter()
+            .find(|step| step.name() == name)
+    }
+}
+
+/// Runs `step`; returns its peak RSS over the RSS before it and the RSS it leaves over that,
+/// in kB.
+fn around(step: impl FnOnce() -> usize, devices: usize) -> Result<(u64, u64), String> {
+    let before = status_kb("VmRSS")?;
+    std::fs::write("/proc/self/clear_refs", "5")
+        .map_err(|e| format!("cannot reset the peak (clear_refs: {e})"))?;
+    let reached = step();
+    let peak = status_kb("VmHWM")?;
+    assert_eq!(reached, devices, "every device in news is reached");
+    let after = status_kb("VmRSS")?;
+    Ok((peak.saturating_sub(before), after.saturating_sub(before)))
+}
+
+/// In the child: the opened store's RSS, then `step` run twice (cold, then warm store cache),
+/// each as [`around`] measures it, in kB.
+fn measure<S: BenchStore>(path: &Path, devices: usize, step: Step) -> Result<[u64; 5], String> {
+    let rt = runtime();
+    let empty = status_kb("VmRSS")?;
+    let store = S::open(&rt, path)?;
+    let beams = engine(store);
+    let open = status_kb("VmRSS")?.saturating_sub(empty);
+    let news = [interest("news")];
+    let run = || match step {
+        Step::Publish => {
+            let report = rt.block_on(beams.publish_to_interests(request()));
+            delivered(&report.expect("the request has a section"))
+        }
+        Step::Paging => rt.block_on(page_through(beams.store().as_ref(), &news)),
+    };
+    let (cold_peak, cold_left) = around(run, devices)?;
+    let (warm_peak, warm_left) = around(run, devices)?;
+    Ok([open, cold_peak, cold_left, warm_peak, warm_left])
+}
+
+/// Runs [`measure`] in a fresh child process, so no earlier phase's heap is reused.
+fn measure_isolated(path: &Path, devices: usize, step: Step) -> Result<[u64; 5], String> {
+    let exe = std::env::current_exe().map_err(|e| format!("no path to this binary: {e}"))?;
+    let path = path.to_str().ok_or("the temp path is not UTF-8")?;
+    let output = Command::new(exe)
+        .env(
+            MEMORY_CHILD_ENV,
+            format!("{} {devices} {path}", step.name()),
+        )
+        // Fixed glibc thresholds: freed memory leaves RSS instead of staying as free heap.
+        .env("MALLOC_MMAP_THRESHOLD_", "131072")
+        .env("MALLOC_TRIM_THRESHOLD_", "131072")
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot start a child process: {e}"))?;
+    let output = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    let numbers: Vec<u64> = output
+        .split(' ')
+        .map_while(|field| field.parse().ok())
+        .collect();
+    numbers
+        .try_into()
+        .map_err(|_| format!("the measuring child said: {output}"))
+}
+
+/// The child's side: `MEMORY_CHILD_ENV` is `step devices path`.
+fn memory_child<S: BenchStore>(task: &str) {
+    let mut fields = task.splitn(3, ' ');
+    let step = fields.next().and_then(Step::parse);
+    let devices = fields.next().and_then(|n| n.parse().ok());
+    let (Some(step), Some(devices), Some(path)) = (step, devices, fields.next()) else {
+        println!("the parent passed no step, count and path: {task}");
+        return;
+    };
+    match measure::<S>(Path::new(path), devices, step) {
+        Ok(kb) => println!("{} {} {} {} {}", kb[0], kb[1], kb[2], kb[3], kb[4]),
+        Err(e) => println!("{e}"),
+    }
+}
+
+fn memory_report(path: &Path, devices: usize) {
+    println!(
+        "\ninterests memory, {devices} devices in news (each line a fresh process: open the \
+         store, run twice; peak and left are over the RSS just before the run):"
+    );
+    let mut peaks = Vec::new();
+    for step in [Step::Publish, Step::Paging] {
+        match measure_isolated(path, devices, step) {
+            Ok([open, cold_peak, cold_left, warm_peak, warm_left]) => {
+                println!(
+                    "  {:<21} store open {open} kB RSS; 1st run (cold cache): peak +{cold_peak} \
+                     kB, left +{cold_left} kB; 2nd run: peak +{warm_peak} kB, left +{warm_left} kB",
+                    step.name()
+                );
+                peaks.push([cold_peak, warm_peak]);
+            }
+            Err(e) => println!("  {}: not measured: {e}", step.name()),
+        }
+    }
+    if let [publish, paging] = peaks[..] {
+        let added = |run: usize| publish[run] as i64 - paging[run] as i64;
+        println!(
+            "  the fan-out adds {:+} kB (1st run) and {:+} kB (2nd run) to the peak of the \
+             store's own paging",
+            added(0),
+            added(1)
+        );
+    }
+}
+
+/// Runs the whole benchmark on store `S`.
+pub(crate) fn run<S: BenchStore>() {
+    if let Ok(task) = std::env::var(MEMORY_CHILD_ENV) {
+        memory_child::<S>(&task);
+        return;
+    }
+    // `cargo bench` passes `--bench`; without it criterion only tests, on a small store.
+    let bench = std::env::args().any(|arg| arg == "--bench");
+    let devices = if bench { DEVICES } else { TEST_DEVICES };
+
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("a temp dir is created");
+    let path = dir.path().join("interests");
+    let store = S::open(&rt, &path).expect("the bench store opens");
+    let start = Instant::now();
+    rt.block_on(populate(&store, devices));
+    println!(
+        "built {} devices ({devices} in news) in {:.1} s",
+        devices + devices / 100,
+        start.elapsed().as_secs_f64()
+    );
+
+    let beams = engine(store);
+    let mut criterion = Criterion::default().configure_from_args();
+    interests_publish(&mut criterion, &rt, &beams, devices, S::NAME);
+    criterion.final_summary();
+    // Stores that lock their files (sled) open in the child only once this process lets go.
+    drop(beams);
+    if bench {
+        memory_report(&path, devices);
+    }
+}
