@@ -15,12 +15,30 @@ async fn in_a_directory() -> Guarded<SledDeviceStore, TempDir> {
     Guarded::new(store, dir)
 }
 
+/// Reopens the store at `path`, waiting (briefly) for the store dropped just before to let go
+/// of sled's file lock.
+fn reopen(path: PathBuf) -> SledDeviceStore {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match SledDeviceStore::open(&path) {
+            Ok(store) => return store,
+            Err(err)
+                if *err.kind() == beams_core::StoreErrorKind::Unavailable
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(err) => panic!("the store reopens: {err}"),
+        }
+    }
+}
+
 mod directory {
     use super::*;
 
     beams_core::device_store_conformance!(
         in_a_directory,
-        reopen: async |dir: PathBuf| SledDeviceStore::open(dir.join("devices")).expect("the store reopens")
+        reopen: async |dir: PathBuf| reopen(dir.join("devices"))
     );
 }
 

@@ -11,14 +11,14 @@ fn an_unknown_layout_version_is_refused() {
     let path = dir.path().join("devices");
     drop(SledDeviceStore::open(&path).expect("a new store opens"));
     {
-        let db = sled::open(&path).expect("sled opens");
+        let db = open_raw_once_released(&path);
         db.open_tree("beams.meta")
             .expect("meta tree")
             .insert("layout", "99")
             .expect("raw write");
         db.flush().expect("flush");
     }
-    let err = SledDeviceStore::open(&path).expect_err("an unknown layout is refused");
+    let err = open_err_once_released(&path);
     assert_eq!(
         err.kind(),
         &StoreErrorKind::IncompatibleVersion {
@@ -38,7 +38,7 @@ async fn a_layout_1_store_is_upgraded_and_keeps_its_devices() {
     };
     // What a layout-1 build leaves: the same trees but the interest ones, and version 1.
     {
-        let db = sled::open(&path).expect("sled opens");
+        let db = open_raw_once_released(&path);
         for tree in ["beams.device_interests", "beams.interests"] {
             assert!(db.drop_tree(tree).expect("raw drop"));
         }
@@ -49,7 +49,7 @@ async fn a_layout_1_store_is_upgraded_and_keeps_its_devices() {
         db.flush().expect("flush");
     }
     {
-        let store = SledDeviceStore::open(&path).expect("a layout-1 store opens");
+        let store = open_once_released(&path);
         assert_eq!(
             store.device(&device.id).await.expect("read succeeds"),
             Some(device.clone())
@@ -66,7 +66,7 @@ async fn a_layout_1_store_is_upgraded_and_keeps_its_devices() {
             .expect("listing succeeds");
         assert_eq!(found, vec![device]);
     }
-    let db = sled::open(&path).expect("sled opens");
+    let db = open_raw_once_released(&path);
     let layout = db
         .open_tree("beams.meta")
         .expect("meta tree")
@@ -165,5 +165,54 @@ async fn interval_durability_keeps_data_across_a_clean_close() {
             store.device(&device.id).await.expect("read succeeds"),
             Some(device)
         );
+    }
+}
+
+/// Opens the store at `path`, waiting for a raw `sled::Db` dropped just before to release its
+/// file lock: sled's background flusher lets go of it a moment after the drop.
+fn open_once_released(path: &std::path::Path) -> SledDeviceStore {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match SledDeviceStore::open(path) {
+            Ok(store) => return store,
+            Err(err)
+                if *err.kind() == beams_core::StoreErrorKind::Unavailable
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(err) => panic!("a layout-1 store opens: {err}"),
+        }
+    }
+}
+
+/// Opens `path` with sled itself, waiting for a store dropped just before to let go of it.
+fn open_raw_once_released(path: &std::path::Path) -> sled::Db {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match sled::open(path) {
+            Ok(db) => return db,
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(err) => panic!("sled opens: {err}"),
+        }
+    }
+}
+
+/// The error opening `path` gives once a raw `sled::Db` dropped just before has let go.
+fn open_err_once_released(path: &std::path::Path) -> beams_core::StoreError {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match SledDeviceStore::open(path) {
+            Ok(_) => panic!("the store should be refused"),
+            Err(err)
+                if *err.kind() == beams_core::StoreErrorKind::Unavailable
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(err) => return err,
+        }
     }
 }
