@@ -75,14 +75,6 @@ enum Done {
 
 type Work<'f> = Pin<Box<dyn Future<Output = Done> + Send + 'f>>;
 
-fn slot(platform: Platform) -> usize {
-    match platform {
-        Platform::Apns => 0,
-        Platform::Fcm => 1,
-        Platform::Web => 2,
-    }
-}
-
 impl Fanout<'_> {
     /// Delivers `request` as publish `publish_id` and reports what happened.
     pub(crate) async fn run(
@@ -131,7 +123,7 @@ impl Fanout<'_> {
                 // Everything is sent: the breakers release what they still hold.
                 finishing = true;
                 for platform in Platform::ALL {
-                    let released = run.breakers[slot(platform)].finish();
+                    let released = run.breakers[platform.index()].finish();
                     run.release(released);
                 }
                 continue;
@@ -159,7 +151,8 @@ impl Fanout<'_> {
 
         let mut report = run.report;
         for platform in Platform::ALL {
-            report.platform_mut(platform).breaker_tripped = run.breakers[slot(platform)].tripped();
+            report.platform_mut(platform).breaker_tripped =
+                run.breakers[platform.index()].tripped();
         }
         if let Some(observer) = self.observer {
             observer.finished(&report);
@@ -262,7 +255,7 @@ impl<'a> Shared<'a> {
             }
             let _permit = self.permits.acquire().await.ok();
             let sent_at = self.fanout.clock.now();
-            if self.config_failed[slot(batch.platform)].load(Ordering::Acquire) {
+            if self.config_failed[batch.platform.index()].load(Ordering::Acquire) {
                 return Done::Sent {
                     batch,
                     outcomes: None,
@@ -318,7 +311,7 @@ impl<'s, 'a: 's> Run<'s, 'a> {
             (None, _) => Some(SkipReason::NoSection),
             (Some(_), None) => Some(SkipReason::NoGateway),
             (Some(section), Some(_)) => {
-                self.payloads[slot(platform)] = Some(Arc::new(Payload {
+                self.payloads[platform.index()] = Some(Arc::new(Payload {
                     publish_id: publish_id.clone(),
                     instance: fanout.instance.clone(),
                     body: serde_json::Value::Object(section.clone()),
@@ -345,23 +338,29 @@ impl<'s, 'a: 's> Run<'s, 'a> {
         for device in devices {
             let platform = device.platform();
             self.report.platform_mut(platform).targeted += 1;
-            let Some(payload) = &self.payloads[slot(platform)] else {
+            let Some(payload) = &self.payloads[platform.index()] else {
                 self.report.platform_mut(platform).skipped += 1;
                 self.device_result(&device.id, platform, DeviceResult::Skipped);
                 continue;
             };
-            let batch = open[slot(platform)].get_or_insert_with(|| Batch {
+            // The device is ours: move its id, token and user into the delivery, no copies.
+            let Device {
+                id, token, user, ..
+            } = device;
+            let batch = open[platform.index()].get_or_insert_with(|| Batch {
                 platform,
                 deliveries: Vec::with_capacity(batch_size),
                 users: Vec::with_capacity(batch_size),
                 attempt: 1,
             });
-            batch
-                .deliveries
-                .push(Delivery::new(&device, Arc::clone(payload)));
-            batch.users.push(device.user.clone());
+            batch.deliveries.push(Delivery {
+                device: id,
+                token,
+                payload: Arc::clone(payload),
+            });
+            batch.users.push(user);
             if batch.deliveries.len() == batch_size
-                && let Some(full) = open[slot(platform)].take()
+                && let Some(full) = open[platform.index()].take()
             {
                 self.queue(full, None);
             }
@@ -416,7 +415,7 @@ impl<'s, 'a: 's> Run<'s, 'a> {
                 DeliveryOutcome::Delivered => {
                     self.report.platform_mut(platform).delivered += 1;
                     self.device_result(&delivery.device, platform, DeviceResult::Delivered);
-                    let released = self.breakers[slot(platform)].verdict(None);
+                    let released = self.breakers[platform.index()].verdict(None);
                     self.release(released);
                 }
                 DeliveryOutcome::TokenDead { dead_since, .. } => {
@@ -429,13 +428,13 @@ impl<'s, 'a: 's> Run<'s, 'a> {
                         device: delivery.device,
                         platform,
                     };
-                    let released = self.breakers[slot(platform)].verdict(Some(removal));
+                    let released = self.breakers[platform.index()].verdict(Some(removal));
                     self.release(released);
                 }
                 DeliveryOutcome::Rejected { reason } => {
                     self.report.platform_mut(platform).rejected += 1;
                     self.device_result(&delivery.device, platform, DeviceResult::Rejected(reason));
-                    let released = self.breakers[slot(platform)].verdict(None);
+                    let released = self.breakers[platform.index()].verdict(None);
                     self.release(released);
                 }
                 DeliveryOutcome::RetryLater {
@@ -446,7 +445,7 @@ impl<'s, 'a: 's> Run<'s, 'a> {
                     retry.users.push(user);
                 }
                 DeliveryOutcome::ConfigFailure { reason } => {
-                    self.shared.config_failed[slot(platform)].store(true, Ordering::Release);
+                    self.shared.config_failed[platform.index()].store(true, Ordering::Release);
                     let report = self.report.platform_mut(platform);
                     report.config_failure.get_or_insert_with(|| reason.clone());
                     self.fail(&delivery.device, platform, &reason);

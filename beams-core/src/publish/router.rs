@@ -22,14 +22,6 @@ pub struct GatewayRouter {
     gateways: [Option<Arc<dyn PushGateway>>; 3],
 }
 
-fn slot(platform: Platform) -> usize {
-    match platform {
-        Platform::Apns => 0,
-        Platform::Fcm => 1,
-        Platform::Web => 2,
-    }
-}
-
 impl GatewayRouter {
     /// A router with no gateway.
     pub fn new() -> Self {
@@ -38,13 +30,13 @@ impl GatewayRouter {
 
     /// Routes `platform`'s deliveries to `gateway` (replacing any before).
     pub fn with(mut self, platform: Platform, gateway: Arc<dyn PushGateway>) -> Self {
-        self.gateways[slot(platform)] = Some(gateway);
+        self.gateways[platform.index()] = Some(gateway);
         self
     }
 
     /// The gateway for `platform`, if one is configured.
     pub fn gateway(&self, platform: Platform) -> Option<&Arc<dyn PushGateway>> {
-        self.gateways[slot(platform)].as_ref()
+        self.gateways[platform.index()].as_ref()
     }
 }
 
