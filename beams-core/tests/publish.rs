@@ -393,6 +393,23 @@ async fn the_deadline_stops_retries() {
     assert_eq!(report.platform(Platform::Web).failed, 1);
 }
 
+#[tokio::test(start_paused = true)]
+async fn an_unrepresentable_retry_after_ends_the_retries_without_a_panic() {
+    let gateway = Arc::new(ScriptedGateway::default());
+    gateway
+        .answers
+        .lock()
+        .unwrap()
+        .push_back(retry_later(Some(Duration::MAX)));
+    let config = PublishConfig::default().with_deadline(Duration::MAX);
+    let (beams, request) = one_device_engine(gateway.clone(), config).await;
+
+    let report = beams.publish_to_users(request).await.unwrap();
+
+    assert_eq!(gateway.calls.lock().unwrap().len(), 1);
+    assert_eq!(report.platform(Platform::Web).failed, 1);
+}
+
 #[tokio::test]
 async fn the_breaker_trips_on_mass_invalidation_and_deletes_nothing() {
     let store = MemoryDeviceStore::new();

@@ -98,7 +98,8 @@ impl Fanout<'_> {
             breakers: std::array::from_fn(|_| Breaker::new(self.config.breaker)),
             work: FuturesUnordered::new(),
             queued_batches: 0,
-            deadline: Instant::now() + self.config.deadline,
+            // A deadline too far to represent is no deadline.
+            deadline: Instant::now().checked_add(self.config.deadline),
         };
         for platform in Platform::ALL {
             run.prepare(platform, &publish_id, request);
@@ -296,7 +297,8 @@ struct Run<'s, 'a> {
     breakers: [Breaker<Removal>; 3],
     work: FuturesUnordered<Work<'s>>,
     queued_batches: usize,
-    deadline: Instant,
+    /// When retries must stop; `None` when the configured deadline is beyond reach.
+    deadline: Option<Instant>,
 }
 
 impl<'s, 'a: 's> Run<'s, 'a> {
@@ -469,14 +471,18 @@ impl<'s, 'a: 's> Run<'s, 'a> {
             return give_up(self, retry, "retries exhausted");
         }
         let delay = policy.delay(retry.attempt - 1, retry_after, jitter());
-        let at = Instant::now() + delay;
-        if at > self.deadline {
-            return give_up(
-                self,
-                retry,
-                "the publish deadline passed before a retry was due",
-            );
-        }
+        // A push service may ask for any wait at all: one past the deadline, or past what an
+        // `Instant` can hold, ends the retries.
+        let at = match Instant::now().checked_add(delay) {
+            Some(at) if self.deadline.is_none_or(|deadline| at <= deadline) => at,
+            _ => {
+                return give_up(
+                    self,
+                    retry,
+                    "the publish deadline passed before a retry was due",
+                );
+            }
+        };
         self.report.platform_mut(platform).retried += retry.deliveries.len();
         tracing::debug!(%platform, deliveries = retry.deliveries.len(), ?delay, attempt = retry.attempt, "retrying");
         self.queue(retry, Some(at));
