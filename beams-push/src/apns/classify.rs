@@ -33,8 +33,8 @@ struct ErrorBody {
 }
 
 impl Answer {
-    /// Reads the status, the `retry-after` header (delta-seconds) and the JSON error body.
-    pub(crate) fn parse(status: u16, retry_after: Option<&[u8]>, body: &[u8]) -> Self {
+    /// Reads the status and the JSON error body; `retry_after` is the header, already parsed.
+    pub(crate) fn parse(status: u16, retry_after: Option<Duration>, body: &[u8]) -> Self {
         let parsed: Option<ErrorBody> = if body.is_empty() {
             None
         } else {
@@ -47,10 +47,6 @@ impl Answer {
             ),
             None => (None, None),
         };
-        let retry_after = retry_after
-            .and_then(|v| std::str::from_utf8(v).ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
         Answer {
             status,
             reason,
@@ -219,7 +215,11 @@ mod tests {
 
     #[test]
     fn throttling_and_outages_retry_with_retry_after() {
-        let answer = Answer::parse(429, Some(b"30"), br#"{"reason":"TooManyRequests"}"#);
+        let answer = Answer::parse(
+            429,
+            Some(Duration::from_secs(30)),
+            br#"{"reason":"TooManyRequests"}"#,
+        );
         assert_eq!(
             classify(&answer),
             Verdict::Outcome(DeliveryOutcome::RetryLater {

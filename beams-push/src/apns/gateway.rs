@@ -7,7 +7,6 @@ use std::time::Duration;
 use beams_core::async_trait;
 use beams_core::{Delivery, DeliveryOutcome, Payload, PushGateway, PushToken};
 use futures_util::future::join_all;
-use http::header::RETRY_AFTER;
 use http_body_util::{BodyExt, Limited};
 use tracing::Instrument;
 
@@ -18,6 +17,7 @@ use super::pool::Pool;
 use super::provider_token::{ProviderToken, ProviderTokens};
 use super::request::PreparedPayload;
 use super::stats::{ApnsStats, Counters};
+use crate::retry_after::retry_after;
 
 /// The largest error body read from APNs (they are a few dozen bytes).
 const MAX_ANSWER_BODY: usize = 16 * 1024;
@@ -183,10 +183,7 @@ impl ApnsGateway {
             }
         };
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .map(|v| v.as_bytes().to_vec());
+        let retry_after = retry_after(response.headers(), self.tokens.now());
         // A body cut short still leaves the status to classify by.
         let body = match Limited::new(response.into_body(), MAX_ANSWER_BODY)
             .collect()
@@ -200,7 +197,7 @@ impl ApnsGateway {
             lease.confirm();
         }
         drop(lease);
-        Attempt::Answered(Answer::parse(status, retry_after.as_deref(), &body))
+        Attempt::Answered(Answer::parse(status, retry_after, &body))
     }
 }
 

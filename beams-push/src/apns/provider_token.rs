@@ -103,6 +103,11 @@ pub(crate) struct ProviderTokens {
 }
 
 impl ProviderTokens {
+    /// The gateway's "now", for `Retry-After` dates as well as token ages.
+    pub(crate) fn now(&self) -> beams_core::Timestamp {
+        self.clock.now()
+    }
+
     pub(crate) fn new(signer: Arc<Signer>, clock: Arc<dyn Clock>) -> Self {
         ProviderTokens {
             signer,

@@ -1,14 +1,12 @@
 //! FCM's answer to one message, classified for the engine (SPEC §5): by `details[].errorCode`
 //! first, then the top-level `status`, then the HTTP status.
 
-use std::time::Duration;
-
 use beams_core::{DeliveryOutcome, Timestamp};
-use http::{HeaderMap, StatusCode, header::RETRY_AFTER};
+use http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::retry_after::parse_retry_after;
+use crate::retry_after::retry_after;
 
 /// The longest error message quoted in a reason.
 const MAX_MESSAGE_CHARS: usize = 300;
@@ -96,7 +94,7 @@ pub(crate) fn classify(
         Class::InvalidArgument if error.blames_the_token() => dead(reason),
         Class::InvalidArgument | Class::Rejected => DeliveryOutcome::Rejected { reason },
         Class::Retry => DeliveryOutcome::RetryLater {
-            retry_after: retry_after_header(headers, now),
+            retry_after: retry_after(headers, now),
             reason,
         },
         Class::Config => DeliveryOutcome::ConfigFailure { reason },
@@ -175,18 +173,13 @@ fn reason(status: StatusCode, code: &str, message: &str) -> String {
     reason
 }
 
-/// The wait a `Retry-After` header asks for, if it has one that parses.
-pub(crate) fn retry_after_header(headers: &HeaderMap, now: Timestamp) -> Option<Duration> {
-    headers
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| parse_retry_after(v, now))
-}
-
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use http::HeaderValue;
+    use http::header::RETRY_AFTER;
     use serde_json::json;
 
     fn fcm_error(code: u16, status: &str, error_code: Option<&str>, message: &str) -> Vec<u8> {

@@ -14,9 +14,9 @@ use jsonwebtoken::{Algorithm, Header};
 use serde::{Deserialize, Serialize};
 
 use super::access_token::{AccessToken, AccessTokenError, AccessTokenSource};
-use super::classify::retry_after_header;
 use super::http::{HttpClient, exchange};
 use super::service_account::ServiceAccountKey;
+use crate::retry_after::retry_after;
 
 /// The scope that lets a token send FCM messages.
 pub const FCM_SCOPE: &str = "https://www.googleapis.com/auth/firebase.messaging";
@@ -136,7 +136,7 @@ impl AccessTokenSource for ServiceAccountTokenSource {
         if status == 429 || status == 408 || answer.status.is_server_error() {
             Err(AccessTokenError::Unavailable {
                 reason,
-                retry_after: retry_after_header(&answer.headers, self.clock.now()),
+                retry_after: retry_after(&answer.headers, self.clock.now()),
             })
         } else {
             Err(AccessTokenError::Refused { reason })
