@@ -112,6 +112,8 @@ pub(crate) fn page(
     after: Option<&Interest>,
     limit: usize,
 ) -> Result<Option<Vec<Interest>>, StoreError> {
+    // One snapshot for both statements, so a device deleted in between cannot read as present.
+    let conn = &conn.unchecked_transaction().map_err(store_error)?;
     if !exists(conn, id)? {
         return Ok(None);
     }
@@ -146,6 +148,8 @@ pub(crate) fn devices(
     if interests.is_empty() || limit == 0 {
         return Ok(Vec::new());
     }
+    // One snapshot for the id scans and the device read, so the page holds every id it chose.
+    let conn = &conn.unchecked_transaction().map_err(store_error)?;
     let after = after.map_or("", DeviceId::as_str);
     let sql_limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let mut ids = BTreeSet::new();

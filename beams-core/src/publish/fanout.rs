@@ -208,16 +208,13 @@ impl<'r> Lookups<'r> {
 
     /// Notes what a lookup returned, so the next page starts after it.
     fn advance(&mut self, devices: &Result<Vec<Device>, StoreError>) {
-        if let Lookups::Interests {
-            page, after, done, ..
-        } = self
-        {
-            match devices {
-                Ok(devices) if devices.len() == *page => {
-                    *after = devices.last().map(|d| d.id.clone());
-                }
-                // A short page is the last; a failed one cannot tell where to go on from.
-                _ => *done = true,
+        if let Lookups::Interests { after, done, .. } = self {
+            // Only an empty page ends the paging: a store may hand back a short page when
+            // devices were deleted while it read, with more subscribers after it. A failed
+            // lookup cannot tell where to go on from.
+            match devices.as_ref().ok().and_then(|d| d.last()) {
+                Some(last) => *after = Some(last.id.clone()),
+                None => *done = true,
             }
         }
     }
