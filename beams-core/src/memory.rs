@@ -253,6 +253,9 @@ impl DeviceStore for MemoryDeviceStore {
         token: PushToken,
         at: Timestamp,
     ) -> Result<Option<Device>, StoreError> {
+        if token.platform() != id.platform() {
+            return Err(StoreError::new(crate::StoreErrorKind::Backend));
+        }
         let mut inner = self.lock();
         let Some(old_key) = inner.devices.get(id).map(|d| Inner::token_key(&d.token)) else {
             return Ok(None);

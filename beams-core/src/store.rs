@@ -98,6 +98,8 @@ pub enum AssociationOutcome {
 ///   `created_at`, takes the new token and `token_registered_at`; the old token finds nothing.
 /// - `a_refreshed_token_moves_from_the_device_that_had_it`: the device that held the new token
 ///   is deleted.
+/// - `a_token_of_another_platform_is_refused`: `update_token` with another platform's token
+///   fails and changes nothing.
 /// - `interests_can_be_added_removed_and_listed`: [`add_interest`](Self::add_interest),
 ///   [`remove_interest`](Self::remove_interest) and
 ///   [`device_interests`](Self::device_interests) agree; listing is in name order and pages.
@@ -159,7 +161,8 @@ pub trait DeviceStore: Send + Sync + std::fmt::Debug {
     /// Gives a device a new push token of its platform (an FCM token refresh), registered
     /// `at`, keeping its id, user and creation time. A device of the platform that held the
     /// new token is deleted first: the token has moved. Returns the device as stored, or
-    /// `None` if there is no such device.
+    /// `None` if there is no such device. A token of another platform than the device's is
+    /// refused (`StoreErrorKind::Backend`) and changes nothing.
     async fn update_token(
         &self,
         id: &DeviceId,

@@ -226,6 +226,9 @@ pub(crate) fn update_token(
     token: &PushToken,
     at: Timestamp,
 ) -> Result<Option<Device>, StoreError> {
+    if token.platform() != id.platform() {
+        return Err(StoreError::new(beams_core::StoreErrorKind::Backend));
+    }
     in_transaction(conn, |tx| {
         let exists = tx
             .prepare_cached(SELECT_USER_OF)

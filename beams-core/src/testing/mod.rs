@@ -71,6 +71,7 @@ macro_rules! device_store_conformance {
             metadata_can_be_replaced,
             a_token_can_be_refreshed,
             a_refreshed_token_moves_from_the_device_that_had_it,
+            a_token_of_another_platform_is_refused,
             interests_can_be_added_removed_and_listed,
             setting_interests_replaces_the_whole_set,
             adding_beyond_the_maximum_is_refused,

@@ -127,3 +127,16 @@ pub async fn a_refreshed_token_moves_from_the_device_that_had_it<S: DeviceStore>
             .is_empty()
     );
 }
+
+/// `update_token` with a token of another platform fails and changes nothing (the device that
+/// holds that token elsewhere included).
+pub async fn a_token_of_another_platform_is_refused<S: DeviceStore>(store: S) {
+    let fcm = register(&store, Platform::Fcm, 1, 10).await;
+    let apns = register(&store, Platform::Apns, 2, 10).await;
+    let result = store
+        .update_token(&fcm.id, apns.token.clone(), Timestamp::from_unix_millis(30))
+        .await;
+    assert!(result.is_err(), "an APNs token is no FCM token");
+    assert_eq!(stored(&store, &fcm.id).await, fcm);
+    assert_eq!(stored(&store, &apns.id).await, apns);
+}
