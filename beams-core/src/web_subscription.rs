@@ -15,6 +15,14 @@ pub struct EndpointRules {
     pub allow_loopback_http: bool,
 }
 
+impl EndpointRules {
+    /// The rules for reading back what a store saved: loopback http allowed, since a
+    /// subscription could only have been stored under rules that accepted it.
+    pub const STORED: EndpointRules = EndpointRules {
+        allow_loopback_http: true,
+    };
+}
+
 /// A Web Push subscription: the push service endpoint and the browser's keys.
 ///
 /// Accepted as the JSON of a browser `PushSubscription`, or as base64 of that JSON (what the
@@ -211,9 +219,7 @@ impl Serialize for WebSubscription {
 impl<'de> Deserialize<'de> for WebSubscription {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let json = SubscriptionJson::deserialize(deserializer)?;
-        let rules = EndpointRules {
-            allow_loopback_http: true,
-        };
+        let rules = EndpointRules::STORED;
         WebSubscription::from_parts(&json.endpoint, &json.keys.p256dh, &json.keys.auth, rules)
             .map_err(serde::de::Error::custom)
     }

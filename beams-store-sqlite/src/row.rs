@@ -58,12 +58,8 @@ pub(crate) fn device_from_row(row: &Row<'_>) -> Result<Device, StoreError> {
         Platform::Web => {
             let p256dh: Vec<u8> = column(row, &raw_id, 3, "web_p256dh")?;
             let auth: Vec<u8> = column(row, &raw_id, 4, "web_auth")?;
-            // Loopback endpoints were accepted at registration only when allowed; reading
-            // back must not refuse what was stored.
-            let rules = EndpointRules {
-                allow_loopback_http: true,
-            };
-            WebSubscription::from_bytes(&raw_token, &p256dh, &auth, rules).map(PushToken::Web)
+            WebSubscription::from_bytes(&raw_token, &p256dh, &auth, EndpointRules::STORED)
+                .map(PushToken::Web)
         }
         other => PushToken::parse(other, &raw_token, EndpointRules::default()),
     }
