@@ -15,7 +15,11 @@ pub(crate) const INSERT: &str =
     "INSERT OR IGNORE INTO device_interests (device_id, interest) VALUES (?1, ?2)";
 pub(crate) const DELETE: &str =
     "DELETE FROM device_interests WHERE device_id = ?1 AND interest = ?2";
-pub(crate) const COUNT: &str = "SELECT count(*) FROM device_interests WHERE device_id = ?1";
+/// Subscribes a device that exists, is not subscribed yet and has fewer than `?3` interests.
+pub(crate) const INSERT_BELOW_MAX: &str = "INSERT INTO device_interests (device_id, interest) \
+     SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM devices WHERE id = ?1) \
+     AND NOT EXISTS (SELECT 1 FROM device_interests WHERE device_id = ?1 AND interest = ?2) \
+     AND (SELECT count(*) FROM device_interests WHERE device_id = ?1) < ?3";
 pub(crate) const HAS: &str =
     "SELECT 1 FROM device_interests WHERE device_id = ?1 AND interest = ?2";
 pub(crate) const PAGE: &str = "SELECT interest FROM device_interests WHERE device_id = ?1 AND interest > ?2 \
@@ -65,6 +69,16 @@ pub(crate) fn add(
     max: usize,
 ) -> Result<InterestChange, StoreError> {
     in_transaction(conn, |tx| {
+        // One statement inserts when the device is below the maximum; only when it changes
+        // nothing is it worth asking why.
+        let max = i64::try_from(max).unwrap_or(i64::MAX);
+        let added = tx
+            .prepare_cached(INSERT_BELOW_MAX)
+            .and_then(|mut stmt| stmt.execute(params![id.as_str(), interest.as_str(), max]))
+            .map_err(store_error)?;
+        if added > 0 {
+            return Ok(InterestChange::Added);
+        }
         if !exists(tx, id)? {
             return Ok(InterestChange::DeviceNotFound);
         }
@@ -72,20 +86,13 @@ pub(crate) fn add(
             .prepare_cached(HAS)
             .and_then(|mut stmt| stmt.exists(params![id.as_str(), interest.as_str()]))
             .map_err(store_error)?;
-        if has {
-            return Ok(InterestChange::AlreadySubscribed);
-        }
-        let count: i64 = tx
-            .prepare_cached(COUNT)
-            .and_then(|mut stmt| stmt.query_row([id.as_str()], |row| row.get(0)))
-            .map_err(store_error)?;
-        if usize::try_from(count).unwrap_or(usize::MAX) >= max {
-            return Ok(InterestChange::TooMany { max });
-        }
-        tx.prepare_cached(INSERT)
-            .and_then(|mut stmt| stmt.execute(params![id.as_str(), interest.as_str()]))
-            .map_err(store_error)?;
-        Ok(InterestChange::Added)
+        Ok(if has {
+            InterestChange::AlreadySubscribed
+        } else {
+            InterestChange::TooMany {
+                max: usize::try_from(max).unwrap_or(usize::MAX),
+            }
+        })
     })
 }
 
@@ -95,14 +102,14 @@ pub(crate) fn remove(
     interest: &Interest,
 ) -> Result<Option<bool>, StoreError> {
     in_transaction(conn, |tx| {
-        if !exists(tx, id)? {
-            return Ok(None);
-        }
         let removed = tx
             .prepare_cached(DELETE)
             .and_then(|mut stmt| stmt.execute(params![id.as_str(), interest.as_str()]))
             .map_err(store_error)?;
-        Ok(Some(removed > 0))
+        if removed > 0 {
+            return Ok(Some(true));
+        }
+        Ok(exists(tx, id)?.then_some(false))
     })
 }
 

@@ -386,7 +386,7 @@ mod tests {
             crate::interests::DEVICE_EXISTS,
             crate::interests::CLEAR,
             crate::interests::DELETE,
-            crate::interests::COUNT,
+            crate::interests::INSERT_BELOW_MAX,
             crate::interests::HAS,
             crate::interests::PAGE,
             crate::interests::IDS_OF,
