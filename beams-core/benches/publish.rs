@@ -18,17 +18,19 @@
 //! Run with `cargo bench -p beams-core --bench publish`
 //! (add `-- --warm-up-time 1 --measurement-time 4` for a short run).
 
+#[path = "support/harness.rs"]
+mod harness;
+
 use std::hint::black_box;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use beams_core::testing::fixtures;
 use beams_core::{
-    AssociationPolicy, Beams, Delivery, DeliveryOutcome, DeviceStore, InstanceId,
-    MemoryDeviceStore, Payload, Platform, PublishId, PublishReport, PublishRequest, PushGateway,
-    SecretKey, UserId, async_trait,
+    AssociationPolicy, Delivery, DeliveryOutcome, DeviceStore, MemoryDeviceStore, Payload,
+    Platform, PublishId, PublishRequest, PushGateway, UserId,
 };
 use criterion::{BatchSize, Criterion, Throughput, criterion_group};
+use harness::{ImmediateGateway, delivered, engine, reset_peak, run_child, status_kb};
 use serde_json::{Value, json};
 use tokio::runtime::Runtime;
 
@@ -40,17 +42,6 @@ const DELIVERIES: usize = USERS * Platform::ALL.len();
 const CHUNK: usize = 100;
 /// Set in the child process that measures memory: the number of users to build and publish to.
 const MEMORY_CHILD_ENV: &str = "BEAMS_PUBLISH_BENCH_MEMORY_USERS";
-
-/// A push service that accepts everything at once and records nothing.
-#[derive(Debug)]
-struct ImmediateGateway;
-
-#[async_trait]
-impl PushGateway for ImmediateGateway {
-    async fn send(&self, deliveries: &[Delivery]) -> Vec<DeliveryOutcome> {
-        vec![DeliveryOutcome::Delivered; deliveries.len()]
-    }
-}
 
 fn current_thread() -> Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -74,18 +65,6 @@ async fn populate(store: &MemoryDeviceStore, users: usize) -> Vec<UserId> {
     ids
 }
 
-/// An engine over `store` with the immediate gateway on every platform.
-fn engine(store: MemoryDeviceStore) -> Beams {
-    let gateway: Arc<dyn PushGateway> = Arc::new(ImmediateGateway);
-    let instance = InstanceId::new("00000000-0000-0000-0000-000000000000");
-    let secret = SecretKey::new("SECRETKEY").expect("bench secret is valid");
-    let mut builder = Beams::builder(instance.expect("bench instance is valid"), secret, store);
-    for platform in Platform::ALL {
-        builder = builder.gateway(platform, Arc::clone(&gateway));
-    }
-    builder.build()
-}
-
 fn section() -> Value {
     json!({"notification": {"title": "Hello", "body": "A benchmark notification"}})
 }
@@ -99,13 +78,6 @@ fn request(users: &[UserId]) -> PublishRequest {
             .expect("the section is an object");
     }
     request
-}
-
-fn delivered(report: &PublishReport) -> usize {
-    Platform::ALL
-        .iter()
-        .map(|p| report.platform(*p).delivered)
-        .sum()
 }
 
 /// The baseline: the same lookup and sends with no engine; returns the deliveries accepted.
@@ -164,17 +136,6 @@ fn publish_fanout(c: &mut Criterion) {
     group.finish();
 }
 
-/// A `kB` field of `/proc/self/status`.
-fn status_kb(field: &str) -> Result<u64, String> {
-    let status = std::fs::read_to_string("/proc/self/status")
-        .map_err(|e| format!("cannot read /proc/self/status: {e}"))?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-        .ok_or_else(|| format!("no {field} in /proc/self/status"))
-}
-
 /// Publishing overhead for `users` users × 3 devices: `(store kB, overhead kB, peak source)`.
 fn measure(users: usize) -> Result<(u64, u64, &'static str), String> {
     let rt = current_thread();
@@ -183,7 +144,7 @@ fn measure(users: usize) -> Result<(u64, u64, &'static str), String> {
     let ids = rt.block_on(populate(&store, users));
     let beams = engine(store);
     let before = status_kb("VmRSS")?;
-    let exact = match std::fs::write("/proc/self/clear_refs", "5") {
+    let exact = match reset_peak() {
         Ok(()) => true,
         Err(e) => {
             eprintln!("cannot reset the peak (clear_refs: {e}); reporting sampled VmRSS instead");
@@ -206,15 +167,7 @@ fn measure(users: usize) -> Result<(u64, u64, &'static str), String> {
 /// Runs [`measure`] in a fresh child process, so no earlier phase's heap is reused; in this
 /// process if the child cannot be started.
 fn measure_isolated(users: usize) -> Result<(u64, u64, String), String> {
-    let child = std::env::current_exe().and_then(|exe| {
-        Command::new(exe)
-            .env(MEMORY_CHILD_ENV, users.to_string())
-            // Fixed glibc thresholds: freed memory leaves RSS instead of staying as free heap.
-            .env("MALLOC_MMAP_THRESHOLD_", "131072")
-            .env("MALLOC_TRIM_THRESHOLD_", "131072")
-            .stderr(Stdio::inherit())
-            .output()
-    });
+    let child = run_child(MEMORY_CHILD_ENV, &users.to_string());
     let output = match child {
         Ok(output) => String::from_utf8_lossy(&output.stdout).trim().to_owned(),
         Err(e) => {

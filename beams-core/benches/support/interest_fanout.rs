@@ -16,19 +16,19 @@
 //!
 //! `cargo test --benches` runs it once on 1,000 devices and skips the memory step.
 
+#[path = "harness.rs"]
+mod harness;
+
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use beams_core::testing::fixtures::{metadata, push_token};
 use beams_core::{
-    Beams, Delivery, DeliveryOutcome, DeviceId, DeviceRegistration, DeviceStore, InstanceId,
-    Interest, Platform, PublishReport, PublishRequest, PushGateway, SecretKey, Timestamp,
-    async_trait,
+    Beams, DeviceId, DeviceRegistration, DeviceStore, Interest, Platform, PublishRequest, Timestamp,
 };
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput};
+use harness::{delivered, engine, reset_peak, run_child, status_kb};
 use serde_json::json;
 use tokio::runtime::Runtime;
 
@@ -42,17 +42,6 @@ const PLATFORM: Platform = Platform::Web;
 const PAGE: usize = 1000;
 /// Set in a child process that measures memory: `step devices path` (see [`memory_child`]).
 const MEMORY_CHILD_ENV: &str = "BEAMS_INTERESTS_BENCH_MEMORY";
-
-/// A push service that accepts everything at once and records nothing.
-#[derive(Debug)]
-struct ImmediateGateway;
-
-#[async_trait]
-impl PushGateway for ImmediateGateway {
-    async fn send(&self, deliveries: &[Delivery]) -> Vec<DeliveryOutcome> {
-        vec![DeliveryOutcome::Delivered; deliveries.len()]
-    }
-}
 
 fn runtime() -> Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -127,31 +116,12 @@ async fn populate<S: BenchStore>(store: &S, devices: usize) {
     }
 }
 
-/// An engine over `store` with the immediate gateway on every platform.
-fn engine<S: BenchStore>(store: S) -> Beams {
-    let gateway: Arc<dyn PushGateway> = Arc::new(ImmediateGateway);
-    let instance = InstanceId::new("00000000-0000-0000-0000-000000000000");
-    let secret = SecretKey::new("SECRETKEY").expect("bench secret is valid");
-    let mut builder = Beams::builder(instance.expect("bench instance is valid"), secret, store);
-    for platform in Platform::ALL {
-        builder = builder.gateway(platform, Arc::clone(&gateway));
-    }
-    builder.build()
-}
-
 fn request() -> PublishRequest {
     let section = json!({"notification": {"title": "Hello", "body": "A benchmark notification"}});
     PublishRequest::to_interests([interest("news")])
         .expect("one interest")
         .with_section(PLATFORM, section)
         .expect("the section is an object")
-}
-
-fn delivered(report: &PublishReport) -> usize {
-    Platform::ALL
-        .iter()
-        .map(|p| report.platform(*p).delivered)
-        .sum()
 }
 
 /// Pages through the devices of `interests` to the end, as the fan-out does, sending nothing;
@@ -206,17 +176,6 @@ fn interests_publish(c: &mut Criterion, rt: &Runtime, beams: &Beams, devices: us
     group.finish();
 }
 
-/// A `kB` field of `/proc/self/status`.
-fn status_kb(field: &str) -> Result<u64, String> {
-    let status = std::fs::read_to_string("/proc/self/status")
-        .map_err(|e| format!("cannot read /proc/self/status: {e}"))?;
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
-        .ok_or_else(|| format!("no {field} in /proc/self/status"))
-}
-
 /// What a memory child runs twice: a publish, or the store's paging alone.
 #[derive(Debug, Clone, Copy)]
 enum Step {
@@ -243,8 +202,7 @@ impl Step {
 /// in kB.
 fn around(step: impl FnOnce() -> usize, devices: usize) -> Result<(u64, u64), String> {
     let before = status_kb("VmRSS")?;
-    std::fs::write("/proc/self/clear_refs", "5")
-        .map_err(|e| format!("cannot reset the peak (clear_refs: {e})"))?;
+    reset_peak().map_err(|e| format!("cannot reset the peak (clear_refs: {e})"))?;
     let reached = step();
     let peak = status_kb("VmHWM")?;
     assert_eq!(reached, devices, "every device in news is reached");
@@ -275,18 +233,9 @@ fn measure<S: BenchStore>(path: &Path, devices: usize, step: Step) -> Result<[u6
 
 /// Runs [`measure`] in a fresh child process, so no earlier phase's heap is reused.
 fn measure_isolated(path: &Path, devices: usize, step: Step) -> Result<[u64; 5], String> {
-    let exe = std::env::current_exe().map_err(|e| format!("no path to this binary: {e}"))?;
     let path = path.to_str().ok_or("the temp path is not UTF-8")?;
-    let output = Command::new(exe)
-        .env(
-            MEMORY_CHILD_ENV,
-            format!("{} {devices} {path}", step.name()),
-        )
-        // Fixed glibc thresholds: freed memory leaves RSS instead of staying as free heap.
-        .env("MALLOC_MMAP_THRESHOLD_", "131072")
-        .env("MALLOC_TRIM_THRESHOLD_", "131072")
-        .stderr(Stdio::inherit())
-        .output()
+    let task = format!("{} {devices} {path}", step.name());
+    let output = run_child(MEMORY_CHILD_ENV, &task)
         .map_err(|e| format!("cannot start a child process: {e}"))?;
     let output = String::from_utf8_lossy(&output.stdout).trim().to_owned();
     let numbers: Vec<u64> = output
