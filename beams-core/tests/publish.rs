@@ -482,17 +482,15 @@ async fn invalid_requests_are_refused_before_anything_is_sent() {
     let section = json!({"notification": {}});
     let thousand_and_one: Vec<String> = (0..1001).map(|i| i.to_string()).collect();
     let bodies = [
-        json!({"users": [], "fcm": section}),
-        json!({"users": thousand_and_one, "fcm": section}),
-        json!({"users": ["x".repeat(165)], "fcm": section}),
-        json!({"users": ["alice"]}),
-        json!({"users": ["alice"], "fcm": "not an object"}),
+        (json!({"users": [], "fcm": section}), "users"),
+        (json!({"users": thousand_and_one, "fcm": section}), "users"),
+        (json!({"users": ["x".repeat(165)], "fcm": section}), "users"),
+        (json!({"users": ["alice"]}), "apns, fcm or web"),
+        (json!({"users": ["alice"], "fcm": "not an object"}), "fcm"),
     ];
-    for body in bodies {
-        assert!(
-            PublishRequest::from_json(body.to_string().as_bytes()).is_err(),
-            "{body}"
-        );
+    for (body, field) in bodies {
+        let err = PublishRequest::from_json(body.to_string().as_bytes()).unwrap_err();
+        assert_eq!(err.field(), field, "{body}");
     }
     let without_section = PublishRequest::to_users([user("alice")]).unwrap();
     assert!(matches!(
