@@ -116,10 +116,10 @@ impl WebSubscription {
         rules: EndpointRules,
     ) -> Result<Self, ValidationError> {
         // Fields are checked in the order they appear in the JSON, endpoint first.
-        check_endpoint(endpoint, rules)?;
+        let origin_len = check_endpoint(endpoint, rules)?;
         let p256dh: [u8; 65] = decode_key("keys.p256dh", p256dh)?;
         let auth: [u8; 16] = decode_key("keys.auth", auth)?;
-        Self::from_bytes(endpoint, &p256dh, &auth, rules)
+        Self::assemble(endpoint, origin_len, p256dh, auth)
     }
 
     /// Builds a subscription from its endpoint and raw key bytes, as a store keeps them.
@@ -130,12 +130,21 @@ impl WebSubscription {
         rules: EndpointRules,
     ) -> Result<Self, ValidationError> {
         let origin_len = check_endpoint(endpoint, rules)?;
-        let wrong_length = |field, expected, actual| {
-            ValidationError::new(field, Rule::WrongLength { expected, actual })
-        };
-        let p256dh: [u8; 65] = p256dh
-            .try_into()
-            .map_err(|_| wrong_length("keys.p256dh", 65, p256dh.len()))?;
+        Self::assemble(
+            endpoint,
+            origin_len,
+            exact_length("keys.p256dh", p256dh)?,
+            exact_length("keys.auth", auth)?,
+        )
+    }
+
+    /// The last check both constructors share (the point's form), then the value.
+    fn assemble(
+        endpoint: &str,
+        origin_len: usize,
+        p256dh: [u8; 65],
+        auth: [u8; 16],
+    ) -> Result<Self, ValidationError> {
         if p256dh[0] != 0x04 {
             return Err(ValidationError::new(
                 "keys.p256dh",
@@ -144,9 +153,6 @@ impl WebSubscription {
                 },
             ));
         }
-        let auth: [u8; 16] = auth
-            .try_into()
-            .map_err(|_| wrong_length("keys.auth", 16, auth.len()))?;
         Ok(WebSubscription {
             endpoint: endpoint.to_owned(),
             origin_len,
@@ -234,13 +240,20 @@ fn decode_key<const N: usize>(
     }
     let bytes =
         base64url::decode_any(value).ok_or_else(|| ValidationError::new(field, Rule::NotBase64))?;
-    let actual = bytes.len();
+    exact_length(field, &bytes)
+}
+
+/// `bytes` as an array of exactly `N`, or a `WrongLength` error naming `field`.
+fn exact_length<const N: usize>(
+    field: &'static str,
+    bytes: &[u8],
+) -> Result<[u8; N], ValidationError> {
     bytes.try_into().map_err(|_| {
         ValidationError::new(
             field,
             Rule::WrongLength {
                 expected: N,
-                actual,
+                actual: bytes.len(),
             },
         )
     })
