@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::convert::Infallible;
+use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -113,21 +114,29 @@ impl Inner {
     fn set_interests(&mut self, id: &DeviceId, interests: BTreeSet<Interest>) {
         let old = self.interests.remove(id).unwrap_or_default();
         for interest in old.difference(&interests) {
-            if let Some(devices) = self.by_interest.get_mut(interest) {
-                devices.remove(id);
-                if devices.is_empty() {
-                    self.by_interest.remove(interest);
-                }
-            }
+            self.unindex(interest, id);
         }
         for interest in interests.difference(&old) {
-            self.by_interest
-                .entry(interest.clone())
-                .or_default()
-                .insert(id.clone());
+            self.index(interest, id);
         }
         if !interests.is_empty() {
             self.interests.insert(id.clone(), interests);
+        }
+    }
+
+    fn index(&mut self, interest: &Interest, id: &DeviceId) {
+        self.by_interest
+            .entry(interest.clone())
+            .or_default()
+            .insert(id.clone());
+    }
+
+    fn unindex(&mut self, interest: &Interest, id: &DeviceId) {
+        if let Some(devices) = self.by_interest.get_mut(interest) {
+            devices.remove(id);
+            if devices.is_empty() {
+                self.by_interest.remove(interest);
+            }
         }
     }
 
@@ -298,15 +307,19 @@ impl DeviceStore for MemoryDeviceStore {
         if !inner.devices.contains_key(id) {
             return Ok(InterestChange::DeviceNotFound);
         }
-        let mut interests = inner.interests.get(id).cloned().unwrap_or_default();
-        if interests.contains(interest) {
+        let current = inner.interests.get(id);
+        if current.is_some_and(|set| set.contains(interest)) {
             return Ok(InterestChange::AlreadySubscribed);
         }
-        if interests.len() >= max {
+        if current.map_or(0, BTreeSet::len) >= max {
             return Ok(InterestChange::TooMany { max });
         }
-        interests.insert(interest.clone());
-        inner.set_interests(id, interests);
+        inner
+            .interests
+            .entry(id.clone())
+            .or_default()
+            .insert(interest.clone());
+        inner.index(interest, id);
         Ok(InterestChange::Added)
     }
 
@@ -319,9 +332,19 @@ impl DeviceStore for MemoryDeviceStore {
         if !inner.devices.contains_key(id) {
             return Ok(None);
         }
-        let mut interests = inner.interests.get(id).cloned().unwrap_or_default();
-        let removed = interests.remove(interest);
-        inner.set_interests(id, interests);
+        let removed = match inner.interests.get_mut(id) {
+            Some(set) => {
+                let removed = set.remove(interest);
+                if set.is_empty() {
+                    inner.interests.remove(id);
+                }
+                removed
+            }
+            None => false,
+        };
+        if removed {
+            inner.unindex(interest, id);
+        }
         Ok(Some(removed))
     }
 
@@ -339,8 +362,10 @@ impl DeviceStore for MemoryDeviceStore {
             .interests
             .get(id)
             .into_iter()
-            .flatten()
-            .filter(|i| after.is_none_or(|a| *i > a))
+            .flat_map(|set| {
+                let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+                set.range::<Interest, _>((from, Bound::Unbounded))
+            })
             .take(limit)
             .cloned()
             .collect();
@@ -354,12 +379,17 @@ impl DeviceStore for MemoryDeviceStore {
         limit: usize,
     ) -> Result<Vec<Device>, StoreError> {
         let inner = self.lock();
-        let ids: BTreeSet<&DeviceId> = interests
-            .iter()
-            .filter_map(|i| inner.by_interest.get(i))
-            .flatten()
-            .filter(|id| after.is_none_or(|a| *id > a))
-            .collect();
+        // The page is the first `limit` of the union, which are among the first `limit` after
+        // `after` of each interest: no need to gather every subscriber.
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut ids: BTreeSet<&DeviceId> = BTreeSet::new();
+        for devices in interests.iter().filter_map(|i| inner.by_interest.get(i)) {
+            ids.extend(
+                devices
+                    .range::<DeviceId, _>((from, Bound::Unbounded))
+                    .take(limit),
+            );
+        }
         Ok(ids
             .into_iter()
             .take(limit)

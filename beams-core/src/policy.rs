@@ -4,7 +4,6 @@
 //! step (a transaction, a lock) with what it read there, and applies the plan as given, so the
 //! decision lives here once while the atomicity lives in the store.
 
-use std::convert::Infallible;
 use std::num::NonZeroUsize;
 
 use crate::{Device, DeviceId, Rule, Timestamp, UserId, ValidationError};
@@ -77,12 +76,10 @@ impl AssociationPolicy {
         user: &UserId,
         associated: &[AssociatedDevice],
     ) -> AssociationPlan {
-        let loaded = self.plan_loading(device, device_user, user, || {
-            Ok::<_, Infallible>(associated.to_vec())
-        });
-        match loaded {
-            Ok(plan) => plan,
-            Err(never) => match never {},
+        match device_user {
+            Some(current) if current == user => AssociationPlan::Unchanged,
+            Some(_) => AssociationPlan::Refuse(AssociationRefusal::UserMismatch),
+            None => self.plan_for_free_device(device, associated),
         }
     }
 
@@ -96,13 +93,10 @@ impl AssociationPolicy {
         user: &UserId,
         load_associated: impl FnOnce() -> Result<Vec<AssociatedDevice>, E>,
     ) -> Result<AssociationPlan, E> {
-        match device_user {
-            Some(current) if current == user => return Ok(AssociationPlan::Unchanged),
-            Some(_) => return Ok(AssociationPlan::Refuse(AssociationRefusal::UserMismatch)),
-            None => {}
+        if device_user.is_some() {
+            return Ok(self.plan(device, device_user, user, &[]));
         }
-        let associated = load_associated()?;
-        Ok(self.plan_for_free_device(device, &associated))
+        Ok(self.plan_for_free_device(device, &load_associated()?))
     }
 
     /// The plan for a device that has no user yet.
