@@ -1,4 +1,4 @@
-//! Fan-out throughput and memory of `Beams::publish_to_users` over a `MemoryDeviceStore`, with
+//! Fan-out throughput and memory of `Beams::publish` (to users) over a `MemoryDeviceStore`, with
 //! a gateway that answers `Delivered` at once, so only the engine's own work is measured.
 //!
 //! - Group `publish_fanout` (throughput in deliveries per second, current-thread runtime, one
@@ -109,7 +109,7 @@ fn publish_fanout(c: &mut Criterion) {
     let users = rt.block_on(populate(&store, USERS));
     let beams = engine(store.clone());
     let request = request(&users);
-    let report = rt.block_on(beams.publish_to_users(request.clone()));
+    let report = rt.block_on(beams.publish(request.clone()));
     assert_eq!(delivered(&report.expect("has sections")), DELIVERIES);
 
     let gateway = ImmediateGateway;
@@ -126,7 +126,7 @@ fn publish_fanout(c: &mut Criterion) {
     group.bench_function("engine_publish_to_users", |b| {
         b.iter_batched(
             || request.clone(),
-            |request| rt.block_on(beams.publish_to_users(request)),
+            |request| rt.block_on(beams.publish(request)),
             BatchSize::SmallInput,
         )
     });
@@ -153,7 +153,7 @@ fn measure(users: usize) -> Result<(u64, u64, &'static str), String> {
     };
     let (mut sampled, mut accepted) = (before, 0);
     for chunk in ids.chunks(PublishRequest::MAX_USERS) {
-        let report = rt.block_on(beams.publish_to_users(request(chunk)));
+        let report = rt.block_on(beams.publish(request(chunk)));
         accepted += delivered(&report.expect("the request has sections"));
         sampled = sampled.max(status_kb("VmRSS")?);
     }

@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use crate::publish::fanout::Fanout;
 use crate::{
-    AssociationOutcome, AssociationPolicy, AssociationRefusal, AssociationRequest, Clock, Delivery,
-    DeliveryOutcome, Device, DeviceId, DeviceMetadata, DeviceRegistration, DeviceStore,
-    EndpointRules, GatewayRouter, InstanceId, Interest, InterestChange, IssuedToken, Platform,
-    Publication, PublishConfig, PublishId, PublishObserver, PublishReport, PublishRequest,
-    PushGateway, PushToken, SecretKey, StoreError, SystemClock, Timestamp, TokenError, TokenIssuer,
-    TokenVerifier, UserId, ValidationError,
+    AssociationOutcome, AssociationPolicy, AssociationRefusal, AssociationRequest, Clock, Device,
+    DeviceId, DeviceMetadata, DeviceRegistration, DeviceStore, EndpointRules, GatewayRouter,
+    InstanceId, Interest, InterestChange, IssuedToken, Platform, Publication, PublishConfig,
+    PublishId, PublishObserver, PublishReport, PublishRequest, PushGateway, PushToken, SecretKey,
+    StoreError, SystemClock, Timestamp, TokenError, TokenIssuer, TokenVerifier, UserId,
+    ValidationError,
 };
 
 /// Why an engine operation failed.
@@ -80,23 +80,6 @@ pub struct DeadToken {
 }
 
 impl DeadToken {
-    /// The verdict in `outcome` for `delivery`, if the outcome says its token is dead;
-    /// `sent_at` is when the send started, read from [`Beams::now`].
-    pub fn from_outcome(
-        delivery: &Delivery,
-        outcome: &DeliveryOutcome,
-        sent_at: Timestamp,
-    ) -> Option<Self> {
-        match outcome {
-            DeliveryOutcome::TokenDead { dead_since, .. } => Some(DeadToken {
-                token: delivery.token.clone(),
-                sent_at,
-                dead_since: *dead_since,
-            }),
-            _ => None,
-        }
-    }
-
     /// The latest registration time that the verdict still covers: a token registered after
     /// the send, or after the service's `dead_since`, is a new registration and survives.
     pub fn cutoff(&self) -> Timestamp {
@@ -293,12 +276,6 @@ impl Beams {
     /// The association policy in force.
     pub fn policy(&self) -> AssociationPolicy {
         self.policy
-    }
-
-    /// The engine's "now": stamp [`DeadToken::sent_at`] with it, so verdicts and
-    /// registrations are compared on one clock.
-    pub fn now(&self) -> Timestamp {
-        self.clock.now()
     }
 
     /// The verifier the engine checks Beams Tokens with.
@@ -503,15 +480,6 @@ impl Beams {
             .ok_or_else(|| BeamsError::DeviceNotFound { device: id.clone() })
     }
 
-    /// Publishes to the devices subscribed to any of the request's interests (each device
-    /// once) and waits for the delivery to finish.
-    pub async fn publish_to_interests(
-        &self,
-        request: PublishRequest,
-    ) -> Result<PublishReport, BeamsError> {
-        Ok(self.publication(request)?.deliver().await)
-    }
-
     /// Accepts a publish (to users or interests): checks it has a platform section and gives it its id.
     /// Nothing is sent until [`Publication::deliver`].
     pub fn publication(&self, request: PublishRequest) -> Result<Publication, BeamsError> {
@@ -523,12 +491,10 @@ impl Beams {
         })
     }
 
-    /// Publishes to users and waits for the delivery to finish: every device of every user,
-    /// each platform's payload built once, retries with backoff, dead tokens removed.
-    pub async fn publish_to_users(
-        &self,
-        request: PublishRequest,
-    ) -> Result<PublishReport, BeamsError> {
+    /// Publishes and waits for the delivery to finish: to every device of the request's users,
+    /// or to every device subscribed to any of its interests (each device once); each
+    /// platform's payload built once, retries with backoff, dead tokens removed.
+    pub async fn publish(&self, request: PublishRequest) -> Result<PublishReport, BeamsError> {
         Ok(self.publication(request)?.deliver().await)
     }
 

@@ -90,7 +90,7 @@ async fn every_device_of_a_thousand_users_gets_exactly_one_delivery() {
     let beams = engine(store, &gateways, PublishConfig::default());
 
     let report = beams
-        .publish_to_users(request(&everyone, &Platform::ALL))
+        .publish(request(&everyone, &Platform::ALL))
         .await
         .unwrap();
 
@@ -140,7 +140,7 @@ async fn platforms_without_a_section_or_a_gateway_are_skipped_and_counted() {
     );
     // APNs has a section but no gateway; web has a gateway but no section.
     let report = beams
-        .publish_to_users(request(&alice, &[Platform::Apns, Platform::Fcm]))
+        .publish(request(&alice, &[Platform::Apns, Platform::Fcm]))
         .await
         .unwrap();
     assert_eq!(
@@ -192,7 +192,7 @@ async fn each_outcome_does_what_it_must_to_the_store() {
     );
 
     let report = beams
-        .publish_to_users(request(std::slice::from_ref(&alice), &[Platform::Apns]))
+        .publish(request(std::slice::from_ref(&alice), &[Platform::Apns]))
         .await
         .unwrap();
 
@@ -258,7 +258,7 @@ async fn a_config_failure_stops_the_platform_and_keeps_every_device() {
     );
 
     let report = beams
-        .publish_to_users(request(&everyone, &[Platform::Fcm, Platform::Web]))
+        .publish(request(&everyone, &[Platform::Fcm, Platform::Web]))
         .await
         .unwrap();
 
@@ -337,7 +337,7 @@ async fn retries_back_off_with_growing_delays_and_stop_at_the_limit() {
     let (beams, request) =
         one_device_engine(gateway.clone(), PublishConfig::default().with_retry(retry)).await;
 
-    let report = beams.publish_to_users(request).await.unwrap();
+    let report = beams.publish(request).await.unwrap();
 
     let calls = gateway.calls.lock().unwrap().clone();
     assert_eq!(calls.len(), 5, "the first send and four retries");
@@ -368,7 +368,7 @@ async fn retry_after_is_honoured() {
         .push_back(retry_later(Some(Duration::from_secs(120))));
     let (beams, request) = one_device_engine(gateway.clone(), PublishConfig::default()).await;
 
-    let report = beams.publish_to_users(request).await.unwrap();
+    let report = beams.publish(request).await.unwrap();
 
     let calls = gateway.calls.lock().unwrap().clone();
     assert_eq!(calls.len(), 2);
@@ -387,7 +387,7 @@ async fn the_deadline_stops_retries() {
     let config = PublishConfig::default().with_deadline(Duration::from_secs(60));
     let (beams, request) = one_device_engine(gateway.clone(), config).await;
 
-    let report = beams.publish_to_users(request).await.unwrap();
+    let report = beams.publish(request).await.unwrap();
 
     assert_eq!(gateway.calls.lock().unwrap().len(), 1);
     assert_eq!(report.platform(Platform::Web).failed, 1);
@@ -404,7 +404,7 @@ async fn an_unrepresentable_retry_after_ends_the_retries_without_a_panic() {
     let config = PublishConfig::default().with_deadline(Duration::MAX);
     let (beams, request) = one_device_engine(gateway.clone(), config).await;
 
-    let report = beams.publish_to_users(request).await.unwrap();
+    let report = beams.publish(request).await.unwrap();
 
     assert_eq!(gateway.calls.lock().unwrap().len(), 1);
     assert_eq!(report.platform(Platform::Web).failed, 1);
@@ -427,7 +427,7 @@ async fn the_breaker_trips_on_mass_invalidation_and_deletes_nothing() {
     );
 
     let report = beams
-        .publish_to_users(request(&everyone, &[Platform::Apns]))
+        .publish(request(&everyone, &[Platform::Apns]))
         .await
         .unwrap();
 
@@ -459,7 +459,7 @@ async fn below_the_breakers_share_dead_tokens_are_removed() {
     let beams = engine(store.clone(), &[(Platform::Apns, Arc::new(fake))], config);
 
     let report = beams
-        .publish_to_users(request(&everyone, &[Platform::Apns]))
+        .publish(request(&everyone, &[Platform::Apns]))
         .await
         .unwrap();
 
@@ -494,7 +494,7 @@ async fn invalid_requests_are_refused_before_anything_is_sent() {
     }
     let without_section = PublishRequest::to_users([user("alice")]).unwrap();
     assert!(matches!(
-        beams.publish_to_users(without_section).await,
+        beams.publish(without_section).await,
         Err(BeamsError::Invalid(e)) if e.field() == "apns, fcm or web"
     ));
     assert!(PublishRequest::to_users(Vec::new()).is_err());
@@ -605,7 +605,7 @@ async fn a_publish_to_interests_reaches_each_subscribed_device_once() {
             .unwrap();
     }
 
-    let report = beams.publish_to_interests(request).await.unwrap();
+    let report = beams.publish(request).await.unwrap();
 
     let mut sent: Vec<DeviceId> = fake.sent().into_iter().map(|d| d.device).collect();
     sent.sort();

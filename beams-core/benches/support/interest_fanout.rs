@@ -144,7 +144,7 @@ async fn page_through(store: &dyn DeviceStore, interests: &[Interest]) -> usize 
 fn interests_publish(c: &mut Criterion, rt: &Runtime, beams: &Beams, devices: usize, name: &str) {
     let request = request();
     let report = rt
-        .block_on(beams.publish_to_interests(request.clone()))
+        .block_on(beams.publish(request.clone()))
         .expect("the request has a section");
     assert_eq!(
         delivered(&report),
@@ -166,7 +166,7 @@ fn interests_publish(c: &mut Criterion, rt: &Runtime, beams: &Beams, devices: us
     group.bench_function("publish_to_interests", |b| {
         b.iter_batched(
             || request.clone(),
-            |request| rt.block_on(beams.publish_to_interests(request)),
+            |request| rt.block_on(beams.publish(request)),
             BatchSize::SmallInput,
         )
     });
@@ -221,7 +221,7 @@ fn measure<S: BenchStore>(path: &Path, devices: usize, step: Step) -> Result<[u6
     let news = [interest("news")];
     let run = || match step {
         Step::Publish => {
-            let report = rt.block_on(beams.publish_to_interests(request()));
+            let report = rt.block_on(beams.publish(request()));
             delivered(&report.expect("the request has a section"))
         }
         Step::Paging => rt.block_on(page_through(beams.store().as_ref(), &news)),

@@ -145,7 +145,7 @@ async fn main() -> Result<()> {
     for platform in Platform::ALL {
         request = request.with_section(platform, notification(platform))?;
     }
-    let report = demo.beams.publish_to_users(request).await?;
+    let report = demo.beams.publish(request).await?;
     println!(
         "  {} to {} devices",
         report.publish_id, report.devices_targeted
