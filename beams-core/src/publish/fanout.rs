@@ -4,8 +4,10 @@
 //! One task drives it all: a set of in-flight futures (one store lookup at a time, gateway
 //! calls under a semaphore, delayed retries, removals) whose results come back to a single
 //! loop that owns the report and the breakers, so no lock guards the bookkeeping. A retry
-//! waits in its own future and never holds up other batches; lookups pause while enough
-//! batches are queued, so memory follows the deliveries in flight, not the number of devices.
+//! waits in its own future without holding a send permit; lookups pause while enough batches
+//! are queued — retries waiting out their backoff included, which is deliberate backpressure
+//! while a push service throttles — so memory follows the deliveries in flight, not the
+//! number of devices.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -182,7 +184,7 @@ impl<'r> Lookups<'r> {
             Lookups::Interests {
                 interests: request.interests(),
                 // Interest pages count devices, not users: a page is a few users' worth.
-                page: batch * 10,
+                page: batch.saturating_mul(10),
                 after: None,
                 done: false,
             }
