@@ -27,7 +27,8 @@
 //! baseline's throughput.
 //!
 //! Run with `cargo bench -p beams-store-sled` (add
-//! `-- --warm-up-time 1 --measurement-time 3` for a short run).
+//! `-- --warm-up-time 1 --measurement-time 3` for a short run). `cargo test --benches` runs
+//! each benchmark once on a tiny setup (see [`Scale::TEST`]).
 
 use std::collections::VecDeque;
 use std::hint::black_box;
@@ -45,14 +46,38 @@ use beams_store_sled::{Durability, SledDeviceStore, sled};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use tokio::runtime::Runtime;
 
-/// Devices per platform per user: the default policy's limit.
-const LIMIT: usize = 100;
 /// Free devices waiting to be associated in `associate` (evicted ones rejoin the queue).
 const POOL: usize = 10;
 const INTERVAL: Duration = Duration::from_millis(500);
 
-fn limit_policy() -> AssociationPolicy {
-    policy(LIMIT, WhenFull::EvictOldest)
+/// The sizes of a run.
+#[derive(Clone, Copy, Debug)]
+struct Scale {
+    /// Devices per platform per user, given to the policy and the baseline alike.
+    limit: usize,
+    /// Callers associating at once in the concurrent runs, each with a user of its own.
+    callers: usize,
+    /// Users looked up together in `users_devices_*`, with 3 devices each.
+    users: usize,
+}
+
+impl Scale {
+    /// `cargo bench`: the default policy's limit, 64 callers and 1000 users.
+    const BENCH: Scale = Scale {
+        limit: 100,
+        callers: 64,
+        users: 1000,
+    };
+    /// `cargo test --benches`: enough to run every benchmark once, in a moment.
+    const TEST: Scale = Scale {
+        limit: 3,
+        callers: 2,
+        users: 10,
+    };
+}
+
+fn limit_policy(limit: usize) -> AssociationPolicy {
+    policy(limit, WhenFull::EvictOldest)
 }
 
 fn registration(platform: Platform, n: i64) -> DeviceRegistration {
@@ -70,10 +95,11 @@ struct Raw {
     devices: sled::Tree,
     index: sled::Tree,
     flush_every_write: bool,
+    limit: usize,
 }
 
 impl Raw {
-    fn open(path: &Path, durability: Durability) -> Self {
+    fn open(path: &Path, durability: Durability, limit: usize) -> Self {
         let every_write = durability == Durability::FlushEveryWrite;
         let db = sled::Config::new()
             .path(path)
@@ -85,6 +111,7 @@ impl Raw {
             index: db.open_tree("index").expect("tree"),
             db,
             flush_every_write: every_write,
+            limit,
         }
     }
 
@@ -156,7 +183,7 @@ impl Raw {
                 evicted = Some(key);
             }
         }
-        let evicted = if count >= LIMIT { evicted } else { None };
+        let evicted = if count >= self.limit { evicted } else { None };
         let evicted = evicted.map(|key| {
             self.index.remove(&key).expect("remove");
             let mut old = self.device(&key[prefix.len() + 8..]);
@@ -195,14 +222,16 @@ struct Pair {
     store: SledDeviceStore,
     raw: Raw,
     next: i64,
+    limit: usize,
 }
 
 impl Pair {
-    fn open(dir: &Path, name: &str, durability: Durability) -> Self {
+    fn open(dir: &Path, name: &str, durability: Durability, limit: usize) -> Self {
         Pair {
             store: SledDeviceStore::open_with(dir.join(name), durability).expect("store opens"),
-            raw: Raw::open(&dir.join(format!("{name}-raw")), durability),
+            raw: Raw::open(&dir.join(format!("{name}-raw")), durability, limit),
             next: 0,
+            limit,
         }
     }
 
@@ -224,8 +253,13 @@ impl Pair {
                 .expect("register_device succeeds");
             let raw = self.raw.register(registration(*platform, n));
             if let Some(who) = who {
-                let outcome =
-                    rt.block_on(associate(&self.store, &device.id, who, limit_policy(), n));
+                let outcome = rt.block_on(associate(
+                    &self.store,
+                    &device.id,
+                    who,
+                    limit_policy(self.limit),
+                    n,
+                ));
                 assert!(matches!(outcome, AssociationOutcome::Associated { .. }));
                 self.raw.associate(&raw.id, who, n);
             }
@@ -235,9 +269,6 @@ impl Pair {
         (ours, raws)
     }
 }
-
-/// Callers associating at once in the concurrent runs, each with a user of its own.
-const CALLERS: usize = 64;
 
 /// A caller's user, and its free devices in the store and in the baseline.
 type Caller = (UserId, VecDeque<DeviceId>, VecDeque<DeviceId>);
@@ -254,12 +285,14 @@ fn bench_associate(
     dir: &Path,
     name: &str,
     durability: Durability,
+    scale: Scale,
 ) {
-    let mut pair = Pair::open(dir, &format!("associate-{name}"), durability);
+    let limit = scale.limit;
+    let mut pair = Pair::open(dir, &format!("associate-{name}"), durability, limit);
     let mut callers: Vec<Caller> = Vec::new();
-    for i in 0..CALLERS {
+    for i in 0..scale.callers {
         let who = user(&format!("full-user-{i}"));
-        pair.seed(rt, Some(&who), &[Platform::Fcm], LIMIT);
+        pair.seed(rt, Some(&who), &[Platform::Fcm], limit);
         let (free, raw_free) = pair.seed(rt, None, &[Platform::Fcm], POOL);
         callers.push((who, VecDeque::from(free), VecDeque::from(raw_free)));
     }
@@ -284,7 +317,7 @@ fn bench_associate(
                         let request = AssociationRequest {
                             device: pool.pop_front().expect("evictions refill the pool"),
                             user: who.clone(),
-                            policy: limit_policy(),
+                            policy: limit_policy(limit),
                             at: Timestamp::from_unix_millis(now),
                         };
                         match store.associate(&request).await {
@@ -335,7 +368,7 @@ fn bench_associate(
 
     let mut group = c.benchmark_group(format!("associate/{name}"));
     group.throughput(Throughput::Elements(1));
-    for concurrency in [1, CALLERS] {
+    for concurrency in [1, scale.callers] {
         group.bench_function(BenchmarkId::new("store", concurrency), |b| {
             b.iter_custom(|iters| store_run(concurrency, iters, &mut callers))
         });
@@ -347,15 +380,17 @@ fn bench_associate(
 }
 
 /// Associates fresh devices with users who have none yet (the common case: one association
-/// per app install), from 1 and from `CALLERS` callers. Registration happens untimed.
+/// per app install), from 1 and from `scale.callers` callers. Registration happens untimed.
 fn bench_associate_new_user(
     c: &mut Criterion,
     rt: &Runtime,
     dir: &Path,
     name: &str,
     durability: Durability,
+    scale: Scale,
 ) {
-    let pair = Pair::open(dir, &format!("new-user-{name}"), durability);
+    let limit = scale.limit;
+    let pair = Pair::open(dir, &format!("new-user-{name}"), durability, limit);
     let store = Arc::new(pair.store.clone());
     let raw = &pair.raw;
     let next = AtomicI64::new(0);
@@ -370,7 +405,7 @@ fn bench_associate_new_user(
 
     let mut group = c.benchmark_group(format!("associate_new_user/{name}"));
     group.throughput(Throughput::Elements(1));
-    for concurrency in [1, CALLERS] {
+    for concurrency in [1, scale.callers] {
         group.bench_function(BenchmarkId::new("store", concurrency), |b| {
             b.iter_custom(|iters| {
                 let batches: Vec<Vec<(DeviceRegistration, UserId, i64)>> = (0..concurrency)
@@ -414,7 +449,8 @@ fn bench_associate_new_user(
                             tokio::spawn(async move {
                                 for (device, who, at) in batch {
                                     let outcome =
-                                        associate(&*store, &device, &who, limit_policy(), at).await;
+                                        associate(&*store, &device, &who, limit_policy(limit), at)
+                                            .await;
                                     let fresh = AssociationOutcome::Associated { evicted: vec![] };
                                     assert_eq!(outcome, fresh);
                                 }
@@ -457,16 +493,26 @@ fn bench_associate_new_user(
     group.finish();
 }
 
-fn bench_lookups(c: &mut Criterion, rt: &Runtime, dir: &Path, name: &str, durability: Durability) {
-    let mut pair = Pair::open(dir, &format!("lookups-{name}"), durability);
+fn bench_lookups(
+    c: &mut Criterion,
+    rt: &Runtime,
+    dir: &Path,
+    name: &str,
+    durability: Durability,
+    scale: Scale,
+) {
+    let mut pair = Pair::open(dir, &format!("lookups-{name}"), durability, scale.limit);
+    // One device per platform, and each platform full.
     let singles = [
         (3, user("three-devices")),
-        (300, user("three-hundred-devices")),
+        (3 * scale.limit, user("full-on-every-platform")),
     ];
     for (count, who) in &singles {
         pair.seed(rt, Some(who), &Platform::ALL, *count);
     }
-    let many: Vec<UserId> = (0..1000).map(|i| user(&format!("user-{i:04}"))).collect();
+    let many: Vec<UserId> = (0..scale.users)
+        .map(|i| user(&format!("user-{i:04}")))
+        .collect();
     for who in &many {
         pair.seed(rt, Some(who), &Platform::ALL, 3);
     }
@@ -507,7 +553,7 @@ fn bench_lookups(c: &mut Criterion, rt: &Runtime, dir: &Path, name: &str, durabi
     };
     assert_eq!(raw_many().len(), devices, "the baseline finds every device");
 
-    let mut group = c.benchmark_group(format!("users_devices_1000/{name}"));
+    let mut group = c.benchmark_group(format!("users_devices_{}/{name}", many.len()));
     group.throughput(Throughput::Elements(devices as u64));
     group.sample_size(20);
     group.bench_function("store", |b| {
@@ -523,13 +569,19 @@ fn sled_store(c: &mut Criterion) {
         .expect("a tokio runtime starts");
     // Every database lives here until the last group has run.
     let dir = tempfile::tempdir().expect("a temp dir is created");
+    // `cargo bench` passes `--bench`; without it criterion only tests, on a tiny setup.
+    let scale = if std::env::args().any(|arg| arg == "--bench") {
+        Scale::BENCH
+    } else {
+        Scale::TEST
+    };
     for (name, durability) in [
         ("every_write", Durability::FlushEveryWrite),
         ("interval", Durability::FlushEvery(INTERVAL)),
     ] {
-        bench_associate(c, &rt, dir.path(), name, durability);
-        bench_associate_new_user(c, &rt, dir.path(), name, durability);
-        bench_lookups(c, &rt, dir.path(), name, durability);
+        bench_associate(c, &rt, dir.path(), name, durability, scale);
+        bench_associate_new_user(c, &rt, dir.path(), name, durability, scale);
+        bench_lookups(c, &rt, dir.path(), name, durability, scale);
     }
 }
 

@@ -24,7 +24,12 @@ impl fmt::Display for Malformed {
 
 impl std::error::Error for Malformed {}
 
-fn corrupt(key: String, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> StoreError {
+/// The error for a stored value, or an index entry, that cannot be right: only corruption gets
+/// here.
+pub(crate) fn corrupt(
+    key: String,
+    source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> StoreError {
     StoreError::with_source(StoreErrorKind::Corrupt { key }, source)
 }
 

@@ -130,11 +130,6 @@ impl Trees {
     }
 }
 
-/// An index entry that disagrees with the devices tree: only corruption gets here.
-fn dangling(key: String, what: &'static str) -> StoreError {
-    StoreError::with_source(StoreErrorKind::Corrupt { key }, what)
-}
-
 impl Tx<'_> {
     fn device(&self, id: &DeviceId) -> TxResult<Option<Device>> {
         let key = keys::device(id);
@@ -180,27 +175,36 @@ impl Tx<'_> {
         let name = || keys::name::user(user, id.platform());
         match self.device(id)? {
             Some(device) if device.user.as_ref() == Some(user) => Ok(device),
-            Some(_) => Err(abort(dangling(name(), "a listed device has another user"))),
-            None => Err(abort(dangling(name(), "a listed device does not exist"))),
+            Some(_) => Err(abort(codec::corrupt(
+                name(),
+                "a listed device has another user",
+            ))),
+            None => Err(abort(codec::corrupt(
+                name(),
+                "a listed device does not exist",
+            ))),
         }
     }
 
-    /// Takes `device` off its user's list and clears its user; the caller writes the device.
-    fn detach_user(&self, device: &mut Device) -> TxResult<()> {
-        let Some(user) = device.user.take() else {
+    /// Takes `device` off its user's list, if it has a user; the device itself is untouched.
+    fn unlist(&self, device: &Device) -> TxResult<()> {
+        let Some(user) = &device.user else {
             return Ok(());
         };
-        device.associated_at = None;
         let platform = device.platform();
-        let mut listed = self.associated(&user, platform)?;
+        let mut listed = self.associated(user, platform)?;
         listed.retain(|d| d.id != device.id);
-        self.put_associated(&user, platform, &listed)
+        self.put_associated(user, platform, &listed)
     }
 
     /// Deletes `device` and every index entry that names it, its subscriptions included.
     fn remove(&self, device: &Device) -> TxResult<()> {
-        let mut detached = device.clone();
-        self.detach_user(&mut detached)?;
+        self.unlist(device)?;
+        self.remove_unlisted(device)
+    }
+
+    /// Deletes `device` and its index entries but its user's list, which the caller handles.
+    fn remove_unlisted(&self, device: &Device) -> TxResult<()> {
         self.clear_interests(&device.id)?;
         let token = keys::token(&device.token);
         if self.tokens.get(&token)?.as_deref() == Some(keys::device(&device.id)) {
@@ -218,7 +222,7 @@ impl Tx<'_> {
         let id = codec::decode_device_id(&id, || keys::name::token(token)).map_err(abort)?;
         match self.device(&id)? {
             Some(device) => Ok(Some(device)),
-            None => Err(abort(dangling(
+            None => Err(abort(codec::corrupt(
                 keys::name::token(token),
                 "the token's device does not exist",
             ))),
@@ -229,7 +233,9 @@ impl Tx<'_> {
 /// Registers a device, or renews the device that has the token's key.
 fn register(tx: &Tx<'_>, registration: &DeviceRegistration) -> TxResult<Device> {
     if let Some(mut device) = tx.device_by_token(&registration.token)? {
-        tx.detach_user(&mut device)?;
+        tx.unlist(&device)?;
+        device.user = None;
+        device.associated_at = None;
         device.token = registration.token.clone();
         device.metadata = registration.metadata.clone();
         device.token_registered_at = registration.at;
@@ -282,15 +288,17 @@ fn remove_device_by_token(
     }
 }
 
-/// Deletes every device of the user; returns them in association order.
+/// Deletes every device of the user and the user's lists; returns the devices in association
+/// order.
 fn remove_user(tx: &Tx<'_>, user: &UserId) -> TxResult<Vec<Device>> {
     let mut removed = Vec::new();
     for platform in Platform::ALL {
         for listed in tx.associated(user, platform)? {
             let device = tx.listed_device(user, &listed.id)?;
-            tx.remove(&device)?;
+            tx.remove_unlisted(&device)?;
             removed.push(device);
         }
+        tx.users.remove(keys::user(user, platform))?;
     }
     removed.sort_by(beams_core::association_order);
     Ok(removed)
@@ -377,16 +385,19 @@ fn associate(tx: &Tx<'_>, request: &AssociationRequest) -> TxResult<AssociationO
         tx.put_device(&evicted)?;
     }
     // The policy reads the list whenever it plans an association.
-    let mut listed = match listed {
-        Some(listed) => listed,
-        None => tx.associated(&request.user, platform)?,
+    let Some(mut listed) = listed else {
+        return Err(abort(StoreError::with_source(
+            StoreErrorKind::Backend,
+            "the policy planned an association without reading the user's devices",
+        )));
     };
     listed.retain(|d| d.id != device.id && !evict.contains(&d.id));
-    listed.push(AssociatedDevice {
+    // The list is stored in association order.
+    let entry = AssociatedDevice {
         associated_at: request.at,
         id: device.id.clone(),
-    });
-    listed.sort();
+    };
+    listed.insert(listed.partition_point(|d| *d < entry), entry);
     tx.put_associated(&request.user, platform, &listed)?;
     device.user = Some(request.user.clone());
     device.associated_at = Some(request.at);

@@ -15,30 +15,19 @@ async fn in_a_directory() -> Guarded<SledDeviceStore, TempDir> {
     Guarded::new(store, dir)
 }
 
-/// Reopens the store at `path`, waiting (briefly) for the store dropped just before to let go
-/// of sled's file lock.
-fn reopen(path: PathBuf) -> SledDeviceStore {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        match SledDeviceStore::open(&path) {
-            Ok(store) => return store,
-            Err(err)
-                if *err.kind() == beams_core::StoreErrorKind::Unavailable
-                    && std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            Err(err) => panic!("the store reopens: {err}"),
-        }
-    }
-}
+#[path = "support/released.rs"]
+#[allow(
+    dead_code,
+    reason = "the conformance suite reopens the store, never raw sled"
+)]
+mod released;
 
 mod directory {
     use super::*;
 
     beams_core::device_store_conformance!(
         in_a_directory,
-        reopen: async |dir: PathBuf| reopen(dir.join("devices"))
+        reopen: async |dir: PathBuf| released::open_store(&dir.join("devices"))
     );
 }
 

@@ -22,6 +22,10 @@ use beams_core::{
 };
 use beams_store_sled::{Durability, SledDeviceStore, sled};
 
+#[path = "support/released.rs"]
+#[allow(dead_code, reason = "the crash tests reopen the store, never raw sled")]
+mod released;
+
 /// Set in the child: `<every-write|interval>` and the store directory.
 const CHILD: &str = "BEAMS_SLED_CRASH_CHILD";
 const WORKERS: usize = 4;
@@ -78,7 +82,7 @@ fn flush_every_write_keeps_the_last_write_when_killed_idle() {
         Duration::ZERO,
     );
     check_indexes(&store_dir);
-    let store = SledDeviceStore::open(&store_dir).expect("the store reopens after the kill");
+    let store = released::open_store(&store_dir);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
@@ -111,7 +115,7 @@ fn storm(test: &str, mode: &str) {
     );
     assert!(associations >= KILL_AFTER / 2, "the storm ran");
     check_indexes(&store_dir);
-    let store = SledDeviceStore::open(&store_dir).expect("the store reopens after the kill");
+    let store = released::open_store(&store_dir);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");

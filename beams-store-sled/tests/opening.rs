@@ -5,20 +5,28 @@ use beams_core::testing::fixtures::register;
 use beams_core::{DeviceStore, Interest, InterestChange, Platform, StoreErrorKind};
 use beams_store_sled::{SledDeviceStore, sled};
 
+#[path = "support/released.rs"]
+mod released;
+
 #[test]
 fn an_unknown_layout_version_is_refused() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("devices");
     drop(SledDeviceStore::open(&path).expect("a new store opens"));
     {
-        let db = open_raw_once_released(&path);
+        let db = released::open_raw(&path);
         db.open_tree("beams.meta")
             .expect("meta tree")
             .insert("layout", "99")
             .expect("raw write");
         db.flush().expect("flush");
     }
-    let err = open_err_once_released(&path);
+    let Err(err) = released::once_released(
+        || SledDeviceStore::open(&path),
+        |err| *err.kind() == StoreErrorKind::Unavailable,
+    ) else {
+        panic!("the store should be refused");
+    };
     assert_eq!(
         err.kind(),
         &StoreErrorKind::IncompatibleVersion {
@@ -38,7 +46,7 @@ async fn a_layout_1_store_is_upgraded_and_keeps_its_devices() {
     };
     // What a layout-1 build leaves: the same trees but the interest ones, and version 1.
     {
-        let db = open_raw_once_released(&path);
+        let db = released::open_raw(&path);
         for tree in ["beams.device_interests", "beams.interests"] {
             assert!(db.drop_tree(tree).expect("raw drop"));
         }
@@ -49,7 +57,7 @@ async fn a_layout_1_store_is_upgraded_and_keeps_its_devices() {
         db.flush().expect("flush");
     }
     {
-        let store = open_once_released(&path);
+        let store = released::open_store(&path);
         assert_eq!(
             store.device(&device.id).await.expect("read succeeds"),
             Some(device.clone())
@@ -66,7 +74,7 @@ async fn a_layout_1_store_is_upgraded_and_keeps_its_devices() {
             .expect("listing succeeds");
         assert_eq!(found, vec![device]);
     }
-    let db = open_raw_once_released(&path);
+    let db = released::open_raw(&path);
     let layout = db
         .open_tree("beams.meta")
         .expect("meta tree")
@@ -159,60 +167,11 @@ async fn interval_durability_keeps_data_across_a_clean_close() {
         let closed = register(&store, Platform::Fcm, 2, 10).await;
         (flushed, closed)
     };
-    let store = SledDeviceStore::open(&path).expect("reopens");
+    let store = released::open_store(&path);
     for device in [flushed, closed] {
         assert_eq!(
             store.device(&device.id).await.expect("read succeeds"),
             Some(device)
         );
-    }
-}
-
-/// Opens the store at `path`, waiting for a raw `sled::Db` dropped just before to release its
-/// file lock: sled's background flusher lets go of it a moment after the drop.
-fn open_once_released(path: &std::path::Path) -> SledDeviceStore {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        match SledDeviceStore::open(path) {
-            Ok(store) => return store,
-            Err(err)
-                if *err.kind() == beams_core::StoreErrorKind::Unavailable
-                    && std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            Err(err) => panic!("a layout-1 store opens: {err}"),
-        }
-    }
-}
-
-/// Opens `path` with sled itself, waiting for a store dropped just before to let go of it.
-fn open_raw_once_released(path: &std::path::Path) -> sled::Db {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        match sled::open(path) {
-            Ok(db) => return db,
-            Err(_) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            Err(err) => panic!("sled opens: {err}"),
-        }
-    }
-}
-
-/// The error opening `path` gives once a raw `sled::Db` dropped just before has let go.
-fn open_err_once_released(path: &std::path::Path) -> beams_core::StoreError {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        match SledDeviceStore::open(path) {
-            Ok(_) => panic!("the store should be refused"),
-            Err(err)
-                if *err.kind() == beams_core::StoreErrorKind::Unavailable
-                    && std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            Err(err) => return err,
-        }
     }
 }
