@@ -198,19 +198,53 @@ fn load_or_create(
         Err(e) => return Err(StartupError::io(path, e)),
     }
     let text = make()?;
-    match create_new(path, visibility) {
-        Ok(mut file) => {
-            file.write_all(text.as_bytes())
-                .and_then(|()| file.write_all(b"\n"))
-                .and_then(|()| file.sync_all())
-                .map_err(|e| StartupError::io(path, e))?;
-            Ok((text, Origin::Created(path.to_path_buf())))
-        }
+    // Written in full to a temporary file first, then linked into place: a server racing on
+    // the same fresh directory sees either no file or the whole of one, never an empty one.
+    let temp = TempFile::create(path, visibility)?;
+    temp.write(text.as_bytes())?;
+    let linked = fs::hard_link(&temp.path, path);
+    drop(temp);
+    match linked {
+        Ok(()) => Ok((text, Origin::Created(path.to_path_buf()))),
         // Another server created it first: use theirs.
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => fs::read_to_string(path)
             .map(|text| (text, Origin::Loaded(path.to_path_buf())))
             .map_err(|e| StartupError::io(path, e)),
         Err(e) => Err(StartupError::io(path, e)),
+    }
+}
+
+/// A uniquely named file beside `path`, removed when dropped.
+struct TempFile {
+    path: PathBuf,
+    file: fs::File,
+}
+
+impl TempFile {
+    fn create(path: &Path, visibility: Visibility) -> Result<Self, StartupError> {
+        let name = path
+            .file_name()
+            .map_or_else(Default::default, |name| name.to_string_lossy());
+        let temp = path.with_file_name(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
+        let file = create_new(&temp, visibility).map_err(|e| StartupError::io(&temp, e))?;
+        Ok(TempFile { path: temp, file })
+    }
+
+    /// Writes `text` and a newline, and syncs them to disk.
+    fn write(&self, text: &[u8]) -> Result<(), StartupError> {
+        let mut file = &self.file;
+        file.write_all(text)
+            .and_then(|()| file.write_all(b"\n"))
+            .and_then(|()| file.sync_all())
+            .map_err(|e| StartupError::io(&self.path, e))
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Err(error) = fs::remove_file(&self.path) {
+            tracing::warn!(path = %self.path.display(), %error, "could not remove a temporary file");
+        }
     }
 }
 
@@ -270,6 +304,52 @@ mod tests {
         }
         let dir_mode = fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
         assert_eq!(dir_mode & 0o077, 0, "{dir_mode:o}");
+    }
+
+    #[test]
+    fn servers_racing_on_a_fresh_directory_agree_on_one_identity() {
+        for _ in 0..20 {
+            let temp = tempfile::tempdir().unwrap();
+            let dir = temp.path().join("data");
+            let identities: Vec<Identity> = std::thread::scope(|scope| {
+                let racers: Vec<_> = (0..8)
+                    .map(|_| scope.spawn(|| prepare(&config(&dir))))
+                    .collect();
+                racers
+                    .into_iter()
+                    .map(|racer| racer.join().unwrap().unwrap())
+                    .collect()
+            });
+            let first = &identities[0];
+            for identity in &identities {
+                assert_eq!(identity.instance_id, first.instance_id);
+                assert_eq!(identity.secret_key, first.secret_key);
+                assert_eq!(
+                    identity.vapid_key.public_key_base64url(),
+                    first.vapid_key.public_key_base64url()
+                );
+            }
+            let created = identities
+                .iter()
+                .filter(|identity| matches!(identity.secret_key_origin, Origin::Created(_)))
+                .count();
+            assert_eq!(created, 1);
+            // No temporary file is left behind.
+            let mut names: Vec<String> = fs::read_dir(&dir)
+                .unwrap()
+                .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            assert_eq!(
+                names,
+                [
+                    ".gitignore",
+                    INSTANCE_ID_FILE,
+                    SECRET_KEY_FILE,
+                    VAPID_KEY_FILE
+                ]
+            );
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
-use beams_core::{DeviceId, DeviceMetadata, Platform, UserId};
+use beams_core::{DeviceId, DeviceMetadata, Interest, Platform, UserId};
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
 
@@ -22,14 +22,22 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-async fn path_params(
+/// The path's named segments, once the path's `{instance}` is checked to be the instance
+/// served (else 404 "Instance not found").
+async fn instance_path_params(
     parts: &mut Parts,
     state: &AppState,
 ) -> Result<HashMap<String, String>, ApiError> {
-    Path::<HashMap<String, String>>::from_request_parts(parts, state)
+    let params = Path::<HashMap<String, String>>::from_request_parts(parts, state)
         .await
         .map(|Path(params)| params)
-        .map_err(|rejection| ApiError::bad_request(rejection.body_text()))
+        .map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
+    state.check_instance(param(&params, "instance"))?;
+    Ok(params)
+}
+
+fn param<'a>(params: &'a HashMap<String, String>, name: &str) -> &'a str {
+    params.get(name).map_or("", String::as_str)
 }
 
 /// A path whose `{instance}` is the instance served (else 404 "Instance not found").
@@ -40,8 +48,7 @@ impl FromRequestParts<AppState> for Instance {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let params = path_params(parts, state).await?;
-        state.check_instance(params.get("instance").map_or("", String::as_str))?;
+        instance_path_params(parts, state).await?;
         Ok(Instance)
     }
 }
@@ -59,7 +66,8 @@ impl FromRequestParts<AppState> for SecretKeyAuth {
     }
 }
 
-/// The `{platform}` of a registration path.
+/// The `{platform}` of a registration path, under the instance served (checked as
+/// [`Instance`] does).
 #[derive(Debug)]
 pub(crate) struct PlatformPath(pub(crate) Platform);
 
@@ -67,8 +75,8 @@ impl FromRequestParts<AppState> for PlatformPath {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let params = path_params(parts, state).await?;
-        let platform = params.get("platform").map_or("", String::as_str);
+        let params = instance_path_params(parts, state).await?;
+        let platform = param(&params, "platform");
         platform.parse().map(PlatformPath).map_err(|_| {
             ApiError::not_found(format!(
                 "Unknown platform `{platform}`: expected apns, fcm or web"
@@ -77,8 +85,9 @@ impl FromRequestParts<AppState> for PlatformPath {
     }
 }
 
-/// The device of a `…/devices/{platform}/{device_id}` path. An id of another shape, or of
-/// another platform than the path's, names no device: 404, so the client registers again.
+/// The device of a `…/devices/{platform}/{device_id}` path, under the instance served
+/// (checked first, as [`Instance`] does). An id of another shape, or of another platform than
+/// the path's, names no device: 404, so the client registers again.
 #[derive(Debug)]
 pub(crate) struct DevicePath(pub(crate) DeviceId);
 
@@ -86,16 +95,37 @@ impl FromRequestParts<AppState> for DevicePath {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let params = path_params(parts, state).await?;
-        let param = |name: &str| params.get(name).map_or("", String::as_str);
-        let platform: Platform = param("platform")
-            .parse()
-            .map_err(|_| ApiError::device_not_found())?;
-        let id = DeviceId::parse(param("device_id")).map_err(|_| ApiError::device_not_found())?;
-        if id.platform() != platform {
-            return Err(ApiError::device_not_found());
-        }
-        Ok(DevicePath(id))
+        let params = instance_path_params(parts, state).await?;
+        device_id(&params).map(DevicePath)
+    }
+}
+
+fn device_id(params: &HashMap<String, String>) -> Result<DeviceId, ApiError> {
+    let platform: Platform = param(params, "platform")
+        .parse()
+        .map_err(|_| ApiError::device_not_found())?;
+    let id =
+        DeviceId::parse(param(params, "device_id")).map_err(|_| ApiError::device_not_found())?;
+    if id.platform() != platform {
+        return Err(ApiError::device_not_found());
+    }
+    Ok(id)
+}
+
+/// The device and interest of a `…/devices/{platform}/{device_id}/interests/{interest}` path,
+/// checked as [`DevicePath`] does, then the interest name (else 400).
+#[derive(Debug)]
+pub(crate) struct InterestPath(pub(crate) DeviceId, pub(crate) Interest);
+
+impl FromRequestParts<AppState> for InterestPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let params = instance_path_params(parts, state).await?;
+        let id = device_id(&params)?;
+        let interest = Interest::new(param(&params, "interest"))
+            .map_err(|invalid| ApiError::bad_request(invalid.to_string()))?;
+        Ok(InterestPath(id, interest))
     }
 }
 

@@ -143,9 +143,12 @@ impl Server {
             () = shutdown => None,
         };
         let deadline = Instant::now() + self.shutdown_timeout;
-        if let Some(finished) = stopped_early {
-            // axum's server only returns after a shutdown was asked for.
-            tracing::error!(?finished, "server stopped unexpectedly");
+        let failure = if let Some(finished) = stopped_early {
+            // axum's server only returns after a shutdown was asked for: whatever ended it
+            // is a failure, and the process must not exit as if it had stopped cleanly.
+            let error = stopped_early_error(finished);
+            tracing::error!(%error, "server stopped unexpectedly");
+            Some(error)
         } else {
             tracing::info!(
                 timeout_secs = self.shutdown_timeout.as_secs(),
@@ -153,14 +156,20 @@ impl Server {
                 "shutting down: finishing open requests and in-flight publishes"
             );
             stop.cancel();
-            if tokio::time::timeout_at(deadline, &mut serving)
-                .await
-                .is_err()
-            {
-                tracing::warn!("requests still open at the shutdown timeout were cut off");
-                serving.abort();
+            match tokio::time::timeout_at(deadline, &mut serving).await {
+                Ok(Ok(Ok(()))) => None,
+                Ok(finished) => {
+                    let error = stopped_early_error(finished);
+                    tracing::error!(%error, "server failed while shutting down");
+                    Some(error)
+                }
+                Err(_) => {
+                    tracing::warn!("requests still open at the shutdown timeout were cut off");
+                    serving.abort();
+                    None
+                }
             }
-        }
+        };
         if self.state.publishes().drain(deadline).await {
             tracing::info!("every accepted publish finished; stopped");
         } else {
@@ -169,8 +178,21 @@ impl Server {
                 "publishes still delivering at the shutdown timeout were abandoned"
             );
         }
-        Ok(())
+        failure.map_or(Ok(()), Err)
     }
+}
+
+/// The error for a serving task that ended on its own: a panic, an I/O error, or a return
+/// nobody asked for.
+fn stopped_early_error(
+    finished: Result<std::io::Result<()>, tokio::task::JoinError>,
+) -> StartupError {
+    StartupError::Stopped(match finished {
+        Ok(Ok(())) => "the serving task returned before a shutdown was asked for".to_owned(),
+        Ok(Err(error)) => format!("serving failed: {error}"),
+        Err(error) if error.is_panic() => format!("the serving task panicked: {error}"),
+        Err(error) => format!("the serving task was cancelled: {error}"),
+    })
 }
 
 fn local_addr(listener: &TcpListener) -> Result<SocketAddr, StartupError> {
@@ -267,5 +289,31 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'stat
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_serving_task_that_ends_on_its_own_is_an_error() {
+        let panicked = tokio::spawn(async {
+            if true {
+                panic!("boom");
+            }
+            std::io::Result::Ok(())
+        })
+        .await;
+        let error = stopped_early_error(panicked);
+        assert!(matches!(error, StartupError::Stopped(_)), "{error:?}");
+        assert!(error.to_string().contains("panicked"), "{error}");
+
+        let failed = Ok(Err(std::io::Error::other("accept failed")));
+        let error = stopped_early_error(failed);
+        assert!(error.to_string().contains("accept failed"), "{error}");
+
+        let returned = stopped_early_error(Ok(Ok(())));
+        assert!(matches!(returned, StartupError::Stopped(_)), "{returned:?}");
     }
 }

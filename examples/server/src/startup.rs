@@ -58,6 +58,9 @@ pub enum StartupError {
         /// What the operating system said.
         source: io::Error,
     },
+    /// The server stopped serving without being asked to (its task panicked or failed).
+    #[error("the server stopped unexpectedly: {0}")]
+    Stopped(String),
 }
 
 impl StartupError {

@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::{get, post, put};
-use beams_core::Platform;
+use beams_core::{DEFAULT_MAX_INTERESTS_PER_DEVICE, DeviceId, Interest, Platform};
 use serde_json::{Value, json};
 
 use crate::errors::ApiError;
@@ -51,12 +51,12 @@ async fn vapid_public_key(
 }
 
 /// `POST …/devices/{platform}` `{"token", "metadata"}` → `{"id"}` (web) or
-/// `{"id", "initialInterestSet": []}` (apns, fcm).
+/// `{"id", "initialInterestSet": [...]}` (apns, fcm): empty for a new device, the kept
+/// interests when a known token registers again.
 ///
 /// APNs clients also send `bundleIdentifier` and FCM clients may send
 /// `knownPreviousClientIds`; both are accepted and not used.
 async fn register(
-    _: Instance,
     PlatformPath(platform): PlatformPath,
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -74,14 +74,36 @@ async fn register(
     tracing::info!(device = %device.id, "device registered");
     Ok(Json(match platform {
         Platform::Web => json!({ "id": device.id }),
-        Platform::Apns | Platform::Fcm => json!({ "id": device.id, "initialInterestSet": [] }),
+        Platform::Apns | Platform::Fcm => {
+            let interests = all_interests(&state, &device.id).await?;
+            json!({ "id": device.id, "initialInterestSet": interests })
+        }
     }))
+}
+
+/// Every interest of a device, in name order. A known token registering again keeps its
+/// device and so its interests, which the client SDKs read back as `initialInterestSet`.
+async fn all_interests(state: &AppState, id: &DeviceId) -> Result<Vec<String>, ApiError> {
+    const PAGE: usize = DEFAULT_MAX_INTERESTS_PER_DEVICE;
+    let mut names = Vec::new();
+    let mut after: Option<Interest> = None;
+    loop {
+        let page = state
+            .beams()
+            .device_interests(id, after.as_ref(), PAGE)
+            .await?;
+        let full = page.len() == PAGE;
+        after = page.last().cloned();
+        names.extend(page.iter().map(|interest| interest.as_str().to_owned()));
+        if !full {
+            return Ok(names);
+        }
+    }
 }
 
 /// `GET …/devices/{platform}/{device_id}` → `{"id", "userId", "metadata"}` (`userId` is
 /// `null` until a user is set).
 async fn get_device(
-    _: Instance,
     DevicePath(id): DevicePath,
     State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
@@ -95,7 +117,6 @@ async fn get_device(
 
 /// `DELETE …/devices/{platform}/{device_id}`: the client's `stop()`.
 async fn stop(
-    _: Instance,
     DevicePath(id): DevicePath,
     State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
@@ -107,7 +128,6 @@ async fn stop(
 /// `PUT …/devices/{platform}/{device_id}/user`, no body, `Authorization: Bearer <Beams
 /// Token>`: associates the device with the token's `sub`.
 async fn set_user(
-    _: Instance,
     DevicePath(id): DevicePath,
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -131,7 +151,6 @@ async fn set_user(
 /// `PUT …/devices/{platform}/{device_id}/metadata` `{"sdkVersion": …}`: replaces the
 /// device's metadata.
 async fn update_metadata(
-    _: Instance,
     DevicePath(id): DevicePath,
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -146,7 +165,6 @@ async fn update_metadata(
 /// `PUT …/devices/{platform}/{device_id}/token` `{"token"}`: the client SDK's push token
 /// changed (an FCM token refresh); the device keeps its id and user.
 async fn refresh_token(
-    _: Instance,
     DevicePath(id): DevicePath,
     State(state): State<AppState>,
     headers: HeaderMap,

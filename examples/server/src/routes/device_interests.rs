@@ -2,7 +2,7 @@
 
 use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::errors::ApiError;
-use crate::extract::{DevicePath, Instance, json_object, read_body};
+use crate::extract::{DevicePath, InterestPath, json_object, read_body};
 use crate::state::AppState;
 
 /// The largest `PUT …/interests` body: room for 5000 interests of 164 characters.
@@ -32,51 +32,46 @@ pub(crate) fn routes(device: &str) -> Router<AppState> {
         )
 }
 
+/// The `PUT …/interests` body. Unknown fields are ignored, as newer SDKs may send more.
+#[derive(Debug, Deserialize)]
+struct InterestSet {
+    /// Each name validated as it is read.
+    interests: Vec<Interest>,
+}
+
 /// `PUT …/interests` `{"interests": [...]}`: replaces the device's interests.
 async fn set_interests(
-    _: Instance,
     DevicePath(id): DevicePath,
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let body = read_body(&headers, body, MAX_INTEREST_SET_BODY_BYTES).await?;
-    let Some(Value::Array(entries)) = json_object(&body)?.remove("interests") else {
-        return Err(ApiError::bad_request(
-            "`interests` is required: an array of interest names",
-        ));
-    };
-    let interests = entries
-        .into_iter()
-        .map(|entry| match entry {
-            Value::String(name) => interest(name),
-            _ => Err(ApiError::bad_request("`interests` entries must be strings")),
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    // Read as an object first, so a JSON array is refused rather than taken field by field.
+    let fields = Value::Object(json_object(&body)?);
+    let InterestSet { interests } = InterestSet::deserialize(fields).map_err(|e| {
+        ApiError::bad_request(format!(
+            "`interests` must be an array of interest names: {e}"
+        ))
+    })?;
     state.beams().set_device_interests(&id, interests).await?;
     Ok(Json(json!({})))
 }
 
 /// `POST …/interests/{interest}`: subscribes the device.
 async fn add_interest(
-    _: Instance,
-    DevicePath(id): DevicePath,
+    InterestPath(id, interest): InterestPath,
     State(state): State<AppState>,
-    Path(params): Path<Vec<(String, String)>>,
 ) -> Result<Json<Value>, ApiError> {
-    let interest = interest_param(params)?;
     state.beams().add_device_interest(&id, &interest).await?;
     Ok(Json(json!({})))
 }
 
 /// `DELETE …/interests/{interest}`: unsubscribes the device (also when it was not subscribed).
 async fn remove_interest(
-    _: Instance,
-    DevicePath(id): DevicePath,
+    InterestPath(id, interest): InterestPath,
     State(state): State<AppState>,
-    Path(params): Path<Vec<(String, String)>>,
 ) -> Result<Json<Value>, ApiError> {
-    let interest = interest_param(params)?;
     state.beams().remove_device_interest(&id, &interest).await?;
     Ok(Json(json!({})))
 }
@@ -91,7 +86,6 @@ struct Page {
 /// `{"interests": [...], "responseMetadata": {"nextCursor": "…"}}`, in name order; the cursor
 /// is there only when more remain.
 async fn list_interests(
-    _: Instance,
     DevicePath(id): DevicePath,
     State(state): State<AppState>,
     page: Result<Query<Page>, QueryRejection>,
@@ -123,12 +117,4 @@ async fn list_interests(
 
 fn interest(name: String) -> Result<Interest, ApiError> {
     Interest::new(name).map_err(|invalid| ApiError::bad_request(invalid.to_string()))
-}
-
-fn interest_param(params: Vec<(String, String)>) -> Result<Interest, ApiError> {
-    let name = params
-        .into_iter()
-        .find_map(|(key, value)| (key == "interest").then_some(value))
-        .unwrap_or_default();
-    interest(name)
 }

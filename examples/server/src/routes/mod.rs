@@ -7,7 +7,7 @@ pub mod publish_api;
 
 use std::time::Duration;
 
-use axum::http::{Method, Uri};
+use axum::http::{Method, Uri, header};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
@@ -50,11 +50,15 @@ pub(crate) fn api_routes() -> Router<AppState> {
 }
 
 /// Any origin may call these routes, as browsers do from the customer's site.
+///
+/// The request headers are named, not `*`: per the Fetch spec a wildcard
+/// `Access-Control-Allow-Headers` never covers `Authorization`, which the web SDK sends
+/// (`Bearer <Beams Token>`) to set the user.
 pub(crate) fn cors() -> CorsLayer {
     CorsLayer::new()
         .allow_origin(Any)
         .allow_methods(Any)
-        .allow_headers(Any)
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
         .max_age(Duration::from_secs(3600))
 }
 

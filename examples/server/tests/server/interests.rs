@@ -7,7 +7,9 @@ use bytes::Bytes;
 use hyper::http::Method;
 use serde_json::{Value, json};
 
-use crate::support::{FCM_TOKEN, LIMIT, SECRET, TestServer, example_web_token, web_token};
+use crate::support::{
+    APNS_TOKEN, FCM_TOKEN, LIMIT, SECRET, TestServer, example_web_token, web_token,
+};
 use crate::web_push_mock::PushService;
 
 fn interests_path(server: &TestServer, device: &str) -> String {
@@ -116,6 +118,26 @@ async fn interest_refusals() {
         .json(Method::PUT, &path, &json!({"names": ["ok"]}))
         .await
         .assert_error(400);
+    for body in [
+        json!({"interests": "news"}),
+        json!({"interests": null}),
+        json!({"interests": ["ok", 7]}),
+        json!([["ok"]]),
+    ] {
+        server
+            .json(Method::PUT, &path, &body)
+            .await
+            .assert_error(400);
+    }
+    // Fields a newer SDK may add are ignored.
+    let extra = server
+        .json(
+            Method::PUT,
+            &path,
+            &json!({"interests": ["ok"], "sdkVersion": "9.9"}),
+        )
+        .await;
+    assert_eq!(extra.status, 200, "{extra:?}");
     let many: Vec<String> = (0..5001).map(|n| format!("i{n}")).collect();
     let answer = server
         .json(Method::PUT, &path, &json!({ "interests": many }))
@@ -241,5 +263,43 @@ async fn publishing_to_an_interest_reaches_its_subscribers_on_both_paths() {
     publish_ids.sort();
     assert_eq!(got, publish_ids);
     assert!(push.problems().is_empty(), "{:?}", push.problems());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_known_token_registering_again_gets_its_kept_interests() {
+    let server = TestServer::start(&[]).await;
+    for (platform, token) in [("fcm", FCM_TOKEN), ("apns", APNS_TOKEN)] {
+        let register_path = server.device_api(&format!("/devices/{platform}"));
+        let register_body = json!({"token": token, "metadata": {"sdkVersion": "1.0.0"}});
+        let register = || server.json(Method::POST, &register_path, &register_body);
+        let first = register().await;
+        assert_eq!(first.status, 200, "{first:?}");
+        assert_eq!(first.json()["initialInterestSet"], json!([]));
+        let device = first.json()["id"].as_str().unwrap().to_owned();
+
+        let path = interests_path(&server, &device);
+        for interest in ["sport", "news"] {
+            let added = server
+                .send(
+                    Method::POST,
+                    &format!("{path}/{interest}"),
+                    &[],
+                    Bytes::new(),
+                )
+                .await;
+            assert_eq!(added.status, 200, "{added:?}");
+        }
+
+        let again = register().await;
+        assert_eq!(again.status, 200, "{again:?}");
+        let body = again.json();
+        assert_eq!(body["id"], device.as_str(), "{body}");
+        assert_eq!(
+            body["initialInterestSet"],
+            json!(["news", "sport"]),
+            "{body}"
+        );
+    }
     server.stop().await;
 }

@@ -102,6 +102,58 @@ async fn an_unknown_instance_is_404_on_every_api() {
 }
 
 #[tokio::test]
+async fn device_paths_check_the_instance_before_the_device_and_interest() {
+    let server = TestServer::start(&[]).await;
+    let device = server.register("fcm", FCM_TOKEN).await;
+    let other = |rest: &str| format!("/device_api/v1/instances/{OTHER_INSTANCE}{rest}");
+    let known = format!("/devices/fcm/{device}");
+    // A real device, an unknown one, a malformed one, and a bad interest name: the instance
+    // is refused first every time.
+    let requests = [
+        (Method::GET, other(&known)),
+        (Method::DELETE, other(&known)),
+        (Method::PUT, other(&format!("{known}/user"))),
+        (Method::PUT, other(&format!("{known}/metadata"))),
+        (Method::PUT, other(&format!("{known}/token"))),
+        (Method::GET, other(&format!("{known}/interests"))),
+        (Method::PUT, other(&format!("{known}/interests"))),
+        (Method::POST, other(&format!("{known}/interests/news"))),
+        (Method::DELETE, other(&format!("{known}/interests/news"))),
+        (
+            Method::POST,
+            other(&format!("{known}/interests/no%20spaces")),
+        ),
+        (Method::GET, other("/devices/fcm/not-a-device/interests")),
+        (
+            Method::POST,
+            other("/devices/apns/fcm-00000000-0000-4000-8000-000000000000/interests/x"),
+        ),
+    ];
+    for (method, path) in requests {
+        let answer = server.json(method.clone(), &path, &json!({})).await;
+        answer.assert_error(404);
+        assert_eq!(
+            answer.json(),
+            json!({"error": "Instance not found", "description": "Could not find the instance"}),
+            "{method} {path}"
+        );
+    }
+
+    // Under the right instance, the device path is checked before the interest name.
+    let absent = server
+        .device_api("/devices/apns/fcm-00000000-0000-4000-8000-000000000000/interests/no%20spaces");
+    let answer = server.send(Method::POST, &absent, &[], Bytes::new()).await;
+    answer.assert_error(404);
+    assert_ne!(answer.json()["error"], "Instance not found");
+    let bad_name = server.device_api(&format!("{known}/interests/no%20spaces"));
+    server
+        .send(Method::DELETE, &bad_name, &[], Bytes::new())
+        .await
+        .assert_error(400);
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn set_user_refuses_tokens_as_beams_does() {
     let server = TestServer::start(&[]).await;
     let device = server.register("web", &example_web_token("tokens")).await;

@@ -6,7 +6,7 @@ use hyper::http::Method;
 use serde_json::json;
 
 use crate::support::{
-    APNS_TOKEN, FCM_TOKEN, INSTANCE, SECRET, TestServer, example_web_token, token_for,
+    APNS_TOKEN, Answer, FCM_TOKEN, INSTANCE, SECRET, TestServer, example_web_token, token_for,
 };
 
 #[tokio::test]
@@ -311,6 +311,38 @@ async fn browsers_may_call_the_device_api_from_other_origins() {
         .await;
     assert_eq!(answer.status, 200, "{answer:?}");
     assert_eq!(answer.headers["access-control-allow-origin"], "*");
+    // A wildcard never covers `Authorization` (Fetch spec): it must be named.
+    let allowed = |answer: &Answer| -> Vec<String> {
+        answer
+            .headers
+            .get_all("access-control-allow-headers")
+            .iter()
+            .flat_map(|value| value.to_str().unwrap().split(','))
+            .map(|name| name.trim().to_ascii_lowercase())
+            .collect()
+    };
+    let names = allowed(&answer);
+    assert!(
+        names.iter().any(|name| name == "authorization"),
+        "{names:?}"
+    );
+
+    // The JSON bodies the web SDK sends need `Content-Type` allowed too.
+    let answer = server
+        .send(
+            Method::OPTIONS,
+            &server.device_api("/devices/web"),
+            &[
+                ("origin", "https://shop.example.com"),
+                ("access-control-request-method", "POST"),
+                ("access-control-request-headers", "content-type"),
+            ],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let names = allowed(&answer);
+    assert!(names.iter().any(|name| name == "content-type"), "{names:?}");
     server.stop().await;
 }
 
