@@ -2,8 +2,28 @@
 //! plain text for loopback tests.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::pki_types::CertificateDer;
+
+/// The pooled HTTP client FCM and Web Push send with: HTTP/2 or HTTP/1.1 by ALPN over TLS.
+pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// What a gateway needs of [`Transport::http_client`] beyond the transport itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct HttpClientOptions {
+    /// Over plain text, speak HTTP/2 with prior knowledge (otherwise HTTP/1.1).
+    pub(crate) h2_prior_knowledge: bool,
+    /// Over TLS, still send `http://` URIs in plain text (Web Push's loopback endpoints);
+    /// otherwise only `https://` is reached.
+    pub(crate) allow_http: bool,
+}
 
 /// How a gateway connects to its push service.
 #[derive(Debug, Clone, Default)]
@@ -43,5 +63,52 @@ impl Transport {
             .with_no_client_auth();
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         Some(Arc::new(config))
+    }
+
+    /// A pooled client for this transport: TLS offering `h2` and `http/1.1` by ALPN, or plain
+    /// text (HTTP/2 with prior knowledge when `options` asks, else HTTP/1.1). Idle connections
+    /// close after 90 s, HTTP/2 connections are pinged every 30 s, and connecting gives up after
+    /// 10 s. `None` only when TLS cannot be configured at all (a provider without safe protocol
+    /// versions, which aws-lc-rs never is).
+    pub(crate) fn http_client(&self, options: HttpClientOptions) -> Option<HttpClient> {
+        let plain_text = matches!(self, Transport::PlainText);
+        // hyper-rustls sets the ALPN protocols itself and refuses a config that already has
+        // some. Plain text still needs a TLS config to build the connector.
+        let tls = match self {
+            Transport::PlainText => Transport::Tls.tls_config(&[]),
+            _ => self.tls_config(&[]),
+        }?;
+        let mut tcp = HttpConnector::new();
+        // HTTP/2 frames are small: without this, Nagle's algorithm meets delayed ACKs and each
+        // round trip waits ~40 ms.
+        tcp.set_nodelay(true);
+        tcp.enforce_http(false);
+        tcp.set_connect_timeout(Some(Duration::from_secs(10)));
+        let builder = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config((*tls).clone());
+        let h2_only = plain_text && options.h2_prior_knowledge;
+        let connector = if h2_only {
+            builder.https_or_http().enable_http2().wrap_connector(tcp)
+        } else if plain_text || options.allow_http {
+            builder
+                .https_or_http()
+                .enable_all_versions()
+                .wrap_connector(tcp)
+        } else {
+            builder
+                .https_only()
+                .enable_all_versions()
+                .wrap_connector(tcp)
+        };
+        Some(
+            Client::builder(TokioExecutor::new())
+                .http2_only(h2_only)
+                .timer(TokioTimer::new())
+                // Without a pool timer, idle connections are never closed.
+                .pool_timer(TokioTimer::new())
+                .pool_idle_timeout(Duration::from_secs(90))
+                .http2_keep_alive_interval(Duration::from_secs(30))
+                .http2_keep_alive_timeout(Duration::from_secs(10))
+                .build(connector),
+        )
     }
 }

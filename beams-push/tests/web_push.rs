@@ -244,3 +244,102 @@ async fn an_unreachable_push_service_is_retried_later() {
         "{outcomes:?}"
     );
 }
+
+/// A push service that answers `head` and `body_bytes` of body, then stalls without closing.
+async fn stalling_service(head: &'static str, body_bytes: usize) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                // Read the request head and whatever body came with it; the answer does not
+                // depend on it.
+                let mut buf = vec![0_u8; 64 * 1024];
+                let _ = stream.read(&mut buf).await;
+                let _ = stream.write_all(head.as_bytes()).await;
+                let _ = stream.write_all(&vec![b'x'; body_bytes]).await;
+                // Hold the connection open, sending nothing more.
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                drop(stream);
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn an_error_body_that_stalls_is_cut_off_by_the_timeout_and_keeps_its_status() {
+    let keys = PushService::start().await.subscribe("keys");
+    let origin = stalling_service("HTTP/1.1 410 Gone\r\ncontent-length: 5000\r\n\r\n", 100).await;
+    let subscription = beams_core::WebSubscription::from_bytes(
+        &format!("{origin}/push/stalled"),
+        keys.p256dh(),
+        keys.auth(),
+        beams_core::EndpointRules {
+            allow_loopback_http: true,
+        },
+    )
+    .unwrap();
+    let gateway = WebPushGateway::builder(
+        VapidKey::generate().unwrap(),
+        VapidContact::new("mailto:ops@example.com").unwrap(),
+    )
+    .transport(Transport::PlainText)
+    .timeout(Duration::from_millis(300))
+    .max_in_flight(1)
+    .build();
+    let payload = payload(json!({"data": {"blob": "x"}}));
+    let deliveries: Vec<Delivery> = (0..2)
+        .map(|_| Delivery {
+            device: DeviceId::generate(Platform::Web),
+            token: PushToken::Web(subscription.clone()),
+            payload: Arc::clone(&payload),
+        })
+        .collect();
+    // One permit and two deliveries: the second is sent only if the first let its permit go.
+    let outcomes = tokio::time::timeout(Duration::from_secs(10), gateway.send(&deliveries))
+        .await
+        .expect("the stalled body does not hold the permit");
+    for outcome in outcomes {
+        match outcome {
+            DeliveryOutcome::TokenDead { reason, .. } => {
+                assert!(reason.starts_with("410 Gone: xxx"), "{reason}");
+            }
+            other => panic!("expected TokenDead, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_long_error_body_keeps_its_first_kibibyte() {
+    let keys = PushService::start().await.subscribe("keys");
+    let origin = stalling_service(
+        "HTTP/1.1 400 Bad Request\r\ncontent-length: 5000\r\n\r\n",
+        5000,
+    )
+    .await;
+    let subscription = beams_core::WebSubscription::from_bytes(
+        &format!("{origin}/push/long"),
+        keys.p256dh(),
+        keys.auth(),
+        beams_core::EndpointRules {
+            allow_loopback_http: true,
+        },
+    )
+    .unwrap();
+    let payload = payload(json!({"data": {"blob": "x"}}));
+    let delivery = Delivery {
+        device: DeviceId::generate(Platform::Web),
+        token: PushToken::Web(subscription),
+        payload,
+    };
+    let outcomes = gateway().send(&[delivery]).await;
+    match &outcomes[..] {
+        [DeliveryOutcome::Rejected { reason }] => {
+            assert_eq!(reason, &format!("400 Bad Request: {}", "x".repeat(1024)));
+        }
+        other => panic!("expected Rejected, got {other:?}"),
+    }
+}

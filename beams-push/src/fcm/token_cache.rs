@@ -22,12 +22,23 @@ const FAILURE_HOLD: Duration = Duration::from_secs(5);
 const MAX_FAILURE_HOLD: Duration = Duration::from_secs(60);
 
 /// A token ready for a request, and which one it is.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Bearer {
-    /// `Bearer …`, marked sensitive so HTTP/2 never puts it in a compression table.
+    /// `Bearer …`. Not marked sensitive: HPACK then indexes it once per connection instead of
+    /// resending the long token with every request (the one peer is FCM over TLS). `Debug`
+    /// redacts it.
     pub(crate) header: HeaderValue,
     /// Tells this token from the ones before and after it.
     pub(crate) generation: u64,
+}
+
+impl fmt::Debug for Bearer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bearer")
+            .field("header", &"Bearer <redacted>")
+            .field("generation", &self.generation)
+            .finish()
+    }
 }
 
 #[derive(Clone)]
@@ -233,13 +244,11 @@ impl fmt::Debug for TokenCache {
 }
 
 fn header_for(token: &AccessToken) -> Result<HeaderValue, AccessTokenError> {
-    let mut header = HeaderValue::try_from(format!("Bearer {}", token.secret())).map_err(|_| {
+    HeaderValue::try_from(format!("Bearer {}", token.secret())).map_err(|_| {
         AccessTokenError::Refused {
             reason: "the access token cannot be sent in a header".to_owned(),
         }
-    })?;
-    header.set_sensitive(true);
-    Ok(header)
+    })
 }
 
 #[cfg(test)]

@@ -10,12 +10,9 @@ use beams_core::{
 };
 use bytes::Bytes;
 use futures_util::future::join_all;
-use http::{Method, Request, header};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use http::{Method, Request, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
@@ -25,6 +22,7 @@ use super::message::{WebMessage, web_message};
 use super::vapid::{VapidContact, VapidKey, VapidSigner};
 use crate::Transport;
 use crate::retry_after::retry_after;
+use crate::transport::{HttpClient, HttpClientOptions};
 
 /// The most of an error answer's body kept for the report.
 const MAX_ERROR_BODY: usize = 1024;
@@ -45,7 +43,7 @@ const MAX_ERROR_BODY: usize = 1024;
 pub struct WebPushGateway {
     signer: VapidSigner,
     clock: Arc<dyn Clock>,
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: HttpClient,
     permits: Semaphore,
     timeout: Duration,
 }
@@ -90,31 +88,15 @@ impl WebPushGatewayBuilder {
 
     /// Builds the gateway.
     pub fn build(self) -> WebPushGateway {
-        // No ALPN here: the connector offers h2 and http/1.1 itself.
-        let tls = self
+        // Plain text speaks HTTP/1.1 (no prior knowledge), and `http://` loopback endpoints a
+        // store accepted stay reachable over any transport.
+        let client = self
             .transport
-            .tls_config(&[])
-            .or_else(|| Transport::Tls.tls_config(&[]));
-        // Without TCP_NODELAY, small HTTP/2 frames wait on delayed ACKs (~40 ms a round trip).
-        let mut http = HttpConnector::new();
-        http.set_nodelay(true);
-        http.enforce_http(false);
-        let connector = match tls {
-            Some(tls) => hyper_rustls::HttpsConnectorBuilder::new()
-                .with_tls_config((*tls).clone())
-                .https_or_http()
-                .enable_all_versions()
-                .wrap_connector(http),
-            // Only if the TLS provider offers no safe protocol version at all.
-            None => hyper_rustls::HttpsConnectorBuilder::new()
-                .with_webpki_roots()
-                .https_or_http()
-                .enable_all_versions()
-                .wrap_connector(http),
-        };
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build(connector);
+            .http_client(HttpClientOptions {
+                h2_prior_knowledge: false,
+                allow_http: true,
+            })
+            .expect("the aws-lc-rs provider always offers safe TLS protocol versions");
         WebPushGateway {
             signer: VapidSigner::new(self.key, self.contact, Arc::clone(&self.clock)),
             clock: self.clock,
@@ -161,6 +143,14 @@ impl WebPushGateway {
                 };
             }
         };
+        // The permit first: `join_all` polls every delivery at once, and encrypting before
+        // waiting would do the whole batch's ECDH work in one poll and hold every body.
+        let Ok(_permit) = self.permits.acquire().await else {
+            return DeliveryOutcome::RetryLater {
+                retry_after: None,
+                reason: "gateway shutting down".into(),
+            };
+        };
         let body = match encrypt(subscription, &message.plaintext) {
             Ok(body) => body,
             Err(err) => {
@@ -199,40 +189,46 @@ impl WebPushGateway {
             }
         };
 
-        let Ok(_permit) = self.permits.acquire().await else {
+        // One deadline for the request and the error body: a push service that sends a head
+        // and then stalls must not hold the permit. What arrived before the deadline is kept,
+        // so a refusal whose body stalls is still classified by its status.
+        let mut head: Option<(StatusCode, Option<Duration>)> = None;
+        let mut detail = Vec::new();
+        let exchange = async {
+            let response = self.client.request(request).await?;
+            let status = response.status();
+            head = Some((status, retry_after(response.headers(), self.clock.now())));
+            if !status.is_success() {
+                read_prefix(response.into_body(), &mut detail).await;
+            }
+            Ok::<_, hyper_util::client::legacy::Error>(())
+        };
+        let finished = tokio::time::timeout(self.timeout, exchange).await;
+        let Some((status, wait)) = head else {
             return DeliveryOutcome::RetryLater {
                 retry_after: None,
-                reason: "gateway shutting down".into(),
+                reason: match finished {
+                    Ok(Err(err)) => format!("push service unreachable: {err}"),
+                    _ => "push service timed out".into(),
+                },
             };
         };
-        let response = match tokio::time::timeout(self.timeout, self.client.request(request)).await
-        {
-            Ok(Ok(response)) => response,
-            Ok(Err(err)) => {
-                return DeliveryOutcome::RetryLater {
-                    retry_after: None,
-                    reason: format!("push service unreachable: {err}"),
-                };
-            }
-            Err(_) => {
-                return DeliveryOutcome::RetryLater {
-                    retry_after: None,
-                    reason: "push service timed out".into(),
-                };
-            }
+        classify(status, wait, String::from_utf8_lossy(&detail).trim())
+    }
+}
+
+/// Reads the start of `body` into `into`, at most [`MAX_ERROR_BODY`] bytes: enough to report
+/// why a push service refused, without reading (or failing on) a long answer. A body that
+/// ends early or fails keeps what arrived.
+async fn read_prefix(mut body: Incoming, into: &mut Vec<u8>) {
+    while into.len() < MAX_ERROR_BODY {
+        let Some(Ok(frame)) = body.frame().await else {
+            break;
         };
-        let status = response.status();
-        let wait = retry_after(response.headers(), self.clock.now());
-        let detail = if status.is_success() {
-            String::new()
-        } else {
-            let body = Limited::new(response.into_body(), MAX_ERROR_BODY)
-                .collect()
-                .await;
-            body.map(|b| String::from_utf8_lossy(&b.to_bytes()).trim().to_owned())
-                .unwrap_or_default()
-        };
-        classify(status, wait, &detail)
+        if let Some(data) = frame.data_ref() {
+            let take = data.len().min(MAX_ERROR_BODY - into.len());
+            into.extend_from_slice(&data[..take]);
+        }
     }
 }
 

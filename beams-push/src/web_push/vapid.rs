@@ -12,6 +12,7 @@ use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPai
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use beams_core::{Clock, Timestamp};
+use http::HeaderValue;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 
@@ -53,6 +54,8 @@ pub struct VapidKey {
     pkcs8: Arc<Vec<u8>>,
     encoding: EncodingKey,
     public: [u8; 65],
+    /// `public`, base64url: computed once for the `k=` of every `Authorization` header.
+    public_base64url: Arc<str>,
 }
 
 impl VapidKey {
@@ -111,6 +114,7 @@ impl VapidKey {
         Ok(VapidKey {
             encoding: EncodingKey::from_ec_der(pkcs8.as_ref()),
             pkcs8: Arc::new(pkcs8.as_ref().to_vec()),
+            public_base64url: URL_SAFE_NO_PAD.encode(public).into(),
             public,
         })
     }
@@ -139,14 +143,14 @@ impl VapidKey {
     /// The public key as unpadded base64url: the `applicationServerKey` browsers subscribe with
     /// and the `k=` of the `Authorization` header.
     pub fn public_key_base64url(&self) -> String {
-        URL_SAFE_NO_PAD.encode(self.public)
+        self.public_base64url.to_string()
     }
 }
 
 impl fmt::Debug for VapidKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VapidKey")
-            .field("public_key", &self.public_key_base64url())
+            .field("public_key", &&*self.public_base64url)
             .finish_non_exhaustive()
     }
 }
@@ -188,14 +192,16 @@ struct Claims<'a> {
     sub: &'a str,
 }
 
-/// Signs VAPID tokens, one per push-service origin, cached until close to expiry.
+/// Signs VAPID tokens, one per push-service origin, cached as ready `Authorization` values
+/// until close to expiry. Expired entries are dropped whenever one is added, so the cache holds
+/// only origins sent to within a token's lifetime.
 #[derive(Debug)]
 pub(crate) struct VapidSigner {
     key: VapidKey,
     contact: VapidContact,
     clock: Arc<dyn Clock>,
     header: Header,
-    cache: Mutex<HashMap<String, (Arc<str>, Timestamp)>>,
+    cache: Mutex<HashMap<String, (HeaderValue, Timestamp)>>,
 }
 
 impl VapidSigner {
@@ -213,22 +219,14 @@ impl VapidSigner {
         &self.key
     }
 
-    /// The `Authorization` header value for a push service at `origin`.
-    pub(crate) fn authorization(&self, origin: &str) -> Result<String, VapidError> {
-        let token = self.token(origin)?;
-        Ok(format!(
-            "vapid t={token}, k={}",
-            self.key.public_key_base64url()
-        ))
-    }
-
-    fn token(&self, origin: &str) -> Result<Arc<str>, VapidError> {
+    /// The `Authorization` header value (`vapid t=…, k=…`) for a push service at `origin`.
+    pub(crate) fn authorization(&self, origin: &str) -> Result<HeaderValue, VapidError> {
         let now = self.clock.now();
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((token, expires)) = cache.get(origin)
+        if let Some((value, expires)) = cache.get(origin)
             && now.saturating_add(RENEW_BEFORE) < *expires
         {
-            return Ok(Arc::clone(token));
+            return Ok(value.clone());
         }
         let expires = Timestamp::from_unix_secs(now.saturating_add(TOKEN_LIFETIME).as_unix_secs());
         let claims = Claims {
@@ -236,11 +234,16 @@ impl VapidSigner {
             exp: expires.as_unix_secs(),
             sub: self.contact.as_str(),
         };
-        let token: Arc<str> = jsonwebtoken::encode(&self.header, &claims, &self.key.encoding)
-            .map_err(|e| VapidError::Signing(e.to_string()))?
-            .into();
-        cache.insert(origin.to_owned(), (Arc::clone(&token), expires));
-        Ok(token)
+        let token = jsonwebtoken::encode(&self.header, &claims, &self.key.encoding)
+            .map_err(|e| VapidError::Signing(e.to_string()))?;
+        let value =
+            HeaderValue::try_from(format!("vapid t={token}, k={}", self.key.public_base64url))
+                .map_err(|_| {
+                    VapidError::Signing("the token is not a valid header value".to_owned())
+                })?;
+        cache.retain(|_, (_, until)| now < *until);
+        cache.insert(origin.to_owned(), (value.clone(), expires));
+        Ok(value)
     }
 }
 
@@ -316,14 +319,34 @@ mod tests {
             VapidContact::new("mailto:ops@example.com").unwrap(),
             Arc::new(clock.clone()),
         );
-        let a = signer.token("https://push.a.example").unwrap();
-        assert_eq!(signer.token("https://push.a.example").unwrap(), a);
-        assert_ne!(signer.token("https://push.b.example").unwrap(), a);
+        let a = signer.authorization("https://push.a.example").unwrap();
+        assert_eq!(signer.authorization("https://push.a.example").unwrap(), a);
+        assert_ne!(signer.authorization("https://push.b.example").unwrap(), a);
         clock.advance(Duration::from_secs(11 * 60 * 60 + 1));
         assert_ne!(
-            signer.token("https://push.a.example").unwrap(),
+            signer.authorization("https://push.a.example").unwrap(),
             a,
             "renewed near expiry"
         );
+    }
+
+    #[test]
+    fn expired_origins_are_dropped_when_another_is_added() {
+        let clock = ManualClock::new(Timestamp::from_unix_secs(1_700_000_000));
+        let signer = VapidSigner::new(
+            VapidKey::generate().unwrap(),
+            VapidContact::new("mailto:ops@example.com").unwrap(),
+            Arc::new(clock.clone()),
+        );
+        let value = signer.authorization("https://push.a.example").unwrap();
+        let text = value.to_str().unwrap();
+        assert!(text.starts_with("vapid t="));
+        assert!(text.ends_with(&format!(", k={}", signer.key().public_key_base64url())));
+        signer.authorization("https://push.b.example").unwrap();
+        clock.advance(TOKEN_LIFETIME + Duration::from_secs(1));
+        signer.authorization("https://push.c.example").unwrap();
+        let cache = signer.cache.lock().unwrap();
+        assert_eq!(cache.len(), 1);
+        assert!(cache.contains_key("https://push.c.example"));
     }
 }
