@@ -9,7 +9,9 @@ mod apns_mock;
 use std::sync::Arc;
 use std::time::Duration;
 
-use apns_mock::{MockApns, MockOptions, Reply, TestKey, delivery, device_token, payload};
+use apns_mock::{
+    MockApns, MockOptions, Reply, TestKey, deliveries, delivery, device_token, payload,
+};
 use beams_core::{DeliveryOutcome, FcmToken, ManualClock, PushGateway, PushToken, Timestamp};
 use beams_push::apns::{ApnsConfig, ApnsError, ApnsGateway};
 use serde_json::json;
@@ -128,7 +130,7 @@ async fn every_answer_maps_to_its_outcome_in_order() {
 
     let expected: Vec<DeliveryOutcome> = scripted.into_iter().map(|(_, o)| o).collect();
     assert_eq!(outcomes, expected);
-    assert!(mock.violations().is_empty(), "{:?}", mock.violations());
+    mock.assert_no_violations();
     let stats = gateway.stats();
     assert_eq!(
         (stats.delivered, stats.token_dead, stats.rejected),
@@ -159,7 +161,7 @@ async fn requests_carry_the_documented_path_headers_and_body() {
         .await;
 
     assert_eq!(outcomes, vec![DeliveryOutcome::Delivered; 3]);
-    assert!(mock.violations().is_empty(), "{:?}", mock.violations());
+    mock.assert_no_violations();
     let mut seen = mock.seen();
     seen.sort_by(|a, b| a.token.cmp(&b.token));
     let header = |i: usize, name: &str| {
@@ -259,7 +261,7 @@ async fn expired_provider_token_is_resigned_once_and_retried() {
     assert_eq!(outcomes, vec![DeliveryOutcome::Delivered]);
     assert_eq!(mock.token_iats(), vec![1_700_000_000, fresh_from]);
     assert_eq!(gateway.stats().provider_tokens_signed, 2);
-    assert!(mock.violations().is_empty(), "{:?}", mock.violations());
+    mock.assert_no_violations();
 }
 
 #[tokio::test]
@@ -293,7 +295,7 @@ async fn expired_provider_token_within_the_floor_is_a_config_failure() {
         "{outcomes:?}"
     );
     assert_eq!(gateway.stats().provider_tokens_signed, 1);
-    assert!(mock.violations().is_empty(), "{:?}", mock.violations());
+    mock.assert_no_violations();
 }
 
 #[tokio::test]
@@ -333,11 +335,9 @@ async fn an_unreachable_server_makes_every_delivery_retry_later() {
         .unwrap();
     let gateway = ApnsGateway::new(config);
     let message = payload(json!({"aps": {"alert": "Hi"}}));
-    let deliveries: Vec<_> = (1..=5)
-        .map(|n| delivery(&device_token(n), &message))
-        .collect();
+    let batch = deliveries(1..=5, &message);
 
-    let outcomes = tokio::time::timeout(Duration::from_secs(20), gateway.send(&deliveries))
+    let outcomes = tokio::time::timeout(Duration::from_secs(20), gateway.send(&batch))
         .await
         .unwrap();
 

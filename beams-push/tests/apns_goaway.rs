@@ -11,10 +11,9 @@ mod apns_mock;
 use std::time::Duration;
 
 use apns_h2_proxy::H2Proxy;
-use apns_mock::{MockApns, MockOptions, TestKey, delivery, device_token, payload};
+use apns_mock::{MockApns, MockOptions, TestKey, deliveries, payload, send_within};
 use beams_core::{DeliveryOutcome, PushGateway};
-use beams_push::Transport;
-use beams_push::apns::{ApnsEndpoint, ApnsGateway};
+use beams_push::apns::ApnsGateway;
 use serde_json::json;
 
 /// A mock that answers after 30 ms and allows `streams` concurrent streams per connection.
@@ -46,23 +45,11 @@ async fn streams_above_a_goaway_are_resent_on_a_new_connection_once() {
     // processed there, every later one must go out again elsewhere.
     let proxy = H2Proxy::start(mock.addr, 100).await;
     proxy.goaway_at(12);
-    let gateway = ApnsGateway::new(
-        mock.config(&key)
-            .endpoint(ApnsEndpoint::custom(
-                format!("http://{}", proxy.addr),
-                Transport::PlainText,
-            ))
-            .build()
-            .unwrap(),
-    );
+    let gateway = ApnsGateway::new(mock.config_via(&key, proxy.addr).build().unwrap());
     let message = payload(json!({"aps": {"alert": "Hi"}}));
-    let deliveries: Vec<_> = (1..=60)
-        .map(|n| delivery(&device_token(n), &message))
-        .collect();
+    let batch = deliveries(1..=60, &message);
 
-    let outcomes = tokio::time::timeout(Duration::from_secs(30), gateway.send(&deliveries))
-        .await
-        .unwrap();
+    let outcomes = send_within(&gateway, &batch).await;
 
     assert_eq!(outcomes, vec![DeliveryOutcome::Delivered; 60]);
     assert!(
@@ -74,7 +61,7 @@ async fn streams_above_a_goaway_are_resent_on_a_new_connection_once() {
     assert_each_token_processed_once(&mock, 60);
     let first_connection = mock.seen().iter().filter(|s| s.connection == 1).count();
     assert_eq!(first_connection, 11);
-    assert!(mock.violations().is_empty(), "{:?}", mock.violations());
+    mock.assert_no_violations();
 }
 
 #[tokio::test]
@@ -85,13 +72,9 @@ async fn a_graceful_goaway_finishes_in_flight_requests_and_moves_the_rest() {
     mock.goaway_after(1, 10);
     let gateway = ApnsGateway::new(mock.config(&key).build().unwrap());
     let message = payload(json!({"aps": {"alert": "Hi"}}));
-    let deliveries: Vec<_> = (1..=60)
-        .map(|n| delivery(&device_token(n), &message))
-        .collect();
+    let batch = deliveries(1..=60, &message);
 
-    let outcomes = tokio::time::timeout(Duration::from_secs(30), gateway.send(&deliveries))
-        .await
-        .unwrap();
+    let outcomes = send_within(&gateway, &batch).await;
 
     assert_eq!(outcomes, vec![DeliveryOutcome::Delivered; 60]);
     assert_eq!(mock.connections(), 2);
@@ -102,12 +85,10 @@ async fn a_graceful_goaway_finishes_in_flight_requests_and_moves_the_rest() {
         "{on_first} finished on the first connection"
     );
     assert_each_token_processed_once(&mock, 60);
-    assert!(mock.violations().is_empty(), "{:?}", mock.violations());
+    mock.assert_no_violations();
 
     // The replacement keeps working.
-    let more: Vec<_> = (61..=70)
-        .map(|n| delivery(&device_token(n), &message))
-        .collect();
+    let more = deliveries(61..=70, &message);
     assert_eq!(
         gateway.send(&more).await,
         vec![DeliveryOutcome::Delivered; 10]
@@ -122,13 +103,9 @@ async fn a_dead_connection_is_replaced_and_nothing_is_sent_twice() {
     mock.kill_after(1, 10);
     let gateway = ApnsGateway::new(mock.config(&key).build().unwrap());
     let message = payload(json!({"aps": {"alert": "Hi"}}));
-    let deliveries: Vec<_> = (1..=40)
-        .map(|n| delivery(&device_token(n), &message))
-        .collect();
+    let batch = deliveries(1..=40, &message);
 
-    let outcomes = tokio::time::timeout(Duration::from_secs(30), gateway.send(&deliveries))
-        .await
-        .unwrap();
+    let outcomes = send_within(&gateway, &batch).await;
 
     // Requests in flight on the dead connection may have been processed: they are reported,
     // not resent. Everything else goes through on the replacement.
@@ -150,9 +127,7 @@ async fn a_dead_connection_is_replaced_and_nothing_is_sent_twice() {
         .collect();
     assert!(twice.is_empty(), "{twice:?}");
 
-    let again: Vec<_> = (41..=50)
-        .map(|n| delivery(&device_token(n), &message))
-        .collect();
+    let again = deliveries(41..=50, &message);
     assert_eq!(
         gateway.send(&again).await,
         vec![DeliveryOutcome::Delivered; 10]

@@ -9,7 +9,9 @@ mod apns_mock;
 use std::sync::Arc;
 use std::time::Duration;
 
-use apns_mock::{MockApns, MockOptions, Reply, TestKey, delivery, device_token, payload};
+use apns_mock::{
+    MockApns, MockOptions, Reply, TestKey, deliveries, delivery, device_token, payload,
+};
 use beams_core::{DeliveryOutcome, ManualClock, PushGateway, Timestamp};
 use beams_push::apns::ApnsGateway;
 use serde_json::json;
@@ -45,14 +47,12 @@ async fn provider_tokens_are_resigned_at_50_minutes_and_never_within_20() {
     // Five simulated hours, one minute per batch of ten: the first 150 minutes quietly, then
     // with an ExpiredProviderToken answer every 5 minutes.
     for minute in 0..300 {
-        let mut deliveries: Vec<_> = (0..10)
-            .map(|n| delivery(&device_token(minute * 10 + n + 1), &message))
-            .collect();
+        let mut batch = deliveries(minute * 10 + 1..=minute * 10 + 10, &message);
         let cursed_now = minute >= 150 && minute % 5 == 0;
         if cursed_now {
-            deliveries[9] = delivery(&cursed, &message);
+            batch[9] = delivery(&cursed, &message);
         }
-        let outcomes = gateway.send(&deliveries).await;
+        let outcomes = gateway.send(&batch).await;
         sent += outcomes.len();
         assert!(
             outcomes[..9]
@@ -73,7 +73,7 @@ async fn provider_tokens_are_resigned_at_50_minutes_and_never_within_20() {
     }
 
     assert_eq!(sent, 3000);
-    assert!(mock.violations().is_empty(), "{:?}", mock.violations());
+    mock.assert_no_violations();
     let iats = mock.token_iats();
     assert_eq!(gateway.stats().provider_tokens_signed, iats.len() as u64);
     let gaps: Vec<i64> = iats.windows(2).map(|w| (w[1] - w[0]) / 60).collect();

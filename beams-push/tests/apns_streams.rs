@@ -11,10 +11,11 @@ mod apns_mock;
 use std::time::Duration;
 
 use apns_h2_proxy::H2Proxy;
-use apns_mock::{MockApns, MockOptions, Reply, TestKey, delivery, device_token, payload};
-use beams_core::{DeliveryOutcome, PushGateway};
-use beams_push::Transport;
-use beams_push::apns::{ApnsEndpoint, ApnsGateway};
+use apns_mock::{
+    MockApns, MockOptions, Reply, TestKey, deliveries, device_token, payload, send_within,
+};
+use beams_core::DeliveryOutcome;
+use beams_push::apns::ApnsGateway;
 use serde_json::json;
 
 #[tokio::test]
@@ -32,23 +33,11 @@ async fn the_current_stream_limit_is_never_exceeded_and_a_raised_one_is_used() {
     // The server says 1 stream; after 10 answers it says 8.
     let proxy = H2Proxy::start(mock.addr, 1).await;
     proxy.raise_after(10, 8);
-    let gateway = ApnsGateway::new(
-        mock.config(&key)
-            .endpoint(ApnsEndpoint::custom(
-                format!("http://{}", proxy.addr),
-                Transport::PlainText,
-            ))
-            .build()
-            .unwrap(),
-    );
+    let gateway = ApnsGateway::new(mock.config_via(&key, proxy.addr).build().unwrap());
     let message = payload(json!({"aps": {"alert": "Hi"}}));
-    let deliveries: Vec<_> = (1..=80)
-        .map(|n| delivery(&device_token(n), &message))
-        .collect();
+    let batch = deliveries(1..=80, &message);
 
-    let outcomes = tokio::time::timeout(Duration::from_secs(30), gateway.send(&deliveries))
-        .await
-        .unwrap();
+    let outcomes = send_within(&gateway, &batch).await;
 
     assert_eq!(outcomes, vec![DeliveryOutcome::Delivered; 80]);
     assert!(proxy.violations().is_empty(), "{:?}", proxy.violations());
@@ -57,7 +46,7 @@ async fn the_current_stream_limit_is_never_exceeded_and_a_raised_one_is_used() {
     assert_eq!(proxy.max_open(), 8, "the raised limit is used in full");
     assert_eq!(proxy.connections(), 1);
     assert_eq!(mock.per_token().values().sum::<usize>(), 80);
-    assert!(mock.violations().is_empty(), "{:?}", mock.violations());
+    mock.assert_no_violations();
 }
 
 #[tokio::test]
@@ -79,13 +68,9 @@ async fn one_stream_until_the_first_success_then_many() {
     }
     let gateway = ApnsGateway::new(mock.config(&key).build().unwrap());
     let message = payload(json!({"aps": {"alert": "Hi"}}));
-    let deliveries: Vec<_> = (1..=40)
-        .map(|n| delivery(&device_token(n), &message))
-        .collect();
+    let batch = deliveries(1..=40, &message);
 
-    let outcomes = tokio::time::timeout(Duration::from_secs(30), gateway.send(&deliveries))
-        .await
-        .unwrap();
+    let outcomes = send_within(&gateway, &batch).await;
 
     assert!(
         outcomes[..3]
@@ -98,7 +83,7 @@ async fn one_stream_until_the_first_success_then_many() {
             .all(|o| *o == DeliveryOutcome::Delivered)
     );
     // The mock records a violation whenever a second stream opens before a success.
-    assert!(mock.violations().is_empty(), "{:?}", mock.violations());
+    mock.assert_no_violations();
     assert!(
         mock.max_in_flight() > 1,
         "streams widen after the first success"
@@ -121,13 +106,9 @@ async fn a_pool_spreads_a_batch_over_its_connections() {
     .await;
     let gateway = ApnsGateway::new(mock.config(&key).pool_size(3).build().unwrap());
     let message = payload(json!({"aps": {"alert": "Hi"}}));
-    let deliveries: Vec<_> = (1..=120)
-        .map(|n| delivery(&device_token(n), &message))
-        .collect();
+    let batch = deliveries(1..=120, &message);
 
-    let outcomes = tokio::time::timeout(Duration::from_secs(30), gateway.send(&deliveries))
-        .await
-        .unwrap();
+    let outcomes = send_within(&gateway, &batch).await;
 
     assert_eq!(outcomes, vec![DeliveryOutcome::Delivered; 120]);
     assert_eq!(mock.connections(), 3);
@@ -145,5 +126,62 @@ async fn a_pool_spreads_a_batch_over_its_connections() {
         1,
         "one token for the pool"
     );
-    assert!(mock.violations().is_empty(), "{:?}", mock.violations());
+    mock.assert_no_violations();
+}
+
+#[tokio::test]
+async fn queueing_for_a_stream_does_not_count_against_the_request_timeout() {
+    let key = TestKey::generate();
+    // One stream, 40 ms an answer: the last of ten waits ~360 ms for its stream.
+    let mock = MockApns::start(
+        &key,
+        MockOptions {
+            record: true,
+            max_concurrent_streams: Some(1),
+            delay: Some(Duration::from_millis(40)),
+            ..MockOptions::default()
+        },
+    )
+    .await;
+    let gateway = ApnsGateway::new(
+        mock.config(&key)
+            .request_timeout(Duration::from_millis(150))
+            .build()
+            .unwrap(),
+    );
+    let message = payload(json!({"aps": {"alert": "Hi"}}));
+    let batch = deliveries(1..=10, &message);
+
+    let outcomes = send_within(&gateway, &batch).await;
+
+    assert_eq!(outcomes, vec![DeliveryOutcome::Delivered; 10]);
+    assert_eq!(mock.max_in_flight(), 1);
+    mock.assert_no_violations();
+}
+
+#[tokio::test]
+async fn an_answer_slower_than_the_request_timeout_is_retry_later() {
+    let key = TestKey::generate();
+    let mock = MockApns::start(
+        &key,
+        MockOptions {
+            delay: Some(Duration::from_millis(500)),
+            ..MockOptions::default()
+        },
+    )
+    .await;
+    let gateway = ApnsGateway::new(
+        mock.config(&key)
+            .request_timeout(Duration::from_millis(50))
+            .build()
+            .unwrap(),
+    );
+    let message = payload(json!({"aps": {"alert": "Hi"}}));
+
+    let outcomes = send_within(&gateway, &deliveries([1], &message)).await;
+
+    assert!(
+        matches!(&outcomes[..], [DeliveryOutcome::RetryLater { reason, .. }] if reason.contains("no answer")),
+        "{outcomes:?}"
+    );
 }

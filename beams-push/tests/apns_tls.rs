@@ -5,7 +5,9 @@
 #[path = "support/apns_mock.rs"]
 mod apns_mock;
 
-use apns_mock::{MockApns, MockOptions, Reply, TestKey, delivery, device_token, payload};
+use apns_mock::{
+    MockApns, MockOptions, Reply, TestKey, deliveries, delivery, device_token, payload,
+};
 use beams_core::{DeliveryOutcome, PushGateway, Timestamp};
 use beams_push::Transport;
 use beams_push::apns::{ApnsEndpoint, ApnsGateway};
@@ -38,12 +40,10 @@ async fn the_gateway_speaks_http2_over_tls_with_a_given_root() {
     );
     let gateway = ApnsGateway::new(mock.config(&key).pool_size(2).build().unwrap());
     let message = payload(json!({"aps": {"alert": "Hi"}}));
-    let mut deliveries: Vec<_> = (1..=30)
-        .map(|n| delivery(&device_token(n), &message))
-        .collect();
-    deliveries.swap(0, 1);
+    let mut batch = deliveries(1..=30, &message);
+    batch.swap(0, 1);
 
-    let outcomes = gateway.send(&deliveries).await;
+    let outcomes = gateway.send(&batch).await;
 
     assert_eq!(
         outcomes[0],
@@ -58,7 +58,7 @@ async fn the_gateway_speaks_http2_over_tls_with_a_given_root() {
             .all(|o| *o == DeliveryOutcome::Delivered)
     );
     assert_eq!(mock.per_token().len(), 30);
-    assert!(mock.violations().is_empty(), "{:?}", mock.violations());
+    mock.assert_no_violations();
 }
 
 #[tokio::test]

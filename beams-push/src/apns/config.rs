@@ -231,8 +231,9 @@ impl ApnsConfigBuilder {
         self
     }
 
-    /// How long one request may take, queueing for a stream excluded (default 30 s); past it
-    /// the delivery is `RetryLater`.
+    /// How long one request may take once it holds a stream: sending it and reading the
+    /// answer, queueing for a stream excluded (default 30 s). A resend gets a timeout of its
+    /// own. Past it the delivery is `RetryLater`.
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
         self

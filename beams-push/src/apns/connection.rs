@@ -188,12 +188,36 @@ pub(crate) enum Unprocessed {
 
 /// Whether (and how) a failed request was never processed.
 ///
-/// hyper does not expose h2's error type, so the h2 error is recognised by its message; the
-/// GOAWAY tests fail if h2 ever words it differently.
+/// hyper keeps h2's error in its source chain: a GOAWAY from the server (the request was
+/// above its last stream id) or REFUSED_STREAM. Only if no h2 error is found there is the
+/// chain's text matched instead, in case hyper ever wraps it differently; the GOAWAY tests
+/// fail if neither recognises it.
 pub(crate) fn unprocessed(error: &hyper::Error) -> Option<Unprocessed> {
     if error.is_canceled() {
         return Some(Unprocessed::ConnectionGone);
     }
+    let mut found_h2 = false;
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(h2) = cause.downcast_ref::<h2::Error>() {
+            found_h2 = true;
+            if h2.is_go_away() && h2.is_remote() {
+                return Some(Unprocessed::ConnectionGone);
+            }
+            if h2.reason() == Some(h2::Reason::REFUSED_STREAM) {
+                return Some(Unprocessed::StreamRefused);
+            }
+        }
+        source = cause.source();
+    }
+    if found_h2 {
+        return None;
+    }
+    unprocessed_by_text(error)
+}
+
+/// The fallback: h2's wording of the same two errors.
+fn unprocessed_by_text(error: &hyper::Error) -> Option<Unprocessed> {
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
         let text = cause.to_string();

@@ -70,8 +70,9 @@ impl ApnsGateway {
             .snapshot(self.tokens.signed(), self.pool.connections_opened())
     }
 
-    /// One delivery, from queueing for a stream to its classified answer, within the
-    /// request timeout.
+    /// One delivery, from queueing for a stream to its classified answer. Each request it
+    /// sends has the request timeout, counted from when it holds a stream; the wait for one
+    /// is not bounded here (streams free up as requests end or time out), but by the engine.
     async fn deliver(
         &self,
         delivery: &Delivery,
@@ -93,13 +94,7 @@ impl ApnsGateway {
                 };
             }
         };
-        match tokio::time::timeout(self.request_timeout, self.attempts(token, prepared)).await {
-            Ok(outcome) => outcome,
-            Err(_) => DeliveryOutcome::RetryLater {
-                retry_after: None,
-                reason: format!("no answer from APNs within {:?}", self.request_timeout),
-            },
-        }
+        self.attempts(token, prepared).await
     }
 
     /// Sends until an answer counts: again on another connection when one was not processed,
@@ -165,39 +160,55 @@ impl ApnsGateway {
                 });
             }
         };
-        let response = match lease.connection.send(request).await {
-            Ok(response) => response,
-            Err(error) => {
-                return match unprocessed(&error) {
-                    Some(why) => {
-                        if why == Unprocessed::ConnectionGone {
-                            lease.retire();
+        // The timeout starts now that the request holds a stream: it bounds sending and
+        // reading the answer, not queueing. On expiry the request is dropped (its stream
+        // reset) and the lease handed back.
+        let exchange = async {
+            let response = match lease.connection.send(request).await {
+                Ok(response) => response,
+                Err(error) => {
+                    return match unprocessed(&error) {
+                        Some(why) => {
+                            if why == Unprocessed::ConnectionGone {
+                                lease.retire();
+                            }
+                            Attempt::NotProcessed(format!(
+                                "APNs did not process the request: {error}"
+                            ))
                         }
-                        Attempt::NotProcessed(format!("APNs did not process the request: {error}"))
-                    }
-                    None => Attempt::Failed(DeliveryOutcome::RetryLater {
-                        retry_after: None,
-                        reason: format!("APNs connection failed: {error}"),
-                    }),
-                };
+                        None => Attempt::Failed(DeliveryOutcome::RetryLater {
+                            retry_after: None,
+                            reason: format!("APNs connection failed: {error}"),
+                        }),
+                    };
+                }
+            };
+            let status = response.status().as_u16();
+            let retry_after = retry_after(response.headers(), self.tokens.now());
+            // A body cut short still leaves the status to classify by.
+            let body = match Limited::new(response.into_body(), MAX_ANSWER_BODY)
+                .collect()
+                .await
+            {
+                Ok(body) => body.to_bytes(),
+                Err(_) => bytes::Bytes::new(),
+            };
+            // 410 proves the provider token was accepted as surely as 200 does.
+            if status == 200 || status == 410 {
+                lease.confirm();
             }
+            Attempt::Answered(Answer::parse(status, retry_after, &body))
         };
-        let status = response.status().as_u16();
-        let retry_after = retry_after(response.headers(), self.tokens.now());
-        // A body cut short still leaves the status to classify by.
-        let body = match Limited::new(response.into_body(), MAX_ANSWER_BODY)
-            .collect()
+        let attempt = tokio::time::timeout(self.request_timeout, exchange)
             .await
-        {
-            Ok(body) => body.to_bytes(),
-            Err(_) => bytes::Bytes::new(),
-        };
-        // 410 proves the provider token was accepted as surely as 200 does.
-        if status == 200 || status == 410 {
-            lease.confirm();
-        }
+            .unwrap_or_else(|_| {
+                Attempt::Failed(DeliveryOutcome::RetryLater {
+                    retry_after: None,
+                    reason: format!("no answer from APNs within {:?}", self.request_timeout),
+                })
+            });
         drop(lease);
-        Attempt::Answered(Answer::parse(status, retry_after, &body))
+        attempt
     }
 }
 

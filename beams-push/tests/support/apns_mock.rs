@@ -24,11 +24,11 @@ use aws_lc_rs::signature::{
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use beams_core::{
-    ApnsToken, Clock, Delivery, DeviceId, InstanceId, ManualClock, Payload, Platform, PublishId,
-    PushToken,
+    ApnsToken, Clock, Delivery, DeliveryOutcome, DeviceId, InstanceId, ManualClock, Payload,
+    Platform, PublishId, PushGateway, PushToken,
 };
 use beams_push::Transport;
-use beams_push::apns::{ApnsConfig, ApnsConfigBuilder, ApnsEndpoint};
+use beams_push::apns::{ApnsConfig, ApnsConfigBuilder, ApnsEndpoint, ApnsGateway};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -219,6 +219,15 @@ impl MockApns {
         ApnsConfig::builder(&key.pem, KEY_ID, TEAM_ID, TOPIC).endpoint(endpoint)
     }
 
+    /// Like [`config`](Self::config), but sent through a plain-text HTTP/2 proxy (such as the
+    /// test `H2Proxy`) at `proxy` that forwards to this mock.
+    pub(crate) fn config_via(&self, key: &TestKey, proxy: SocketAddr) -> ApnsConfigBuilder {
+        self.config(key).endpoint(ApnsEndpoint::custom(
+            format!("http://{proxy}"),
+            Transport::PlainText,
+        ))
+    }
+
     pub fn script(&self, token: &str, reply: Reply) {
         lock(&self.state.scripts).insert(token.to_owned(), reply);
     }
@@ -247,6 +256,13 @@ impl MockApns {
     /// Everything the mock found wrong with the client's behaviour or requests.
     pub fn violations(&self) -> Vec<String> {
         lock(&self.state.violations).clone()
+    }
+
+    /// Fails the test, listing them, if the mock found anything wrong.
+    #[track_caller]
+    pub(crate) fn assert_no_violations(&self) {
+        let violations = self.violations();
+        assert!(violations.is_empty(), "{violations:?}");
     }
 
     pub fn connections(&self) -> u64 {
@@ -588,4 +604,25 @@ pub fn delivery(token: &str, payload: &Arc<Payload>) -> Delivery {
         token: PushToken::Apns(ApnsToken::new(token).expect("a hex token")),
         payload: payload.clone(),
     }
+}
+
+/// A delivery of `payload` to `device_token(n)` for each `n` in `tokens`.
+pub(crate) fn deliveries(
+    tokens: impl IntoIterator<Item = usize>,
+    payload: &Arc<Payload>,
+) -> Vec<Delivery> {
+    tokens
+        .into_iter()
+        .map(|n| delivery(&device_token(n), payload))
+        .collect()
+}
+
+/// `gateway.send(deliveries)`, failing the test if it takes longer than 30 s.
+pub(crate) async fn send_within(
+    gateway: &ApnsGateway,
+    deliveries: &[Delivery],
+) -> Vec<DeliveryOutcome> {
+    tokio::time::timeout(Duration::from_secs(30), gateway.send(deliveries))
+        .await
+        .expect("the batch completes within 30 s")
 }
