@@ -145,8 +145,8 @@ impl SledDeviceStore {
     }
 }
 
-/// How long a leader waits before taking the next batch when the last one held more than one
-/// write: about what a caller takes to come back with its next write.
+/// The longest a leader waits for as many writes as its last batch held, when that was more
+/// than one: a little more than a caller takes to come back with its next write.
 const GATHER: Duration = Duration::from_micros(100);
 
 /// Commits queued writes on the blocking pool until none wait.
@@ -160,17 +160,17 @@ struct Leader {
 
 impl Leader {
     fn run(mut self) {
-        let mut concurrent = false;
+        let mut last_batch = 0;
         loop {
-            if concurrent {
+            if last_batch > 1 {
                 // Others are writing too: let the callers just answered queue up again, so
-                // the next transaction (and its disk write) carries more of them.
-                std::thread::sleep(GATHER);
+                // the next transaction (and its disk writes) carries more of them.
+                self.writer.gather(last_batch, GATHER);
             }
             let Some(batch) = self.writer.next_batch() else {
                 break;
             };
-            concurrent = batch.len() > 1;
+            last_batch = batch.len();
             let Some(inner) = self.inner.upgrade() else {
                 // Every caller gave up waiting and the store is closed.
                 self.writer.abandon();
