@@ -16,8 +16,14 @@
 //!   get a device they do not have, so each association also evicts the oldest, which is the
 //!   next one associated; from 1 caller, and from 64 callers at once (tasks for the store,
 //!   threads for the baseline), each with a user of its own.
-//! - `associate_new_user/{durability}/{store,raw_sled}/{1,64}`: a fresh device to a user with
-//!   none (one association per app install, the common case); registration is untimed.
+//! - `associate_new_user/{durability}/{store,raw_sled,sled_tx}/{1,64}`: a fresh device to a
+//!   user with none (one association per app install, the common case); registration is
+//!   untimed. `sled_tx` does the baseline's writes as one sled transaction each (flushed as
+//!   the store flushes): the floor atomicity sets for one caller, since sled 0.34 writes out
+//!   a log buffer for every transaction.
+//!
+//! Device ids are generated as the engine generates them (time-ordered), so each run's fresh
+//! devices sit together in the id index, as freshly registered devices do in production.
 //! - `user_devices/{durability}/{store,raw_sled}/{3,300}`: one user's devices (platforms in
 //!   turn; 300 is 100 per platform); an element is one lookup.
 //! - `users_devices_1000/{durability}`: 1000 users with 3 devices each in one call; an element
@@ -34,7 +40,7 @@ use std::collections::VecDeque;
 use std::hint::black_box;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use beams_core::testing::fixtures::{associate, metadata, policy, push_token, user};
@@ -42,6 +48,8 @@ use beams_core::{
     AssociationOutcome, AssociationPolicy, AssociationRequest, Device, DeviceId,
     DeviceRegistration, DeviceStore, Platform, Timestamp, UserId, WhenFull,
 };
+use beams_store_sled::sled::Transactional;
+use beams_store_sled::sled::transaction::ConflictableTransactionError;
 use beams_store_sled::{Durability, SledDeviceStore, sled};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use tokio::runtime::Runtime;
@@ -96,6 +104,8 @@ struct Raw {
     index: sled::Tree,
     flush_every_write: bool,
     limit: usize,
+    /// Transactions since the last flush (`associate_in_transaction`).
+    unflushed: AtomicUsize,
 }
 
 impl Raw {
@@ -112,6 +122,7 @@ impl Raw {
             db,
             flush_every_write: every_write,
             limit,
+            unflushed: AtomicUsize::new(0),
         }
     }
 
@@ -200,6 +211,30 @@ impl Raw {
         self.put(&device);
         self.flush();
         evicted
+    }
+
+    /// Associates a free device with a user who has none, as one sled transaction over the
+    /// devices and the index: what atomicity costs sled itself. Flushed after every write, or
+    /// (interval) after every second transaction, as the store does to keep sled 0.34's
+    /// queue of unwritten log buffers short.
+    fn associate_in_transaction(&self, id: &DeviceId, user: &UserId, at: i64) {
+        (&self.devices, &self.index)
+            .transaction(|(devices, index)| {
+                let bytes = devices.get(id.as_str())?.expect("device exists");
+                let mut device: Device = serde_json::from_slice(&bytes).expect("device decodes");
+                assert_eq!(device.user, None, "the baseline associates free devices");
+                index.insert(Self::index_key(user, &device, at), &[])?;
+                device.user = Some(user.clone());
+                device.associated_at = Some(Timestamp::from_unix_millis(at));
+                let bytes = serde_json::to_vec(&device).expect("device encodes");
+                devices.insert(device.id.as_str(), bytes)?;
+                Ok::<_, ConflictableTransactionError<()>>(())
+            })
+            .expect("transaction");
+        let due = self.flush_every_write || self.unflushed.fetch_add(1, Ordering::Relaxed) % 2 == 1;
+        if due {
+            self.db.flush().expect("flush");
+        }
     }
 
     fn user_devices(&self, user: &UserId) -> Vec<Device> {
@@ -482,6 +517,31 @@ fn bench_associate_new_user(
                         scope.spawn(move || {
                             for (device, who, at) in batch {
                                 assert_eq!(raw.associate(&device, &who, at), None);
+                            }
+                        });
+                    }
+                });
+                start.elapsed()
+            })
+        });
+        group.bench_function(BenchmarkId::new("sled_tx", concurrency), |b| {
+            b.iter_custom(|iters| {
+                let batches: Vec<Vec<(DeviceId, UserId, i64)>> = (0..concurrency)
+                    .map(|i| {
+                        (0..share(iters, concurrency, i))
+                            .map(|_| {
+                                let (registration, who, at) = fresh(i);
+                                (raw.register(registration).id, who, at)
+                            })
+                            .collect()
+                    })
+                    .collect();
+                let start = Instant::now();
+                std::thread::scope(|scope| {
+                    for batch in batches {
+                        scope.spawn(move || {
+                            for (device, who, at) in batch {
+                                raw.associate_in_transaction(&device, &who, at);
                             }
                         });
                     }

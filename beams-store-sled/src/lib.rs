@@ -68,6 +68,7 @@ mod error;
 mod interests;
 mod keys;
 mod layout;
+mod leader;
 mod read;
 mod store;
 mod txn;

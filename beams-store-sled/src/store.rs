@@ -3,8 +3,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::Path;
-use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
@@ -17,6 +16,7 @@ use beams_core::{
 use crate::Durability;
 use crate::error::{from_join, from_sled};
 use crate::layout::{self, Trees};
+use crate::leader::Leader;
 use crate::txn::{WriteOp, Written};
 use crate::writer::{Writer, writer_stopped};
 
@@ -25,10 +25,11 @@ use crate::writer::{Writer, writer_stopped};
 /// Every change that touches more than one tree (registration, association with its
 /// evictions, removals, token refresh, subscribing and unsubscribing) is one sled
 /// transaction, so the token, user and interest indexes always agree with the devices, also
-/// after a crash. Writes run on tokio's blocking pool,
-/// one transaction at a time; concurrent writes are committed together in one transaction
+/// after a crash. Writes run off the executor (a lone write in place on a multi-thread
+/// runtime's worker, via `block_in_place`; a stream of them on the blocking pool), one
+/// transaction at a time; concurrent writes are committed together in one transaction
 /// (group commit), each seeing the ones before it, so they share sled's per-transaction disk
-/// write and flush. Reads run in place: they are single-key lookups, in memory once the cache
+/// writes and flush. Reads run in place: they are single-key lookups, in memory once the cache
 /// is warm. When an acknowledged write reaches the disk is the store's [`Durability`].
 ///
 /// A device's interests are one value, read and rewritten whole by each subscription, so
@@ -49,9 +50,9 @@ pub struct SledDeviceStore {
     inner: Arc<Inner>,
 }
 
-struct Inner {
-    db: sled::Db,
-    trees: Trees,
+pub(crate) struct Inner {
+    pub(crate) db: sled::Db,
+    pub(crate) trees: Trees,
     writer: Arc<Writer>,
     durability: Durability,
 }
@@ -133,65 +134,9 @@ impl SledDeviceStore {
     async fn write(&self, op: WriteOp) -> Result<Written, StoreError> {
         let (reply, answer) = oneshot::channel();
         if self.inner.writer.enqueue(op, reply) {
-            let leader = Leader {
-                writer: Arc::clone(&self.inner.writer),
-                inner: Arc::downgrade(&self.inner),
-                finished: false,
-            };
-            // Detached: the answers come through the channels.
-            drop(tokio::task::spawn_blocking(move || leader.run()));
+            Leader::start(Arc::clone(&self.inner.writer), Arc::downgrade(&self.inner));
         }
         answer.await.map_err(|_| writer_stopped())?
-    }
-}
-
-/// The longest a leader waits for as many writes as its last batch held, when that was more
-/// than one: a little more than a caller takes to come back with its next write.
-const GATHER: Duration = Duration::from_micros(100);
-
-/// Commits queued writes on the blocking pool until none wait.
-struct Leader {
-    writer: Arc<Writer>,
-    /// Held only while committing a batch, whose callers keep the store open until answered:
-    /// a caller may close the store (and release its directory) the moment it has its answer.
-    inner: Weak<Inner>,
-    finished: bool,
-}
-
-impl Leader {
-    fn run(mut self) {
-        let mut last_batch = 0;
-        loop {
-            if last_batch > 1 {
-                // Others are writing too: let the callers just answered queue up again, so
-                // the next transaction (and its disk writes) carries more of them.
-                self.writer.gather(last_batch, GATHER);
-            }
-            let Some(batch) = self.writer.next_batch() else {
-                break;
-            };
-            last_batch = batch.len();
-            let Some(inner) = self.inner.upgrade() else {
-                // Every caller gave up waiting and the store is closed.
-                self.writer.abandon();
-                break;
-            };
-            let answers = self.writer.commit(&inner.db, &inner.trees, &batch);
-            drop(inner);
-            for (pending, answer) in batch.into_iter().zip(answers) {
-                pending.answer(answer);
-            }
-        }
-        self.finished = true;
-    }
-}
-
-impl Drop for Leader {
-    /// A leader that panicked, or never ran (the runtime shut down), steps down here.
-    fn drop(&mut self) {
-        if !self.finished {
-            self.writer.abandon();
-        }
     }
 }
 

@@ -1,22 +1,25 @@
 //! Writes: group commit by one leader at a time, and sled's write queue kept short.
 //!
-//! sled 0.34 seals and writes a log buffer for every transaction, on its own small I/O thread
-//! pool, after `transaction` has returned, and syncs it (`sync_file_range`): each transaction
-//! costs a disk write however durable the caller asked it to be. So writes are grouped: a
-//! write joins the queue, and if no leader is committing, its caller starts one on the
-//! blocking pool. The leader commits every waiting operation (up to [`MAX_BATCH`]) in one
+//! sled 0.34 seals and writes a log buffer twice for every transaction, on its own small I/O
+//! thread pool, after `transaction` has returned, and syncs each (`sync_file_range`): each
+//! transaction costs disk writes however durable the caller asked it to be. So writes are
+//! grouped: a write joins the queue, and if no leader is committing, its caller starts one
+//! (see `leader`). The leader commits every waiting operation (up to [`MAX_BATCH`]) in one
 //! transaction, in arrival order, answers them, and repeats until the queue is empty, while
 //! the callers wait as futures. After a batch of several, the leader waits (briefly) until as
-//! many writes are queued again: the callers it just answered are usually about to write once
-//! more, and a transaction's disk writes cost the same for one operation as for sixty. Each operation sees the ones before it in its batch, as if
-//! committed alone; if a batch fails, each of its operations is retried in a transaction of its
-//! own, so one bad operation fails alone.
+//! many writes are queued again: the callers it just answered are usually about to write
+//! once more, and a transaction's disk writes cost the same for one operation as for sixty.
+//! Each operation sees the ones before it in its batch, as if committed alone; if a batch
+//! fails, each of its operations is retried in a transaction of its own, so one bad operation
+//! fails alone.
 //!
 //! The buffers sled has not yet written must also stay few: when they pile up, every pool
 //! thread ends up waiting on the segment accountant while the committing thread, holding it,
 //! waits for a file truncation queued behind them, and the database stops for good (the pool
 //! does not grow past that point). Flushing (`Db::flush`, which waits for those writes) at
 //! least every [`MAX_UNFLUSHED`] transactions keeps the queue short whatever the durability.
+//! That flush is for sled's sake, not the callers': the leader makes it after answering
+//! (see `leader`), while the callers prepare their next writes.
 
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
@@ -149,8 +152,8 @@ impl Writer {
         }
     }
 
-    /// Commits `batch` (blocking: the leader runs on the blocking pool) and flushes as due;
-    /// returns each operation's answer, in order.
+    /// Commits `batch` (blocking) and, if the durability asks for it, flushes; returns each
+    /// operation's answer, in order.
     pub(crate) fn commit(&self, db: &sled::Db, trees: &Trees, batch: &[Pending]) -> Vec<Answer> {
         let mut transactions = 1;
         let together = trees.transaction(|tx| {
@@ -173,7 +176,13 @@ impl Writer {
         let changed = answers
             .iter()
             .any(|answer| answer.as_ref().is_ok_and(Written::changed));
-        match self.flush_if_due(db, transactions, changed) {
+        *lock(&self.unflushed) += transactions;
+        let flushed = if self.durability.flushes_every_write() && changed {
+            self.flush(db)
+        } else {
+            Ok(())
+        };
+        match flushed {
             Ok(()) => answers,
             // The changes are applied but may not be durable: say so to those who made them.
             Err(err) => answers
@@ -189,21 +198,21 @@ impl Writer {
         }
     }
 
-    /// Flushes when the durability asks for it after a change, or when `transactions` more
-    /// bring the unflushed ones to the bound.
-    fn flush_if_due(
-        &self,
-        db: &sled::Db,
-        transactions: usize,
-        changed: bool,
-    ) -> Result<(), StoreError> {
-        let mut unflushed = lock(&self.unflushed);
-        *unflushed += transactions;
-        let durable_now = self.durability.flushes_every_write() && changed;
-        if durable_now || *unflushed >= MAX_UNFLUSHED {
-            db.flush().map_err(from_sled)?;
-            *unflushed = 0;
+    /// Flushes if [`MAX_UNFLUSHED`] transactions have not been; see the module's notes.
+    ///
+    /// A failure here reaches no caller: their writes are answered already, and with an
+    /// interval durability were never promised to be on disk yet. sled keeps the error and
+    /// fails the writes after it.
+    pub(crate) fn flush_if_behind(&self, db: &sled::Db) {
+        if *lock(&self.unflushed) >= MAX_UNFLUSHED {
+            let _ = self.flush(db);
         }
+    }
+
+    fn flush(&self, db: &sled::Db) -> Result<(), StoreError> {
+        let mut unflushed = lock(&self.unflushed);
+        db.flush().map_err(from_sled)?;
+        *unflushed = 0;
         Ok(())
     }
 }
