@@ -504,55 +504,39 @@ fn bench_associate_new_user(
                 start.elapsed()
             })
         });
+        // The baselines, one thread per caller; registration untimed.
+        let raw_run = |iters: u64, associate: fn(&Raw, &DeviceId, &UserId, i64)| {
+            let batches: Vec<Vec<(DeviceId, UserId, i64)>> = (0..concurrency)
+                .map(|i| {
+                    (0..share(iters, concurrency, i))
+                        .map(|_| {
+                            let (registration, who, at) = fresh(i);
+                            (raw.register(registration).id, who, at)
+                        })
+                        .collect()
+                })
+                .collect();
+            let start = Instant::now();
+            std::thread::scope(|scope| {
+                for batch in batches {
+                    scope.spawn(move || {
+                        for (device, who, at) in batch {
+                            associate(raw, &device, &who, at);
+                        }
+                    });
+                }
+            });
+            start.elapsed()
+        };
         group.bench_function(BenchmarkId::new("raw_sled", concurrency), |b| {
             b.iter_custom(|iters| {
-                let batches: Vec<Vec<(DeviceId, UserId, i64)>> = (0..concurrency)
-                    .map(|i| {
-                        (0..share(iters, concurrency, i))
-                            .map(|_| {
-                                let (registration, who, at) = fresh(i);
-                                (raw.register(registration).id, who, at)
-                            })
-                            .collect()
-                    })
-                    .collect();
-                let start = Instant::now();
-                std::thread::scope(|scope| {
-                    for batch in batches {
-                        scope.spawn(move || {
-                            for (device, who, at) in batch {
-                                assert_eq!(raw.associate(&device, &who, at), None);
-                            }
-                        });
-                    }
-                });
-                start.elapsed()
+                raw_run(iters, |raw, device, who, at| {
+                    assert_eq!(raw.associate(device, who, at), None);
+                })
             })
         });
         group.bench_function(BenchmarkId::new("sled_tx", concurrency), |b| {
-            b.iter_custom(|iters| {
-                let batches: Vec<Vec<(DeviceId, UserId, i64)>> = (0..concurrency)
-                    .map(|i| {
-                        (0..share(iters, concurrency, i))
-                            .map(|_| {
-                                let (registration, who, at) = fresh(i);
-                                (raw.register(registration).id, who, at)
-                            })
-                            .collect()
-                    })
-                    .collect();
-                let start = Instant::now();
-                std::thread::scope(|scope| {
-                    for batch in batches {
-                        scope.spawn(move || {
-                            for (device, who, at) in batch {
-                                raw.associate_in_transaction(&device, &who, at);
-                            }
-                        });
-                    }
-                });
-                start.elapsed()
-            })
+            b.iter_custom(|iters| raw_run(iters, Raw::associate_in_transaction))
         });
     }
     group.finish();
