@@ -230,7 +230,7 @@ async fn an_unreachable_push_service_is_retried_later() {
         VapidContact::new("mailto:a@b.c").unwrap(),
     )
     .transport(Transport::PlainText)
-    .timeout(Duration::from_secs(5))
+    .request_timeout(Duration::from_secs(5))
     .build();
     let outcomes = gateway
         .send(&[Delivery {
@@ -287,7 +287,7 @@ async fn an_error_body_that_stalls_is_cut_off_by_the_timeout_and_keeps_its_statu
         VapidContact::new("mailto:ops@example.com").unwrap(),
     )
     .transport(Transport::PlainText)
-    .timeout(Duration::from_millis(300))
+    .request_timeout(Duration::from_millis(300))
     .max_in_flight(1)
     .build();
     let payload = payload(json!({"data": {"blob": "x"}}));

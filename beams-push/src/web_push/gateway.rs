@@ -45,7 +45,7 @@ pub struct WebPushGateway {
     clock: Arc<dyn Clock>,
     client: HttpClient,
     permits: Semaphore,
-    timeout: Duration,
+    request_timeout: Duration,
 }
 
 /// Configures a [`WebPushGateway`].
@@ -55,7 +55,7 @@ pub struct WebPushGatewayBuilder {
     contact: VapidContact,
     transport: Transport,
     max_in_flight: usize,
-    timeout: Duration,
+    request_timeout: Duration,
     clock: Arc<dyn Clock>,
 }
 
@@ -75,8 +75,8 @@ impl WebPushGatewayBuilder {
     }
 
     /// How long one request may take before it counts as a transient failure (default 30 s).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
         self
     }
 
@@ -102,7 +102,7 @@ impl WebPushGatewayBuilder {
             clock: self.clock,
             client,
             permits: Semaphore::new(self.max_in_flight),
-            timeout: self.timeout,
+            request_timeout: self.request_timeout,
         }
     }
 }
@@ -115,7 +115,7 @@ impl WebPushGateway {
             contact,
             transport: Transport::default(),
             max_in_flight: 64,
-            timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(30),
             clock: Arc::new(SystemClock),
         }
     }
@@ -203,7 +203,7 @@ impl WebPushGateway {
             }
             Ok::<_, hyper_util::client::legacy::Error>(())
         };
-        let finished = tokio::time::timeout(self.timeout, exchange).await;
+        let finished = tokio::time::timeout(self.request_timeout, exchange).await;
         let Some((status, wait)) = head else {
             return DeliveryOutcome::RetryLater {
                 retry_after: None,
