@@ -29,6 +29,34 @@ fn all_delivered(outcomes: &[DeliveryOutcome]) -> bool {
     outcomes.iter().all(|o| *o == DeliveryOutcome::Delivered)
 }
 
+/// A gateway on a manual clock that has sent once, so it holds a token; and its payload.
+async fn gateway_with_a_token(
+    mock: &MockGoogle,
+    clock: &beams_core::ManualClock,
+) -> (Arc<FcmGateway>, Arc<beams_core::Payload>) {
+    let gateway = Arc::new(gateway(mock, clock));
+    let hello = payload(json!({"data": {"k": "v"}}));
+    assert!(all_delivered(
+        &gateway.send(&deliveries(&hello, 0..1)).await
+    ));
+    (gateway, hello)
+}
+
+/// `count` one-message sends at once, each its own task.
+fn concurrent_sends(
+    gateway: &Arc<FcmGateway>,
+    hello: &Arc<beams_core::Payload>,
+    count: u64,
+) -> Vec<tokio::task::JoinHandle<Vec<DeliveryOutcome>>> {
+    (0..count)
+        .map(|n| {
+            let gateway = Arc::clone(gateway);
+            let batch = deliveries(hello, n + 1..n + 2);
+            tokio::spawn(async move { gateway.send(&batch).await })
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn the_assertion_is_verified_and_one_token_serves_every_send() {
     bounded(async {
@@ -90,20 +118,10 @@ async fn two_hundred_concurrent_sends_at_expiry_cause_exactly_one_refresh() {
     bounded(async {
         let mock = MockGoogle::start(TestKey::shared()).await;
         let clock = clock();
-        let gateway = Arc::new(gateway(&mock, &clock));
-        let hello = payload(json!({"data": {"k": "v"}}));
-        assert!(all_delivered(
-            &gateway.send(&deliveries(&hello, 0..1)).await
-        ));
+        let (gateway, hello) = gateway_with_a_token(&mock, &clock).await;
         clock.advance(Duration::from_secs(3600));
 
-        let sends: Vec<_> = (0..200)
-            .map(|n| {
-                let gateway = gateway.clone();
-                let batch = deliveries(&hello, n + 1..n + 2);
-                tokio::spawn(async move { gateway.send(&batch).await })
-            })
-            .collect();
+        let sends = concurrent_sends(&gateway, &hello, 200);
         for send in sends {
             let outcomes = send.await.unwrap();
             assert!(all_delivered(&outcomes), "{outcomes:?}");
@@ -124,22 +142,12 @@ async fn near_expiry_one_task_refreshes_while_the_others_keep_the_valid_token() 
     bounded(async {
         let mock = MockGoogle::start(TestKey::shared()).await;
         let clock = clock();
-        let gateway = Arc::new(gateway(&mock, &clock));
-        let hello = payload(json!({"data": {"k": "v"}}));
-        assert!(all_delivered(
-            &gateway.send(&deliveries(&hello, 0..1)).await
-        ));
+        let (gateway, hello) = gateway_with_a_token(&mock, &clock).await;
         // Two minutes left: due for refresh, still good to use.
         clock.advance(Duration::from_secs(3600 - 120));
         mock.hold_token_answers();
 
-        let sends: Vec<_> = (0..200)
-            .map(|n| {
-                let gateway = gateway.clone();
-                let batch = deliveries(&hello, n + 1..n + 2);
-                tokio::spawn(async move { gateway.send(&batch).await })
-            })
-            .collect();
+        let sends = concurrent_sends(&gateway, &hello, 200);
         // While the one refresh hangs, the 199 others are sent with the current token.
         while mock.accepted() < 200 {
             tokio::time::sleep(Duration::from_millis(5)).await;
