@@ -93,7 +93,8 @@ impl Fixture {
 async fn associate_all(store: &dyn DeviceStore, batch: &[AssociationRequest]) -> usize {
     let mut evicted = 0;
     for request in batch {
-        match store.associate(request).await.expect("associate succeeds") {
+        let outcome = store.associate(request).await.expect("associate succeeds");
+        match outcome.expect("the device exists") {
             AssociationOutcome::Associated { evicted: e } => evicted += e.len(),
             AssociationOutcome::AlreadyAssociated => {}
             AssociationOutcome::Refused(refusal) => panic!("association refused: {refusal:?}"),
@@ -128,7 +129,9 @@ fn beams_association(c: &mut Criterion) {
 
     let (same, batch) = Fixture::full(&rt);
     let again = rt.block_on(same.store.associate(&batch[0]));
-    let again = again.expect("associate succeeds");
+    let again = again
+        .expect("associate succeeds")
+        .expect("the device exists");
     assert_eq!(again, AssociationOutcome::AlreadyAssociated);
     group.bench_function("reassociate_same_user", |b| {
         b.iter(|| rt.block_on(associate_all(same.store.as_ref(), black_box(&batch))))

@@ -4,7 +4,7 @@
 //! - Group `publish_fanout` (throughput in deliveries per second, current-thread runtime, one
 //!   core): `engine_publish_to_users` publishes one request to 1000 users × 3 devices (one per
 //!   platform, all three sections). `naive_lookup_and_send_baseline` does the same work without
-//!   the engine in the same run: one `users_devices` lookup, one `Delivery` per device, the same
+//!   the engine in the same run: one `devices_of_users` lookup, one `Delivery` per device, the same
 //!   gateway in chunks of 100. The ratio engine / baseline is what the engine's bookkeeping
 //!   (batching, bounded concurrency, breakers, report) costs.
 //! - Then, outside criterion, the publishing memory overhead: a store of N users × 3 devices is
@@ -87,7 +87,7 @@ async fn naive(
     users: &[UserId],
     payload: &Arc<Payload>,
 ) -> usize {
-    let devices = store.users_devices(users).await.expect("memory lookup");
+    let devices = store.devices_of_users(users).await.expect("memory lookup");
     let deliveries: Vec<Delivery> = devices
         .iter()
         .map(|device| Delivery::new(device, Arc::clone(payload)))

@@ -365,7 +365,10 @@ impl Beams {
             policy: self.policy,
             at: self.clock.now(),
         };
-        match self.store.associate(&request).await? {
+        let outcome = self.store.associate(&request).await?;
+        match outcome.ok_or_else(|| BeamsError::DeviceNotFound {
+            device: request.device.clone(),
+        })? {
             AssociationOutcome::Associated { evicted } => Ok(Association {
                 user: request.user,
                 evicted,
@@ -377,9 +380,6 @@ impl Beams {
                 unchanged: true,
             }),
             AssociationOutcome::Refused(refusal) => Err(match refusal {
-                AssociationRefusal::DeviceNotFound => BeamsError::DeviceNotFound {
-                    device: request.device,
-                },
                 AssociationRefusal::UserMismatch => BeamsError::UserMismatch {
                     device: request.device,
                 },
@@ -429,9 +429,10 @@ impl Beams {
                 max: self.max_interests,
             });
         }
-        if !self.store.set_interests(id, &set).await? {
-            return Err(BeamsError::DeviceNotFound { device: id.clone() });
-        }
+        self.store
+            .set_interests(id, &set)
+            .await?
+            .ok_or_else(|| BeamsError::DeviceNotFound { device: id.clone() })?;
         Ok(set.into_iter().collect())
     }
 
@@ -441,16 +442,14 @@ impl Beams {
         id: &DeviceId,
         interest: &Interest,
     ) -> Result<bool, BeamsError> {
-        match self
+        let change = self
             .store
             .add_interest(id, interest, self.max_interests)
             .await?
-        {
+            .ok_or_else(|| BeamsError::DeviceNotFound { device: id.clone() })?;
+        match change {
             InterestChange::Added => Ok(true),
             InterestChange::AlreadySubscribed => Ok(false),
-            InterestChange::DeviceNotFound => {
-                Err(BeamsError::DeviceNotFound { device: id.clone() })
-            }
             InterestChange::TooMany { max } => Err(BeamsError::TooManyInterests { max }),
         }
     }
@@ -468,14 +467,14 @@ impl Beams {
     }
 
     /// A page of a device's interests in name order, after `after`, at most `limit`.
-    pub async fn device_interests(
+    pub async fn interests_of_device(
         &self,
         id: &DeviceId,
         after: Option<&Interest>,
         limit: usize,
     ) -> Result<Vec<Interest>, BeamsError> {
         self.store
-            .device_interests(id, after, limit)
+            .interests_of_device(id, after, limit)
             .await?
             .ok_or_else(|| BeamsError::DeviceNotFound { device: id.clone() })
     }

@@ -1,14 +1,13 @@
 //! What subscribing a device to an interest did.
 
-/// The outcome of [`DeviceStore::add_interest`](crate::DeviceStore::add_interest).
+/// What [`DeviceStore::add_interest`](crate::DeviceStore::add_interest) did to a device that
+/// exists.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InterestChange {
     /// The device is now subscribed.
     Added,
     /// The device was subscribed already; nothing changed.
     AlreadySubscribed,
-    /// No device has that id.
-    DeviceNotFound,
     /// The device has the most interests allowed; nothing changed.
     TooMany {
         /// The limit in force.

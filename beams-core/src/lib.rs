@@ -34,7 +34,7 @@
 //! let alice = UserId::new("alice")?;
 //! let token = beams.issue_token(&alice)?;
 //! beams.associate_device(&device.id, &token.token).await?;
-//! assert_eq!(beams.store().user_devices(&alice).await?.len(), 1);
+//! assert_eq!(beams.store().devices_of_user(&alice).await?.len(), 1);
 //!
 //! // Account deletion removes every device of the user.
 //! let removed = beams.delete_user(&alice).await?;
@@ -92,7 +92,7 @@ pub use publish::{
 };
 pub use push_token::{ApnsToken, FcmToken, PushToken};
 pub use secret_key::SecretKey;
-pub use store::{AssociationOutcome, AssociationRequest, DeviceStore};
+pub use store::{AssociationOutcome, AssociationRequest, DeviceStore, check_token_platform};
 pub use store_error::{StoreError, StoreErrorKind};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};
 pub use token::{IssuedToken, TokenError, TokenIssuer, TokenVerifier, VerifiedToken};

@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use crate::{
-    AssociatedDevice, AssociationOutcome, AssociationPlan, AssociationRefusal, AssociationRequest,
-    Device, DeviceId, DeviceMetadata, DeviceRegistration, DeviceStore, Interest, InterestChange,
-    Platform, PushToken, StoreError, Timestamp, UserId, association_order,
+    AssociatedDevice, AssociationOutcome, AssociationPlan, AssociationRequest, Device, DeviceId,
+    DeviceMetadata, DeviceRegistration, DeviceStore, Interest, InterestChange, Platform, PushToken,
+    StoreError, Timestamp, UserId, association_order, check_token_platform,
 };
 
 /// A `DeviceStore` that keeps everything in memory behind one lock. Clones share the data.
@@ -23,7 +23,7 @@ use crate::{
 ///
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let store = MemoryDeviceStore::new();
-/// let devices = store.user_devices(&UserId::new("alice")?).await?;
+/// let devices = store.devices_of_user(&UserId::new("alice")?).await?;
 /// assert!(devices.is_empty());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// # }).unwrap();
@@ -97,7 +97,7 @@ impl Inner {
         Some(device)
     }
 
-    fn user_devices(&self, user: &UserId) -> Vec<Device> {
+    fn devices_of_user(&self, user: &UserId) -> Vec<Device> {
         let mut devices: Vec<Device> = self
             .by_user
             .get(user)
@@ -158,6 +158,7 @@ impl DeviceStore for MemoryDeviceStore {
         &self,
         registration: DeviceRegistration,
     ) -> Result<Device, StoreError> {
+        check_token_platform(&registration.id, &registration.token)?;
         let mut inner = self.lock();
         let key = Inner::token_key(&registration.token);
         if let Some(existing) = inner.by_token.get(&key).cloned() {
@@ -193,16 +194,6 @@ impl DeviceStore for MemoryDeviceStore {
         Ok(self.lock().remove(id))
     }
 
-    async fn device_by_token(&self, token: &PushToken) -> Result<Option<Device>, StoreError> {
-        let inner = self.lock();
-        let device = inner
-            .by_token
-            .get(&Inner::token_key(token))
-            .and_then(|id| inner.devices.get(id))
-            .cloned();
-        Ok(device)
-    }
-
     async fn remove_device_by_token(
         &self,
         token: &PushToken,
@@ -222,22 +213,22 @@ impl DeviceStore for MemoryDeviceStore {
         Ok(inner.remove(&id))
     }
 
-    async fn user_devices(&self, user: &UserId) -> Result<Vec<Device>, StoreError> {
-        Ok(self.lock().user_devices(user))
+    async fn devices_of_user(&self, user: &UserId) -> Result<Vec<Device>, StoreError> {
+        Ok(self.lock().devices_of_user(user))
     }
 
-    async fn users_devices(&self, users: &[UserId]) -> Result<Vec<Device>, StoreError> {
+    async fn devices_of_users(&self, users: &[UserId]) -> Result<Vec<Device>, StoreError> {
         let inner = self.lock();
         let unique: BTreeSet<&UserId> = users.iter().collect();
         Ok(unique
             .into_iter()
-            .flat_map(|user| inner.user_devices(user))
+            .flat_map(|user| inner.devices_of_user(user))
             .collect())
     }
 
     async fn remove_user(&self, user: &UserId) -> Result<Vec<Device>, StoreError> {
         let mut inner = self.lock();
-        let devices = inner.user_devices(user);
+        let devices = inner.devices_of_user(user);
         for device in &devices {
             inner.remove(&device.id);
         }
@@ -262,9 +253,7 @@ impl DeviceStore for MemoryDeviceStore {
         token: PushToken,
         at: Timestamp,
     ) -> Result<Option<Device>, StoreError> {
-        if token.platform() != id.platform() {
-            return Err(StoreError::new(crate::StoreErrorKind::Backend));
-        }
+        check_token_platform(id, &token)?;
         let mut inner = self.lock();
         let Some(old_key) = inner.devices.get(id).map(|d| Inner::token_key(&d.token)) else {
             return Ok(None);
@@ -288,13 +277,13 @@ impl DeviceStore for MemoryDeviceStore {
         &self,
         id: &DeviceId,
         interests: &BTreeSet<Interest>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<()>, StoreError> {
         let mut inner = self.lock();
         if !inner.devices.contains_key(id) {
-            return Ok(false);
+            return Ok(None);
         }
         inner.set_interests(id, interests.clone());
-        Ok(true)
+        Ok(Some(()))
     }
 
     async fn add_interest(
@@ -302,17 +291,17 @@ impl DeviceStore for MemoryDeviceStore {
         id: &DeviceId,
         interest: &Interest,
         max: usize,
-    ) -> Result<InterestChange, StoreError> {
+    ) -> Result<Option<InterestChange>, StoreError> {
         let mut inner = self.lock();
         if !inner.devices.contains_key(id) {
-            return Ok(InterestChange::DeviceNotFound);
+            return Ok(None);
         }
         let current = inner.interests.get(id);
         if current.is_some_and(|set| set.contains(interest)) {
-            return Ok(InterestChange::AlreadySubscribed);
+            return Ok(Some(InterestChange::AlreadySubscribed));
         }
         if current.map_or(0, BTreeSet::len) >= max {
-            return Ok(InterestChange::TooMany { max });
+            return Ok(Some(InterestChange::TooMany { max }));
         }
         inner
             .interests
@@ -320,7 +309,7 @@ impl DeviceStore for MemoryDeviceStore {
             .or_default()
             .insert(interest.clone());
         inner.index(interest, id);
-        Ok(InterestChange::Added)
+        Ok(Some(InterestChange::Added))
     }
 
     async fn remove_interest(
@@ -348,7 +337,7 @@ impl DeviceStore for MemoryDeviceStore {
         Ok(Some(removed))
     }
 
-    async fn device_interests(
+    async fn interests_of_device(
         &self,
         id: &DeviceId,
         after: Option<&Interest>,
@@ -372,7 +361,7 @@ impl DeviceStore for MemoryDeviceStore {
         Ok(Some(page))
     }
 
-    async fn interests_devices(
+    async fn subscribers_page(
         &self,
         interests: &[Interest],
         after: Option<&DeviceId>,
@@ -400,12 +389,10 @@ impl DeviceStore for MemoryDeviceStore {
     async fn associate(
         &self,
         request: &AssociationRequest,
-    ) -> Result<AssociationOutcome, StoreError> {
+    ) -> Result<Option<AssociationOutcome>, StoreError> {
         let mut inner = self.lock();
         let Some(device) = inner.devices.get(&request.device) else {
-            return Ok(AssociationOutcome::Refused(
-                AssociationRefusal::DeviceNotFound,
-            ));
+            return Ok(None);
         };
         let plan =
             request
@@ -414,25 +401,26 @@ impl DeviceStore for MemoryDeviceStore {
                     Ok::<_, Infallible>(inner.associated(&request.user, device.platform()))
                 });
         let Ok(plan) = plan;
-        match plan {
-            AssociationPlan::Unchanged => Ok(AssociationOutcome::AlreadyAssociated),
-            AssociationPlan::Refuse(refusal) => Ok(AssociationOutcome::Refused(refusal)),
-            AssociationPlan::Associate { evict } => {
-                for id in &evict {
-                    inner.detach_user(id);
-                }
-                if let Some(device) = inner.devices.get_mut(&request.device) {
-                    device.user = Some(request.user.clone());
-                    device.associated_at = Some(request.at);
-                }
-                inner
-                    .by_user
-                    .entry(request.user.clone())
-                    .or_default()
-                    .insert(request.device.clone());
-                Ok(AssociationOutcome::Associated { evicted: evict })
+        let evict = match plan {
+            AssociationPlan::Unchanged => return Ok(Some(AssociationOutcome::AlreadyAssociated)),
+            AssociationPlan::Refuse(refusal) => {
+                return Ok(Some(AssociationOutcome::Refused(refusal)));
             }
+            AssociationPlan::Associate { evict } => evict,
+        };
+        for id in &evict {
+            inner.detach_user(id);
         }
+        if let Some(device) = inner.devices.get_mut(&request.device) {
+            device.user = Some(request.user.clone());
+            device.associated_at = Some(request.at);
+        }
+        inner
+            .by_user
+            .entry(request.user.clone())
+            .or_default()
+            .insert(request.device.clone());
+        Ok(Some(AssociationOutcome::Associated { evicted: evict }))
     }
 }
 

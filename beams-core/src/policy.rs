@@ -182,8 +182,6 @@ pub enum AssociationPlan {
 /// Why an association was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AssociationRefusal {
-    /// No device has that id.
-    DeviceNotFound,
     /// The device is associated with another user; it must be disassociated first.
     UserMismatch,
     /// The user has `limit` devices on the platform and the policy refuses more.

@@ -23,7 +23,7 @@ pub struct AssociationRequest {
     pub at: Timestamp,
 }
 
-/// What [`DeviceStore::associate`] did.
+/// What [`DeviceStore::associate`] did to a device that exists.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AssociationOutcome {
     /// The device is now associated with the user; `evicted` were disassociated to make room.
@@ -42,6 +42,16 @@ pub enum AssociationOutcome {
 /// Backends implement this; the rules of *what* to do live in beams-core, and the store makes
 /// each operation atomic. Use it as `Arc<dyn DeviceStore>`; `Arc<T>` and `Box<T>` forward.
 ///
+/// # Not found, and errors
+///
+/// A method that names one device by its id answers `Ok(None)` when no device has that id,
+/// and changes nothing; `Some` carries what it did. A method over many (users, interests)
+/// finds what there is: an unknown user or interest adds nothing. So an `Err` is never "not
+/// found": it is a [`StoreError`] whose [`kind`](StoreError::kind) says which of these it is —
+/// `Precondition` when the caller broke a rule of the call (nothing changed, and the same call
+/// fails again), `Unavailable` when the storage or its worker cannot be used now, `Corrupt`
+/// when stored data does not decode, `Backend` for any other failure of the backend.
+///
 /// # Contract
 ///
 /// Every rule below is one function of `beams_core::testing` (feature `testing`), and
@@ -50,25 +60,29 @@ pub enum AssociationOutcome {
 /// - `registered_device_can_be_read_back`: [`register_device`](Self::register_device) stores
 ///   the device with the registration's id, token, metadata, and `at` as both `created_at` and
 ///   `token_registered_at`; [`device`](Self::device) returns it unchanged.
-/// - `unknown_device_reads_as_none`: reading, removing or finding an absent device gives `None`.
+/// - `unknown_device_reads_as_none`: reading, removing, or removing by token an absent device
+///   gives `None`.
 /// - `registering_a_known_token_renews_its_device`: registering a token whose
 ///   [`key`](PushToken::key) a device of the same platform already has keeps that device's id
 ///   and `created_at`, takes the new token, metadata and `token_registered_at`, and clears its
 ///   user (a registration proves no user).
 /// - `push_tokens_are_unique_per_platform`: at most one device per platform and token key;
 ///   the same key on two platforms is two devices.
+/// - `a_registration_of_mixed_platforms_is_refused`: a registration whose id names another
+///   platform than its token fails with `Precondition` and stores nothing.
 /// - `removing_a_device_removes_it_everywhere`: after [`remove_device`](Self::remove_device),
-///   no read, user listing or token lookup finds it.
+///   no read, user listing or token finds it.
 /// - `association_links_device_and_user`: [`associate`](Self::associate) sets the device's
 ///   user and `associated_at` and lists it among the user's devices.
 /// - `reassociating_with_the_same_user_changes_nothing`: answers `AlreadyAssociated` and keeps
 ///   `associated_at`.
 /// - `association_with_another_user_is_refused`: answers `Refused(UserMismatch)` and changes
 ///   nothing.
-/// - `association_of_an_unknown_device_is_refused`: answers `Refused(DeviceNotFound)`.
+/// - `association_of_an_unknown_device_is_none`: answers `None` and creates nothing.
 /// - `limit_evicts_the_longest_associated_device`: the store applies
 ///   [`AssociationPolicy::plan`] to the device and the user's devices on its platform (as
-///   [`AssociatedDevice`](crate::AssociatedDevice)s), read in the same atomic step; evicted devices stay registered with no user, and are reported.
+///   [`AssociatedDevice`](crate::AssociatedDevice)s), read in the same atomic step; evicted
+///   devices stay registered with no user, and are reported.
 /// - `limit_refuses_when_the_policy_says_refuse`: answers `Refused(DeviceLimitReached)` and
 ///   changes nothing.
 /// - `limit_counts_each_platform_separately`.
@@ -77,18 +91,18 @@ pub enum AssociationOutcome {
 ///   and every evicted device is reported exactly once.
 /// - `concurrent_associations_of_one_device_pick_one_user`: of many users racing for one
 ///   device, exactly one gets it.
-/// - `user_devices_are_listed_in_association_order`: [`user_devices`](Self::user_devices)
-///   lists oldest association first, ties by device id
-///   ([`association_order`](crate::association_order)).
-/// - `many_users_devices_in_one_call`: [`users_devices`](Self::users_devices) returns every
-///   device of every listed user once; unknown and repeated users add nothing.
+/// - `devices_of_a_user_are_listed_in_association_order`:
+///   [`devices_of_user`](Self::devices_of_user) lists oldest association first, ties by device
+///   id ([`association_order`](crate::association_order)).
+/// - `devices_of_many_users_in_one_call`: [`devices_of_users`](Self::devices_of_users)
+///   returns every device of every listed user once; unknown and repeated users add nothing.
 /// - `removing_a_user_removes_all_their_devices`: [`remove_user`](Self::remove_user) deletes
 ///   every device of the user on every platform and no other.
 /// - `dead_token_removes_its_device`: [`remove_device_by_token`](Self::remove_device_by_token)
 ///   deletes the device holding the token's key when its `token_registered_at` is not after
 ///   the cutoff.
 /// - `dead_token_spares_a_reregistered_device`: a device whose token was registered after the
-///   cutoff stays.
+///   cutoff stays (`None`).
 /// - `dead_token_for_an_unknown_token_removes_nothing`.
 /// - `large_user_with_full_platforms`: 100 devices on each of the three platforms.
 /// - `unicode_and_longest_user_ids`: any Unicode, up to 164 characters, stored exactly.
@@ -99,15 +113,16 @@ pub enum AssociationOutcome {
 /// - `a_refreshed_token_moves_from_the_device_that_had_it`: the device that held the new token
 ///   is deleted.
 /// - `a_token_of_another_platform_is_refused`: `update_token` with another platform's token
-///   fails and changes nothing.
+///   fails with `Precondition` and changes nothing, whether or not the device exists.
 /// - `interests_can_be_added_removed_and_listed`: [`add_interest`](Self::add_interest),
 ///   [`remove_interest`](Self::remove_interest) and
-///   [`device_interests`](Self::device_interests) agree; listing is in name order and pages.
+///   [`interests_of_device`](Self::interests_of_device) agree; listing is in name order and
+///   pages.
 /// - `setting_interests_replaces_the_whole_set`: [`set_interests`](Self::set_interests).
 /// - `adding_beyond_the_maximum_is_refused`: answers `TooMany` and changes nothing.
-/// - `interest_calls_on_an_unknown_device`: `DeviceNotFound` / `None` / `false`.
+/// - `interest_calls_on_an_unknown_device`: every one answers `None`.
 /// - `a_device_in_several_published_interests_is_found_once`:
-///   [`interests_devices`](Self::interests_devices) lists each device once, in id order, and
+///   [`subscribers_page`](Self::subscribers_page) lists each device once, in id order, and
 ///   pages with `after`.
 /// - `removing_a_device_removes_its_subscriptions`: also for `remove_user`,
 ///   `remove_device_by_token` and a device displaced by `update_token`.
@@ -120,21 +135,21 @@ pub enum AssociationOutcome {
 #[async_trait]
 pub trait DeviceStore: Send + Sync + std::fmt::Debug {
     /// Registers a device, or renews the device of the same platform that has the token's key.
-    /// Returns the device as stored.
+    /// Returns the device as stored. The registration's id must be of its token's platform
+    /// (else `Precondition`).
     async fn register_device(&self, registration: DeviceRegistration)
     -> Result<Device, StoreError>;
 
     /// The device with this id.
     async fn device(&self, id: &DeviceId) -> Result<Option<Device>, StoreError>;
 
-    /// Deletes the device (and with it its association); returns what was deleted.
+    /// Deletes the device (and with it its association and interests); returns what was
+    /// deleted.
     async fn remove_device(&self, id: &DeviceId) -> Result<Option<Device>, StoreError>;
 
-    /// The device of the token's platform that has the token's key.
-    async fn device_by_token(&self, token: &PushToken) -> Result<Option<Device>, StoreError>;
-
     /// Deletes the device that has the token's key, unless its token was registered after
-    /// `registered_no_later_than`; returns what was deleted.
+    /// `registered_no_later_than`; returns what was deleted (`None`: no device has the token,
+    /// or it registered it again since).
     async fn remove_device_by_token(
         &self,
         token: &PushToken,
@@ -142,16 +157,16 @@ pub trait DeviceStore: Send + Sync + std::fmt::Debug {
     ) -> Result<Option<Device>, StoreError>;
 
     /// The user's devices on every platform, oldest association first.
-    async fn user_devices(&self, user: &UserId) -> Result<Vec<Device>, StoreError>;
+    async fn devices_of_user(&self, user: &UserId) -> Result<Vec<Device>, StoreError>;
 
     /// Every device of the given users (up to 1000 users per call), each device once.
-    async fn users_devices(&self, users: &[UserId]) -> Result<Vec<Device>, StoreError>;
+    async fn devices_of_users(&self, users: &[UserId]) -> Result<Vec<Device>, StoreError>;
 
     /// Deletes every device of the user; returns what was deleted.
     async fn remove_user(&self, user: &UserId) -> Result<Vec<Device>, StoreError>;
 
     /// Replaces a device's metadata, leaving everything else as it is; returns the device as
-    /// stored, or `None` if there is no such device.
+    /// stored.
     async fn update_metadata(
         &self,
         id: &DeviceId,
@@ -160,9 +175,9 @@ pub trait DeviceStore: Send + Sync + std::fmt::Debug {
 
     /// Gives a device a new push token of its platform (an FCM token refresh), registered
     /// `at`, keeping its id, user and creation time. A device of the platform that held the
-    /// new token is deleted first: the token has moved. Returns the device as stored, or
-    /// `None` if there is no such device. A token of another platform than the device's is
-    /// refused (`StoreErrorKind::Backend`) and changes nothing.
+    /// new token is deleted first: the token has moved. Returns the device as stored. A token
+    /// of another platform than the id's is a broken precondition (`Precondition`), checked
+    /// before the device is looked for.
     async fn update_token(
         &self,
         id: &DeviceId,
@@ -170,13 +185,13 @@ pub trait DeviceStore: Send + Sync + std::fmt::Debug {
         at: Timestamp,
     ) -> Result<Option<Device>, StoreError>;
 
-    /// Replaces a device's whole interest set in one atomic step; `Ok(false)` if there is no
-    /// such device. The caller has checked the set's size.
+    /// Replaces a device's whole interest set in one atomic step. The caller has checked the
+    /// set's size.
     async fn set_interests(
         &self,
         id: &DeviceId,
         interests: &BTreeSet<Interest>,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<Option<()>, StoreError>;
 
     /// Subscribes a device to an interest, unless it already has `max` interests.
     async fn add_interest(
@@ -184,28 +199,28 @@ pub trait DeviceStore: Send + Sync + std::fmt::Debug {
         id: &DeviceId,
         interest: &Interest,
         max: usize,
-    ) -> Result<InterestChange, StoreError>;
+    ) -> Result<Option<InterestChange>, StoreError>;
 
-    /// Unsubscribes a device from an interest; `None` if there is no such device, else
-    /// whether it was subscribed.
+    /// Unsubscribes a device from an interest; answers whether it was subscribed.
     async fn remove_interest(
         &self,
         id: &DeviceId,
         interest: &Interest,
     ) -> Result<Option<bool>, StoreError>;
 
-    /// A device's interests in name order, those after `after` only, at most `limit`; `None`
-    /// if there is no such device.
-    async fn device_interests(
+    /// A device's interests in name order, those after `after` only, at most `limit`.
+    async fn interests_of_device(
         &self,
         id: &DeviceId,
         after: Option<&Interest>,
         limit: usize,
     ) -> Result<Option<Vec<Interest>>, StoreError>;
 
-    /// Devices subscribed to any of `interests`, each once however many it has, in device-id
-    /// order, those after `after` only, at most `limit`: a publish pages through them.
-    async fn interests_devices(
+    /// One page of the devices subscribed to any of `interests`, each once however many it
+    /// has, in device-id order, those after `after` only, at most `limit`: a publish pages
+    /// through them. A page may be short while more follow (devices deleted as it was read);
+    /// only an empty page ends the paging.
+    async fn subscribers_page(
         &self,
         interests: &[Interest],
         after: Option<&DeviceId>,
@@ -218,7 +233,23 @@ pub trait DeviceStore: Send + Sync + std::fmt::Debug {
     async fn associate(
         &self,
         request: &AssociationRequest,
-    ) -> Result<AssociationOutcome, StoreError>;
+    ) -> Result<Option<AssociationOutcome>, StoreError>;
+}
+
+/// The precondition of [`DeviceStore::register_device`] and [`DeviceStore::update_token`]: a
+/// device's push token is of the platform its id names (stores index devices per platform).
+/// Stores call it before anything else, so a broken call fails the same way whether or not
+/// the device exists.
+pub fn check_token_platform(id: &DeviceId, token: &PushToken) -> Result<(), StoreError> {
+    if id.platform() == token.platform() {
+        Ok(())
+    } else {
+        Err(StoreError::precondition(format!(
+            "a {} token cannot belong to {} device {id}",
+            token.platform(),
+            id.platform()
+        )))
+    }
 }
 
 /// Implements `DeviceStore` for a wrapper that dereferences to a store.
@@ -233,19 +264,18 @@ macro_rules! forward_device_store {
                 (**self).register_device(registration).await
             }
 
-            async fn device(&self, id: &$crate::DeviceId) -> Result<Option<$crate::Device>, $crate::StoreError> {
+            async fn device(
+                &self,
+                id: &$crate::DeviceId,
+            ) -> Result<Option<$crate::Device>, $crate::StoreError> {
                 (**self).device(id).await
             }
 
-            async fn remove_device(&self, id: &$crate::DeviceId) -> Result<Option<$crate::Device>, $crate::StoreError> {
-                (**self).remove_device(id).await
-            }
-
-            async fn device_by_token(
+            async fn remove_device(
                 &self,
-                token: &$crate::PushToken,
+                id: &$crate::DeviceId,
             ) -> Result<Option<$crate::Device>, $crate::StoreError> {
-                (**self).device_by_token(token).await
+                (**self).remove_device(id).await
             }
 
             async fn remove_device_by_token(
@@ -258,15 +288,24 @@ macro_rules! forward_device_store {
                     .await
             }
 
-            async fn user_devices(&self, user: &$crate::UserId) -> Result<Vec<$crate::Device>, $crate::StoreError> {
-                (**self).user_devices(user).await
+            async fn devices_of_user(
+                &self,
+                user: &$crate::UserId,
+            ) -> Result<Vec<$crate::Device>, $crate::StoreError> {
+                (**self).devices_of_user(user).await
             }
 
-            async fn users_devices(&self, users: &[$crate::UserId]) -> Result<Vec<$crate::Device>, $crate::StoreError> {
-                (**self).users_devices(users).await
+            async fn devices_of_users(
+                &self,
+                users: &[$crate::UserId],
+            ) -> Result<Vec<$crate::Device>, $crate::StoreError> {
+                (**self).devices_of_users(users).await
             }
 
-            async fn remove_user(&self, user: &$crate::UserId) -> Result<Vec<$crate::Device>, $crate::StoreError> {
+            async fn remove_user(
+                &self,
+                user: &$crate::UserId,
+            ) -> Result<Vec<$crate::Device>, $crate::StoreError> {
                 (**self).remove_user(user).await
             }
 
@@ -291,7 +330,7 @@ macro_rules! forward_device_store {
                 &self,
                 id: &$crate::DeviceId,
                 interests: &::std::collections::BTreeSet<$crate::Interest>,
-            ) -> Result<bool, $crate::StoreError> {
+            ) -> Result<Option<()>, $crate::StoreError> {
                 (**self).set_interests(id, interests).await
             }
 
@@ -300,7 +339,7 @@ macro_rules! forward_device_store {
                 id: &$crate::DeviceId,
                 interest: &$crate::Interest,
                 max: usize,
-            ) -> Result<$crate::InterestChange, $crate::StoreError> {
+            ) -> Result<Option<$crate::InterestChange>, $crate::StoreError> {
                 (**self).add_interest(id, interest, max).await
             }
 
@@ -312,28 +351,28 @@ macro_rules! forward_device_store {
                 (**self).remove_interest(id, interest).await
             }
 
-            async fn device_interests(
+            async fn interests_of_device(
                 &self,
                 id: &$crate::DeviceId,
                 after: Option<&$crate::Interest>,
                 limit: usize,
             ) -> Result<Option<Vec<$crate::Interest>>, $crate::StoreError> {
-                (**self).device_interests(id, after, limit).await
+                (**self).interests_of_device(id, after, limit).await
             }
 
-            async fn interests_devices(
+            async fn subscribers_page(
                 &self,
                 interests: &[$crate::Interest],
                 after: Option<&$crate::DeviceId>,
                 limit: usize,
             ) -> Result<Vec<$crate::Device>, $crate::StoreError> {
-                (**self).interests_devices(interests, after, limit).await
+                (**self).subscribers_page(interests, after, limit).await
             }
 
             async fn associate(
                 &self,
                 request: &$crate::AssociationRequest,
-            ) -> Result<$crate::AssociationOutcome, $crate::StoreError> {
+            ) -> Result<Option<$crate::AssociationOutcome>, $crate::StoreError> {
                 (**self).associate(request).await
             }
         }

@@ -31,6 +31,13 @@ impl StoreError {
         }
     }
 
+    /// The caller broke a precondition of the call: `detail` says which. Nothing changed.
+    pub fn precondition(detail: impl Into<String>) -> Self {
+        Self::new(StoreErrorKind::Precondition {
+            detail: detail.into(),
+        })
+    }
+
     /// What went wrong.
     pub fn kind(&self) -> &StoreErrorKind {
         &self.kind
@@ -61,6 +68,12 @@ pub enum StoreErrorKind {
         /// What was found instead.
         detail: String,
     },
+    /// The caller broke a precondition of the call (for example, a push token of another
+    /// platform than the device's). Nothing changed, and the same call fails the same way.
+    Precondition {
+        /// The rule that was broken.
+        detail: String,
+    },
     /// Any other backend failure.
     Backend,
 }
@@ -75,6 +88,7 @@ impl fmt::Display for StoreErrorKind {
                 "storage layout version {found} is not supported (newest known: {supported})"
             ),
             StoreErrorKind::NotAStore { detail } => write!(f, "not a device store: {detail}"),
+            StoreErrorKind::Precondition { detail } => write!(f, "precondition broken: {detail}"),
             StoreErrorKind::Backend => f.write_str("backend failure"),
         }
     }

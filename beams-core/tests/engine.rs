@@ -352,7 +352,7 @@ async fn dead_tokens_remove_devices_unless_registered_again_since() {
 }
 
 #[tokio::test]
-async fn the_store_is_reachable_as_a_trait_object() {
+async fn the_engines_store_is_the_one_it_reads_and_writes() {
     let f = fixture(AssociationPolicy::default());
     let device = f.register(Platform::Fcm, FCM).await;
     f.beams
@@ -360,11 +360,19 @@ async fn the_store_is_reachable_as_a_trait_object() {
         .await
         .unwrap();
     let store: &Arc<dyn DeviceStore> = f.beams.store();
-    let listed = store.user_devices(&user("alice")).await.unwrap();
+    // What the engine wrote is there…
+    let listed = store.devices_of_user(&user("alice")).await.unwrap();
     assert_eq!(
         listed.iter().map(|d| &d.id).collect::<Vec<_>>(),
         vec![&device.id]
     );
+    // …and what is written there, the engine sees.
+    store.remove_device(&device.id).await.unwrap().unwrap();
+    assert!(matches!(
+        f.beams.device(&device.id).await,
+        Err(BeamsError::DeviceNotFound { .. })
+    ));
+    assert!(f.store.is_empty());
 }
 
 #[tokio::test]

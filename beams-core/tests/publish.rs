@@ -207,7 +207,7 @@ async fn each_outcome_does_what_it_must_to_the_store() {
         (1, 1, 1, 1)
     );
     let mut left: Vec<DeviceId> = store
-        .user_devices(&alice)
+        .devices_of_user(&alice)
         .await
         .unwrap()
         .into_iter()
@@ -664,7 +664,10 @@ async fn engine_interest_calls_validate_and_report() {
             .await
             .unwrap()
     );
-    let page = beams.device_interests(&device.id, None, 100).await.unwrap();
+    let page = beams
+        .interests_of_device(&device.id, None, 100)
+        .await
+        .unwrap();
     assert_eq!(page, vec![interest("b")]);
     let absent = DeviceId::generate(Platform::Fcm);
     assert!(matches!(

@@ -24,9 +24,9 @@
 //!
 //! Device ids are generated as the engine generates them (time-ordered), so each run's fresh
 //! devices sit together in the id index, as freshly registered devices do in production.
-//! - `user_devices/{durability}/{store,raw_sled}/{3,300}`: one user's devices (platforms in
+//! - `devices_of_user/{durability}/{store,raw_sled}/{3,300}`: one user's devices (platforms in
 //!   turn; 300 is 100 per platform); an element is one lookup.
-//! - `users_devices_1000/{durability}`: 1000 users with 3 devices each in one call; an element
+//! - `devices_of_users_1000/{durability}`: 1000 users with 3 devices each in one call; an element
 //!   is one device returned.
 //!
 //! - `raw_sled_reference/{insert,five_entry_scan}`: raw sled's single-thread inserts and
@@ -70,7 +70,7 @@ struct Scale {
     limit: usize,
     /// Callers associating at once in the concurrent runs, each with a user of its own.
     callers: usize,
-    /// Users looked up together in `users_devices_*`, with 3 devices each.
+    /// Users looked up together in `devices_of_users_*`, with 3 devices each.
     users: usize,
 }
 
@@ -242,7 +242,7 @@ impl Raw {
         }
     }
 
-    fn user_devices(&self, user: &UserId) -> Vec<Device> {
+    fn devices_of_user(&self, user: &UserId) -> Vec<Device> {
         let prefix = Self::user_prefix(user);
         self.index
             .scan_prefix(&prefix)
@@ -361,7 +361,7 @@ fn bench_associate(
                             at: Timestamp::from_unix_millis(now),
                         };
                         match store.associate(&request).await {
-                            Ok(AssociationOutcome::Associated { evicted })
+                            Ok(Some(AssociationOutcome::Associated { evicted }))
                                 if evicted.len() == 1 =>
                             {
                                 pool.extend(evicted)
@@ -568,45 +568,45 @@ fn bench_lookups(
     let store: &dyn DeviceStore = &pair.store;
     let raw = &pair.raw;
 
-    let mut group = c.benchmark_group(format!("user_devices/{name}"));
+    let mut group = c.benchmark_group(format!("devices_of_user/{name}"));
     group.throughput(Throughput::Elements(1));
     for (count, who) in &singles {
         let found = rt
-            .block_on(store.user_devices(who))
-            .expect("user_devices succeeds");
+            .block_on(store.devices_of_user(who))
+            .expect("devices_of_user succeeds");
         assert_eq!(found.len(), *count, "the store finds every device");
         assert_eq!(
-            raw.user_devices(who).len(),
+            raw.devices_of_user(who).len(),
             *count,
             "the baseline finds every device"
         );
         group.bench_function(BenchmarkId::new("store", count), |b| {
-            b.iter(|| rt.block_on(store.user_devices(black_box(who))))
+            b.iter(|| rt.block_on(store.devices_of_user(black_box(who))))
         });
         group.bench_function(BenchmarkId::new("raw_sled", count), |b| {
-            b.iter(|| raw.user_devices(black_box(who)))
+            b.iter(|| raw.devices_of_user(black_box(who)))
         });
     }
     group.finish();
 
     let devices = 3 * many.len();
     let found = rt
-        .block_on(store.users_devices(&many))
-        .expect("users_devices succeeds");
+        .block_on(store.devices_of_users(&many))
+        .expect("devices_of_users succeeds");
     assert_eq!(found.len(), devices, "the store finds every device");
     let raw_many = || -> Vec<Device> {
         black_box(&many)
             .iter()
-            .flat_map(|who| raw.user_devices(who))
+            .flat_map(|who| raw.devices_of_user(who))
             .collect()
     };
     assert_eq!(raw_many().len(), devices, "the baseline finds every device");
 
-    let mut group = c.benchmark_group(format!("users_devices_{}/{name}", many.len()));
+    let mut group = c.benchmark_group(format!("devices_of_users_{}/{name}", many.len()));
     group.throughput(Throughput::Elements(devices as u64));
     group.sample_size(20);
     group.bench_function("store", |b| {
-        b.iter(|| rt.block_on(store.users_devices(black_box(&many))))
+        b.iter(|| rt.block_on(store.devices_of_users(black_box(&many))))
     });
     group.bench_function("raw_sled", |b| b.iter(raw_many));
     group.finish();

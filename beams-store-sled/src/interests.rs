@@ -22,75 +22,23 @@ use std::ops::Bound;
 use beams_core::{Device, DeviceId, Interest, InterestChange, StoreError};
 
 use crate::codec;
-use crate::error::{TxResult, abort, from_sled};
+use crate::error::{TxResult, from_sled};
 use crate::keys;
 use crate::layout::Trees;
-use crate::txn::Tx;
+use crate::tx::{PRESENT, Tx};
 
-/// The value of an interests-tree key: the key says everything.
-const PRESENT: &[u8] = &[];
-
-impl Tx<'_> {
-    /// Whether a device has this id.
-    fn exists(&self, id: &DeviceId) -> TxResult<bool> {
-        Ok(self.devices.get(keys::device(id))?.is_some())
-    }
-
-    /// The device's interests, in name order.
-    fn interests_of(&self, id: &DeviceId) -> TxResult<Vec<Interest>> {
-        let key = keys::device(id);
-        match self.device_interests.get(key)? {
-            Some(bytes) => {
-                codec::decode_interests(&bytes, || keys::name::device_interests(key)).map_err(abort)
-            }
-            None => Ok(Vec::new()),
-        }
-    }
-
-    /// Stores the device's list of interests (in name order, each once); the caller writes
-    /// the interests-tree keys that changed.
-    fn put_interests<'a>(
-        &self,
-        id: &DeviceId,
-        interests: impl IntoIterator<Item = &'a Interest>,
-    ) -> TxResult<()> {
-        let key = keys::device(id);
-        let bytes = codec::encode_interests(interests);
-        if bytes.is_empty() {
-            self.device_interests.remove(key)?;
-        } else {
-            self.device_interests.insert(key, bytes)?;
-        }
-        Ok(())
-    }
-
-    /// Unsubscribes the device from everything: its list and its interests-tree keys go.
-    pub(crate) fn clear_interests(&self, id: &DeviceId) -> TxResult<()> {
-        let key = keys::device(id);
-        let Some(bytes) = self.device_interests.remove(key)? else {
-            return Ok(());
-        };
-        let interests =
-            codec::decode_interests(&bytes, || keys::name::device_interests(key)).map_err(abort)?;
-        for interest in &interests {
-            self.interests.remove(keys::interest(interest, id))?;
-        }
-        Ok(())
-    }
-}
-
-/// Replaces a device's interests; false if there is no such device.
+/// Replaces a device's interests; `None` if there is no such device.
 pub(crate) fn set_interests(
     tx: &Tx<'_>,
     id: &DeviceId,
     interests: &BTreeSet<Interest>,
-) -> TxResult<bool> {
+) -> TxResult<Option<()>> {
     if !tx.exists(id)? {
-        return Ok(false);
+        return Ok(None);
     }
     let old = tx.interests_of(id)?;
     if old.iter().eq(interests) {
-        return Ok(true);
+        return Ok(Some(()));
     }
     for interest in &old {
         if !interests.contains(interest) {
@@ -103,30 +51,31 @@ pub(crate) fn set_interests(
         }
     }
     tx.put_interests(id, interests)?;
-    Ok(true)
+    Ok(Some(()))
 }
 
-/// Subscribes a device to an interest unless it has `max` already.
+/// Subscribes a device to an interest unless it has `max` already; `None` if there is no
+/// such device.
 pub(crate) fn add_interest(
     tx: &Tx<'_>,
     id: &DeviceId,
     interest: &Interest,
     max: usize,
-) -> TxResult<InterestChange> {
+) -> TxResult<Option<InterestChange>> {
     if !tx.exists(id)? {
-        return Ok(InterestChange::DeviceNotFound);
+        return Ok(None);
     }
     let mut interests = tx.interests_of(id)?;
     let Err(at) = interests.binary_search(interest) else {
-        return Ok(InterestChange::AlreadySubscribed);
+        return Ok(Some(InterestChange::AlreadySubscribed));
     };
     if interests.len() >= max {
-        return Ok(InterestChange::TooMany { max });
+        return Ok(Some(InterestChange::TooMany { max }));
     }
     interests.insert(at, interest.clone());
     tx.put_interests(id, &interests)?;
     tx.interests.insert(keys::interest(interest, id), PRESENT)?;
-    Ok(InterestChange::Added)
+    Ok(Some(InterestChange::Added))
 }
 
 /// Unsubscribes a device from an interest: `None` if there is no such device, else whether it
@@ -190,7 +139,7 @@ impl<'a> Scan<'a> {
 impl Trees {
     /// A device's interests in name order, those after `after` only, at most `limit`; `None`
     /// if there is no such device.
-    pub(crate) fn device_interests(
+    pub(crate) fn interests_of_device(
         &self,
         id: &DeviceId,
         after: Option<&Interest>,
@@ -215,7 +164,7 @@ impl Trees {
 
     /// Devices subscribed to any of `interests`, each once, in id order, those after `after`
     /// only, at most `limit`: a merge of the interests' scans.
-    pub(crate) fn interests_devices(
+    pub(crate) fn subscribers_page(
         &self,
         interests: &[Interest],
         after: Option<&DeviceId>,

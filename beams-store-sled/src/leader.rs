@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::runtime::{Handle, RuntimeFlavor};
 
-use crate::store::Inner;
+use crate::database::Database;
 use crate::writer::{Pending, Writer};
 
 /// The longest a leader waits for as many writes as its last batch held, when that was more
@@ -23,7 +23,7 @@ pub(crate) struct Leader {
     writer: Arc<Writer>,
     /// Held only while committing a batch, whose callers keep the store open until answered:
     /// a caller may close the store (and release its directory) the moment it has its answer.
-    inner: Weak<Inner>,
+    database: Weak<Database>,
     /// The size of the last batch committed.
     last_batch: usize,
     finished: bool,
@@ -31,10 +31,10 @@ pub(crate) struct Leader {
 
 impl Leader {
     /// Leads, for a caller whose write found no leader (see the module's notes).
-    pub(crate) fn start(writer: Arc<Writer>, inner: Weak<Inner>) {
+    pub(crate) fn start(writer: Arc<Writer>, database: Weak<Database>) {
         let mut leader = Leader {
             writer,
-            inner,
+            database,
             last_batch: 0,
             finished: false,
         };
@@ -86,13 +86,13 @@ impl Leader {
     /// leader has stepped down.
     fn commit(&mut self, batch: Vec<Pending>) -> bool {
         self.last_batch = batch.len();
-        let Some(inner) = self.inner.upgrade() else {
+        let Some(database) = self.database.upgrade() else {
             // Every caller gave up waiting and the store is closed.
             drop(batch);
             self.writer.abandon();
             return false;
         };
-        let answers = self.writer.commit(&inner.db, &inner.trees, &batch);
+        let answers = self.writer.commit(&database.db, &database.trees, &batch);
         let mut answered = batch.into_iter().zip(answers);
         let last = answered.next_back();
         for (pending, answer) in answered {
@@ -100,8 +100,8 @@ impl Leader {
         }
         // Those answered can come back with their next writes while this waits for the disk;
         // the last caller, still waiting, keeps the store open meanwhile.
-        self.writer.flush_if_behind(&inner.db);
-        drop(inner);
+        self.writer.flush_if_behind(&database.db);
+        drop(database);
         if let Some((pending, answer)) = last {
             pending.answer(answer);
         }

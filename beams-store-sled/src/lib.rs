@@ -33,18 +33,18 @@
 //!         at: Timestamp::from_unix_millis(1_700_000_001_000),
 //!     })
 //!     .await?;
-//! assert_eq!(outcome, AssociationOutcome::Associated { evicted: vec![] });
+//! assert_eq!(outcome, Some(AssociationOutcome::Associated { evicted: vec![] }));
 //!
 //! // Subscribing to an interest: a publish to it pages through its devices.
 //! let news = Interest::new("news")?;
 //! let change = store.add_interest(&device.id, &news, DEFAULT_MAX_INTERESTS_PER_DEVICE).await?;
-//! assert_eq!(change, InterestChange::Added);
-//! assert_eq!(store.interests_devices(&[news], None, 100).await?[0].id, device.id);
+//! assert_eq!(change, Some(InterestChange::Added));
+//! assert_eq!(store.subscribers_page(&[news], None, 100).await?[0].id, device.id);
 //!
 //! // Closing and reopening keeps everything.
 //! drop(store);
 //! let store = SledDeviceStore::open(dir.path().join("devices"))?;
-//! assert_eq!(store.user_devices(&alice).await?[0].id, device.id);
+//! assert_eq!(store.devices_of_user(&alice).await?[0].id, device.id);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # }).unwrap();
 //! ```
@@ -69,6 +69,7 @@
 //! another on-disk format and API.
 
 mod codec;
+mod database;
 mod durability;
 mod error;
 mod interests;
@@ -77,6 +78,7 @@ mod layout;
 mod leader;
 mod read;
 mod store;
+mod tx;
 mod txn;
 mod writer;
 

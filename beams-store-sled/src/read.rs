@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use beams_core::{Device, DeviceId, Platform, PushToken, StoreError, UserId, association_order};
+use beams_core::{Device, DeviceId, Platform, StoreError, UserId, association_order};
 
 use crate::codec;
 use crate::error::from_sled;
@@ -24,22 +24,8 @@ impl Trees {
         }
     }
 
-    /// The device that has the token's key on its platform.
-    pub(crate) fn device_by_token(&self, token: &PushToken) -> Result<Option<Device>, StoreError> {
-        let Some(id) = self.tokens.get(keys::token(token)).map_err(from_sled)? else {
-            return Ok(None);
-        };
-        let id = codec::decode_device_id(&id, || keys::name::token(token))?;
-        // The device may have been removed, or its id reused for another token, since the
-        // index was read.
-        let device = self.device(&id)?.filter(|device| {
-            device.platform() == token.platform() && device.token.key() == token.key()
-        });
-        Ok(device)
-    }
-
     /// The user's devices on every platform, in association order.
-    pub(crate) fn user_devices(&self, user: &UserId) -> Result<Vec<Device>, StoreError> {
+    pub(crate) fn devices_of_user(&self, user: &UserId) -> Result<Vec<Device>, StoreError> {
         let mut devices = Vec::new();
         for platform in Platform::ALL {
             let Some(bytes) = self
@@ -63,11 +49,11 @@ impl Trees {
     }
 
     /// Every device of the given users, each user once.
-    pub(crate) fn users_devices(&self, users: &[UserId]) -> Result<Vec<Device>, StoreError> {
+    pub(crate) fn devices_of_users(&self, users: &[UserId]) -> Result<Vec<Device>, StoreError> {
         let unique: BTreeSet<&UserId> = users.iter().collect();
         let mut devices = Vec::new();
         for user in unique {
-            devices.extend(self.user_devices(user)?);
+            devices.extend(self.devices_of_user(user)?);
         }
         Ok(devices)
     }

@@ -10,12 +10,13 @@ use tokio::sync::oneshot;
 use beams_core::{
     AssociationOutcome, AssociationRequest, Device, DeviceId, DeviceMetadata, DeviceRegistration,
     DeviceStore, Interest, InterestChange, PushToken, StoreError, StoreErrorKind, Timestamp,
-    UserId, async_trait,
+    UserId, async_trait, check_token_platform,
 };
 
 use crate::Durability;
+use crate::database::Database;
 use crate::error::{from_join, from_sled};
-use crate::layout::{self, Trees};
+use crate::layout;
 use crate::leader::Leader;
 use crate::txn::{WriteOp, Written};
 use crate::writer::{Writer, writer_stopped};
@@ -34,7 +35,7 @@ use crate::writer::{Writer, writer_stopped};
 ///
 /// A device's interests are one value, read and rewritten whole by each subscription, so
 /// `add_interest` checks the maximum and adds in one step; an interest's devices are keys
-/// named by interest and device id, so `interests_devices` merges one prefix scan per
+/// named by interest and device id, so `subscribers_page` merges one prefix scan per
 /// interest, in device-id order, on the blocking pool. A subscription whose device is gone
 /// (a damaged store) is skipped, not an error.
 ///
@@ -47,12 +48,7 @@ use crate::writer::{Writer, writer_stopped};
 /// it where blocking briefly is fine.
 #[derive(Clone)]
 pub struct SledDeviceStore {
-    inner: Arc<Inner>,
-}
-
-pub(crate) struct Inner {
-    pub(crate) db: sled::Db,
-    pub(crate) trees: Trees,
+    database: Arc<Database>,
     writer: Arc<Writer>,
     durability: Durability,
 }
@@ -61,7 +57,7 @@ impl fmt::Debug for SledDeviceStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // sled's own `Debug` would print every entry.
         f.debug_struct("SledDeviceStore")
-            .field("durability", &self.inner.durability)
+            .field("durability", &self.durability)
             .finish_non_exhaustive()
     }
 }
@@ -97,35 +93,32 @@ impl SledDeviceStore {
     fn with_db(db: sled::Db, durability: Durability) -> Result<Self, StoreError> {
         let trees = layout::open_trees(&db)?;
         Ok(SledDeviceStore {
-            inner: Arc::new(Inner {
-                db,
-                trees,
-                writer: Arc::new(Writer::new(durability)),
-                durability,
-            }),
+            database: Arc::new(Database { db, trees }),
+            writer: Arc::new(Writer::new(durability)),
+            durability,
         })
     }
 
     /// When acknowledged writes reach the disk.
     pub fn durability(&self) -> Durability {
-        self.inner.durability
+        self.durability
     }
 
     /// Writes everything acknowledged so far to disk, whatever the durability: for a store
     /// that flushes on an interval, at a point where all must be kept. (Dropping the last
     /// handle writes everything out too.)
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.blocking(|inner| inner.db.flush().map(drop).map_err(from_sled))
+        self.blocking(|database| database.db.flush().map(drop).map_err(from_sled))
             .await
     }
 
     /// Runs `f` on tokio's blocking pool.
     async fn blocking<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || f(&inner))
+        let database = Arc::clone(&self.database);
+        tokio::task::spawn_blocking(move || f(&database))
             .await
             .map_err(from_join)?
     }
@@ -133,8 +126,8 @@ impl SledDeviceStore {
     /// Applies `op`, in a transaction with whatever other writes wait (see `writer`).
     async fn write(&self, op: WriteOp) -> Result<Written, StoreError> {
         let (reply, answer) = oneshot::channel();
-        if self.inner.writer.enqueue(op, reply) {
-            Leader::start(Arc::clone(&self.inner.writer), Arc::downgrade(&self.inner));
+        if self.writer.enqueue(op, reply) {
+            Leader::start(Arc::clone(&self.writer), Arc::downgrade(&self.database));
         }
         answer.await.map_err(|_| writer_stopped())?
     }
@@ -154,6 +147,7 @@ impl DeviceStore for SledDeviceStore {
         &self,
         registration: DeviceRegistration,
     ) -> Result<Device, StoreError> {
+        check_token_platform(&registration.id, &registration.token)?;
         match self.write(WriteOp::Register(registration)).await? {
             Written::Device(device) => Ok(device),
             other => Err(mismatch(other)),
@@ -161,7 +155,7 @@ impl DeviceStore for SledDeviceStore {
     }
 
     async fn device(&self, id: &DeviceId) -> Result<Option<Device>, StoreError> {
-        self.inner.trees.device(id)
+        self.database.trees.device(id)
     }
 
     async fn remove_device(&self, id: &DeviceId) -> Result<Option<Device>, StoreError> {
@@ -169,10 +163,6 @@ impl DeviceStore for SledDeviceStore {
             Written::Removed(removed) => Ok(removed),
             other => Err(mismatch(other)),
         }
-    }
-
-    async fn device_by_token(&self, token: &PushToken) -> Result<Option<Device>, StoreError> {
-        self.inner.trees.device_by_token(token)
     }
 
     async fn remove_device_by_token(
@@ -187,14 +177,14 @@ impl DeviceStore for SledDeviceStore {
         }
     }
 
-    async fn user_devices(&self, user: &UserId) -> Result<Vec<Device>, StoreError> {
-        self.inner.trees.user_devices(user)
+    async fn devices_of_user(&self, user: &UserId) -> Result<Vec<Device>, StoreError> {
+        self.database.trees.devices_of_user(user)
     }
 
-    async fn users_devices(&self, users: &[UserId]) -> Result<Vec<Device>, StoreError> {
+    async fn devices_of_users(&self, users: &[UserId]) -> Result<Vec<Device>, StoreError> {
         // Up to 1000 users: enough reads to keep off the executor.
         let users = users.to_vec();
-        self.blocking(move |inner| inner.trees.users_devices(&users))
+        self.blocking(move |database| database.trees.devices_of_users(&users))
             .await
     }
 
@@ -225,6 +215,7 @@ impl DeviceStore for SledDeviceStore {
         token: PushToken,
         at: Timestamp,
     ) -> Result<Option<Device>, StoreError> {
+        check_token_platform(id, &token)?;
         match self
             .write(WriteOp::UpdateToken(id.clone(), token, at))
             .await?
@@ -238,7 +229,7 @@ impl DeviceStore for SledDeviceStore {
         &self,
         id: &DeviceId,
         interests: &BTreeSet<Interest>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<()>, StoreError> {
         match self
             .write(WriteOp::SetInterests(id.clone(), interests.clone()))
             .await?
@@ -253,7 +244,7 @@ impl DeviceStore for SledDeviceStore {
         id: &DeviceId,
         interest: &Interest,
         max: usize,
-    ) -> Result<InterestChange, StoreError> {
+    ) -> Result<Option<InterestChange>, StoreError> {
         match self
             .write(WriteOp::AddInterest(id.clone(), interest.clone(), max))
             .await?
@@ -277,17 +268,17 @@ impl DeviceStore for SledDeviceStore {
         }
     }
 
-    async fn device_interests(
+    async fn interests_of_device(
         &self,
         id: &DeviceId,
         after: Option<&Interest>,
         limit: usize,
     ) -> Result<Option<Vec<Interest>>, StoreError> {
         // Two lookups, like `device`.
-        self.inner.trees.device_interests(id, after, limit)
+        self.database.trees.interests_of_device(id, after, limit)
     }
 
-    async fn interests_devices(
+    async fn subscribers_page(
         &self,
         interests: &[Interest],
         after: Option<&DeviceId>,
@@ -295,10 +286,10 @@ impl DeviceStore for SledDeviceStore {
     ) -> Result<Vec<Device>, StoreError> {
         // A page of a publish: up to `limit` device reads, kept off the executor.
         let (interests, after) = (interests.to_vec(), after.cloned());
-        self.blocking(move |inner| {
-            inner
+        self.blocking(move |database| {
+            database
                 .trees
-                .interests_devices(&interests, after.as_ref(), limit)
+                .subscribers_page(&interests, after.as_ref(), limit)
         })
         .await
     }
@@ -306,7 +297,7 @@ impl DeviceStore for SledDeviceStore {
     async fn associate(
         &self,
         request: &AssociationRequest,
-    ) -> Result<AssociationOutcome, StoreError> {
+    ) -> Result<Option<AssociationOutcome>, StoreError> {
         match self.write(WriteOp::Associate(request.clone())).await? {
             Written::Associated(outcome) => Ok(outcome),
             other => Err(mismatch(other)),

@@ -1,25 +1,23 @@
 //! The writes: each one sled transaction over all the trees (devices, tokens, users and both
-//! interest trees), so an index never points at a missing device nor misses an existing one,
-//! also after a crash.
+//! interest trees, see [`Tx`]), so an index never points at a missing device nor misses an
+//! existing one, also after a crash.
 //!
-//! sled may run a transaction closure more than once, so the closures below only read and
+//! sled may run a transaction closure more than once, so the functions below only read and
 //! write through the transaction and return what they decided.
 
 use std::collections::BTreeSet;
 
 use beams_core::{
-    AssociatedDevice, AssociationOutcome, AssociationPlan, AssociationRefusal, AssociationRequest,
-    Device, DeviceId, DeviceMetadata, DeviceRegistration, Interest, InterestChange, Platform,
-    PushToken, StoreError, StoreErrorKind, Timestamp, UserId,
+    AssociatedDevice, AssociationOutcome, AssociationPlan, AssociationRequest, Device, DeviceId,
+    DeviceMetadata, DeviceRegistration, Interest, InterestChange, Platform, PushToken, StoreError,
+    StoreErrorKind, Timestamp, UserId,
 };
-use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+use sled::transaction::ConflictableTransactionError;
 
-use crate::codec;
-use crate::error::{TxResult, abort, from_transaction};
+use crate::error::{TxResult, abort};
 use crate::interests;
 use crate::keys;
-use crate::layout::Trees;
+use crate::tx::Tx;
 
 /// A change to make in one transaction (possibly together with others).
 #[derive(Debug)]
@@ -44,11 +42,11 @@ pub(crate) enum Written {
     Removed(Option<Device>),
     RemovedAll(Vec<Device>),
     Updated(Option<Device>),
-    Associated(AssociationOutcome),
-    /// Whether the device exists (and so took the set).
-    InterestsSet(bool),
-    InterestAdded(InterestChange),
-    /// `None` for no such device, else whether it was subscribed.
+    /// `None` (in each of these) for no such device.
+    Associated(Option<AssociationOutcome>),
+    InterestsSet(Option<()>),
+    InterestAdded(Option<InterestChange>),
+    /// Whether the device was subscribed.
     InterestRemoved(Option<bool>),
 }
 
@@ -60,10 +58,10 @@ impl Written {
             Written::Removed(device) | Written::Updated(device) => device.is_some(),
             Written::RemovedAll(removed) => !removed.is_empty(),
             Written::Associated(outcome) => {
-                matches!(outcome, AssociationOutcome::Associated { .. })
+                matches!(outcome, Some(AssociationOutcome::Associated { .. }))
             }
-            Written::InterestsSet(found) => *found,
-            Written::InterestAdded(change) => *change == InterestChange::Added,
+            Written::InterestsSet(found) => found.is_some(),
+            Written::InterestAdded(change) => *change == Some(InterestChange::Added),
             Written::InterestRemoved(removed) => *removed == Some(true),
         }
     }
@@ -93,141 +91,6 @@ pub(crate) fn apply(tx: &Tx<'_>, op: &WriteOp) -> TxResult<Written> {
             Written::InterestRemoved(interests::remove_interest(tx, id, interest)?)
         }
     })
-}
-
-/// The store's trees inside one transaction.
-pub(crate) struct Tx<'a> {
-    pub(crate) devices: &'a TransactionalTree,
-    pub(crate) tokens: &'a TransactionalTree,
-    pub(crate) users: &'a TransactionalTree,
-    pub(crate) device_interests: &'a TransactionalTree,
-    pub(crate) interests: &'a TransactionalTree,
-}
-
-impl Trees {
-    /// Runs `f` as one transaction over all the trees.
-    pub(crate) fn transaction<T>(
-        &self,
-        f: impl Fn(&Tx<'_>) -> TxResult<T>,
-    ) -> Result<T, StoreError> {
-        (
-            &self.devices,
-            &self.tokens,
-            &self.users,
-            &self.device_interests,
-            &self.interests,
-        )
-            .transaction(|(devices, tokens, users, device_interests, interests)| {
-                f(&Tx {
-                    devices,
-                    tokens,
-                    users,
-                    device_interests,
-                    interests,
-                })
-            })
-            .map_err(from_transaction)
-    }
-}
-
-impl Tx<'_> {
-    fn device(&self, id: &DeviceId) -> TxResult<Option<Device>> {
-        let key = keys::device(id);
-        match self.devices.get(key)? {
-            Some(bytes) => codec::decode_device(key, &bytes).map(Some).map_err(abort),
-            None => Ok(None),
-        }
-    }
-
-    fn put_device(&self, device: &Device) -> TxResult<()> {
-        let bytes = codec::encode_device(device).map_err(abort)?;
-        self.devices.insert(keys::device(&device.id), bytes)?;
-        Ok(())
-    }
-
-    /// The user's devices on `platform`, as listed in the users tree.
-    fn associated(&self, user: &UserId, platform: Platform) -> TxResult<Vec<AssociatedDevice>> {
-        match self.users.get(keys::user(user, platform))? {
-            Some(bytes) => {
-                codec::decode_associated(&bytes, || keys::name::user(user, platform)).map_err(abort)
-            }
-            None => Ok(Vec::new()),
-        }
-    }
-
-    fn put_associated(
-        &self,
-        user: &UserId,
-        platform: Platform,
-        devices: &[AssociatedDevice],
-    ) -> TxResult<()> {
-        let key = keys::user(user, platform);
-        if devices.is_empty() {
-            self.users.remove(key)?;
-        } else {
-            self.users.insert(key, codec::encode_associated(devices))?;
-        }
-        Ok(())
-    }
-
-    /// A device the user's list names, which must exist and be associated with the user.
-    fn listed_device(&self, user: &UserId, id: &DeviceId) -> TxResult<Device> {
-        let name = || keys::name::user(user, id.platform());
-        match self.device(id)? {
-            Some(device) if device.user.as_ref() == Some(user) => Ok(device),
-            Some(_) => Err(abort(codec::corrupt(
-                name(),
-                "a listed device has another user",
-            ))),
-            None => Err(abort(codec::corrupt(
-                name(),
-                "a listed device does not exist",
-            ))),
-        }
-    }
-
-    /// Takes `device` off its user's list, if it has a user; the device itself is untouched.
-    fn unlist(&self, device: &Device) -> TxResult<()> {
-        let Some(user) = &device.user else {
-            return Ok(());
-        };
-        let platform = device.platform();
-        let mut listed = self.associated(user, platform)?;
-        listed.retain(|d| d.id != device.id);
-        self.put_associated(user, platform, &listed)
-    }
-
-    /// Deletes `device` and every index entry that names it, its subscriptions included.
-    fn remove(&self, device: &Device) -> TxResult<()> {
-        self.unlist(device)?;
-        self.remove_unlisted(device)
-    }
-
-    /// Deletes `device` and its index entries but its user's list, which the caller handles.
-    fn remove_unlisted(&self, device: &Device) -> TxResult<()> {
-        self.clear_interests(&device.id)?;
-        let token = keys::token(&device.token);
-        if self.tokens.get(&token)?.as_deref() == Some(keys::device(&device.id)) {
-            self.tokens.remove(token)?;
-        }
-        self.devices.remove(keys::device(&device.id))?;
-        Ok(())
-    }
-
-    /// The device that has `token`'s key on its platform.
-    fn device_by_token(&self, token: &PushToken) -> TxResult<Option<Device>> {
-        let Some(id) = self.tokens.get(keys::token(token))? else {
-            return Ok(None);
-        };
-        let id = codec::decode_device_id(&id, || keys::name::token(token)).map_err(abort)?;
-        match self.device(&id)? {
-            Some(device) => Ok(Some(device)),
-            None => Err(abort(codec::corrupt(
-                keys::name::token(token),
-                "the token's device does not exist",
-            ))),
-        }
-    }
 }
 
 /// Registers a device, or renews the device that has the token's key.
@@ -318,7 +181,8 @@ fn update_metadata(
     Ok(Some(device))
 }
 
-/// Gives a device a new token of its platform, deleting the device that held it.
+/// Gives a device a new token of its platform (the caller checked it is), deleting the
+/// device that held it.
 fn update_token(
     tx: &Tx<'_>,
     id: &DeviceId,
@@ -328,17 +192,6 @@ fn update_token(
     let Some(mut device) = tx.device(id)? else {
         return Ok(None);
     };
-    if token.platform() != device.platform() {
-        // The user index is per platform: a device cannot change platform under it.
-        return Err(abort(StoreError::with_source(
-            StoreErrorKind::Backend,
-            format!(
-                "a {} token cannot be given to {} device {id}",
-                token.platform(),
-                device.platform()
-            ),
-        )));
-    }
     if let Some(holder) = tx.device_by_token(token)?
         && holder.id != device.id
     {
@@ -357,11 +210,9 @@ fn update_token(
 }
 
 /// Associates a device with a user: reads, lets the policy decide, applies the plan whole.
-fn associate(tx: &Tx<'_>, request: &AssociationRequest) -> TxResult<AssociationOutcome> {
+fn associate(tx: &Tx<'_>, request: &AssociationRequest) -> TxResult<Option<AssociationOutcome>> {
     let Some(mut device) = tx.device(&request.device)? else {
-        return Ok(AssociationOutcome::Refused(
-            AssociationRefusal::DeviceNotFound,
-        ));
+        return Ok(None);
     };
     let platform = device.platform();
     let mut listed = None;
@@ -374,8 +225,10 @@ fn associate(tx: &Tx<'_>, request: &AssociationRequest) -> TxResult<AssociationO
                 Ok::<_, ConflictableTransactionError<StoreError>>(read)
             })?;
     let evict = match plan {
-        AssociationPlan::Unchanged => return Ok(AssociationOutcome::AlreadyAssociated),
-        AssociationPlan::Refuse(refusal) => return Ok(AssociationOutcome::Refused(refusal)),
+        AssociationPlan::Unchanged => return Ok(Some(AssociationOutcome::AlreadyAssociated)),
+        AssociationPlan::Refuse(refusal) => {
+            return Ok(Some(AssociationOutcome::Refused(refusal)));
+        }
         AssociationPlan::Associate { evict } => evict,
     };
     for id in &evict {
@@ -402,5 +255,5 @@ fn associate(tx: &Tx<'_>, request: &AssociationRequest) -> TxResult<AssociationO
     device.user = Some(request.user.clone());
     device.associated_at = Some(request.at);
     tx.put_device(&device)?;
-    Ok(AssociationOutcome::Associated { evicted: evict })
+    Ok(Some(AssociationOutcome::Associated { evicted: evict }))
 }

@@ -48,12 +48,15 @@ async fn a_device_that_does_not_decode_is_corrupt_and_named() {
         std::error::Error::source(&err).is_some(),
         "the decode error is kept"
     );
-    let err = store.user_devices(&alice).await.expect_err("listing fails");
+    let err = store
+        .devices_of_user(&alice)
+        .await
+        .expect_err("listing fails");
     assert_eq!(err.kind(), &expected);
     let err = store
-        .device_by_token(&device.token)
+        .remove_device_by_token(&device.token, Timestamp::from_unix_millis(i64::MAX))
         .await
-        .expect_err("lookup fails");
+        .expect_err("removal by token fails");
     assert_eq!(err.kind(), &expected);
     let err = store
         .associate(&beams_core::AssociationRequest {
@@ -103,7 +106,10 @@ async fn a_user_list_that_does_not_decode_is_corrupt_and_named() {
     users.insert(key, &b"\x00\x01"[..]).expect("raw write");
 
     let expected = corrupt_at("beams.users/alice/web");
-    let err = store.user_devices(&alice).await.expect_err("listing fails");
+    let err = store
+        .devices_of_user(&alice)
+        .await
+        .expect_err("listing fails");
     assert_eq!(err.kind(), &expected);
     let other = register(&store, Platform::Web, 2, 10).await;
     let err = store
@@ -132,13 +138,26 @@ async fn a_token_index_entry_that_does_not_decode_is_corrupt_and_named() {
     tokens
         .insert(key, &b"not-a-device-id"[..])
         .expect("raw write");
+    let expected = corrupt_at(&format!("beams.tokens/fcm/{}", device.token.key()));
     let err = store
-        .device_by_token(&device.token)
+        .remove_device_by_token(&device.token, Timestamp::from_unix_millis(i64::MAX))
         .await
-        .expect_err("lookup fails");
+        .expect_err("removal by token fails");
+    assert_eq!(err.kind(), &expected);
+    let err = store
+        .register_device(DeviceRegistration {
+            id: DeviceId::generate(Platform::Fcm),
+            token: device.token.clone(),
+            metadata: metadata("2.0.0"),
+            at: Timestamp::from_unix_millis(20),
+        })
+        .await
+        .expect_err("registering the token again fails");
+    assert_eq!(err.kind(), &expected);
     assert_eq!(
-        err.kind(),
-        &corrupt_at(&format!("beams.tokens/fcm/{}", device.token.key()))
+        store.device(&device.id).await.expect("read succeeds"),
+        Some(device),
+        "the failed calls changed nothing"
     );
 }
 
@@ -180,19 +199,19 @@ async fn a_subscription_of_a_missing_device_is_skipped() {
         devices.into_iter().map(|d| d.id).collect()
     };
     let all = store
-        .interests_devices(std::slice::from_ref(&news), None, 10)
+        .subscribers_page(std::slice::from_ref(&news), None, 10)
         .await
         .expect("the listing skips the missing device");
     assert_eq!(ids(all), subscribed);
     // A page is short only at the end: the missing device does not take the first page's place.
     let first = store
-        .interests_devices(std::slice::from_ref(&news), None, 1)
+        .subscribers_page(std::slice::from_ref(&news), None, 1)
         .await
         .expect("listing succeeds");
     assert_eq!(ids(first), subscribed[..1]);
     assert_eq!(
         store
-            .device_interests(&missing, None, 10)
+            .interests_of_device(&missing, None, 10)
             .await
             .expect("read succeeds"),
         None,
@@ -211,13 +230,13 @@ async fn a_subscription_of_a_missing_device_is_skipped() {
         .expect("registration succeeds");
     assert_eq!(
         store
-            .device_interests(&missing, None, 10)
+            .interests_of_device(&missing, None, 10)
             .await
             .expect("read succeeds"),
         Some(vec![])
     );
     let all = store
-        .interests_devices(std::slice::from_ref(&news), None, 10)
+        .subscribers_page(std::slice::from_ref(&news), None, 10)
         .await
         .expect("listing succeeds");
     assert_eq!(ids(all), subscribed);
@@ -239,7 +258,7 @@ async fn an_interest_list_that_does_not_decode_is_corrupt_and_named() {
     let expected = corrupt_at(&format!("beams.device_interests/{}", device.id));
 
     let err = store
-        .device_interests(&device.id, None, 10)
+        .interests_of_device(&device.id, None, 10)
         .await
         .expect_err("listing fails");
     assert_eq!(err.kind(), &expected);
@@ -264,7 +283,7 @@ async fn an_interest_list_that_does_not_decode_is_corrupt_and_named() {
         Some(device.clone())
     );
     let found = store
-        .interests_devices(&[news, interest("sports")], None, 10)
+        .subscribers_page(&[news, interest("sports")], None, 10)
         .await
         .expect("listing succeeds");
     assert_eq!(found, vec![device]);
@@ -284,7 +303,7 @@ async fn an_interest_key_that_does_not_decode_is_corrupt_and_named() {
         .insert(subscription("news", "not-a-device"), &b""[..])
         .expect("raw write");
     let err = store
-        .interests_devices(&[news], None, 10)
+        .subscribers_page(&[news], None, 10)
         .await
         .expect_err("listing fails");
     assert_eq!(err.kind(), &corrupt_at("beams.interests/news/not-a-device"));

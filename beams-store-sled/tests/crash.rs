@@ -276,7 +276,7 @@ async fn child_worker(store: &SledDeviceStore, w: usize, stop_at: Instant) {
             .add_interest(&device.id, &topic, 10)
             .await
             .expect("add_interest succeeds");
-        assert_eq!(change, InterestChange::Added);
+        assert_eq!(change, Some(InterestChange::Added));
         say(&format!("subscribed {} {topic}", device.id));
         registered.push(device.id);
         // This device has had `LIMIT + 1` newer associations on its user and platform since.
@@ -447,7 +447,10 @@ fn check_indexes(dir: &Path) {
 async fn check_store(store: &SledDeviceStore, acked: &Acked, every_write: bool) {
     let users: HashSet<&UserId> = acked.associations.keys().map(|(u, _)| u).collect();
     for u in &users {
-        let devices = store.user_devices(u).await.expect("user_devices succeeds");
+        let devices = store
+            .devices_of_user(u)
+            .await
+            .expect("devices_of_user succeeds");
         for platform in Platform::ALL {
             let on = devices.iter().filter(|d| d.platform() == platform).count();
             assert!(on <= LIMIT, "{u:?} has {on} devices on {platform}");
@@ -456,9 +459,9 @@ async fn check_store(store: &SledDeviceStore, acked: &Acked, every_write: bool) 
     if !every_write {
         // Writes of the last interval may be lost, but the flushes during the storm kept some.
         let kept = store
-            .users_devices(&users.into_iter().cloned().collect::<Vec<_>>())
+            .devices_of_users(&users.into_iter().cloned().collect::<Vec<_>>())
             .await;
-        assert!(!kept.expect("users_devices succeeds").is_empty());
+        assert!(!kept.expect("devices_of_users succeeds").is_empty());
         return;
     }
     for ((u, platform), associations) in &acked.associations {
@@ -494,7 +497,7 @@ async fn check_store(store: &SledDeviceStore, acked: &Acked, every_write: bool) 
     for (_, topic) in &acked.subscribed {
         if !indexed.contains_key(topic) {
             let found = store
-                .interests_devices(std::slice::from_ref(topic), None, usize::MAX)
+                .subscribers_page(std::slice::from_ref(topic), None, usize::MAX)
                 .await
                 .expect("listing succeeds");
             indexed.insert(topic, found.into_iter().map(|d| d.id).collect());
@@ -506,7 +509,7 @@ async fn check_store(store: &SledDeviceStore, acked: &Acked, every_write: bool) 
             continue;
         }
         let interests = store
-            .device_interests(id, None, usize::MAX)
+            .interests_of_device(id, None, usize::MAX)
             .await
             .expect("read succeeds");
         let Some(interests) = interests else {

@@ -1,8 +1,10 @@
 //! Opening: bad paths, unknown layouts and locked directories give typed errors; a shared
 //! database and interval durability work; a store of layout 1 is upgraded.
 
-use beams_core::testing::fixtures::register;
-use beams_core::{DeviceStore, Interest, InterestChange, Platform, StoreErrorKind};
+use beams_core::testing::fixtures::{associate, register, user};
+use beams_core::{
+    AssociationPolicy, DeviceStore, Interest, InterestChange, Platform, StoreErrorKind,
+};
 use beams_store_sled::{SledDeviceStore, sled};
 
 #[path = "support/released.rs"]
@@ -67,9 +69,9 @@ async fn a_layout_1_store_is_upgraded_and_keeps_its_devices() {
             .add_interest(&device.id, &news, 10)
             .await
             .expect("add_interest succeeds");
-        assert_eq!(change, InterestChange::Added);
+        assert_eq!(change, Some(InterestChange::Added));
         let found = store
-            .interests_devices(&[news], None, 10)
+            .subscribers_page(&[news], None, 10)
             .await
             .expect("listing succeeds");
         assert_eq!(found, vec![device]);
@@ -131,17 +133,62 @@ fn a_sled_database_of_other_data_without_a_layout_is_not_a_store() {
     );
 }
 
-#[test]
-fn an_application_may_share_the_database() {
+#[tokio::test(flavor = "multi_thread")]
+async fn an_application_may_share_the_database() {
     let db = sled::Config::new()
         .temporary(true)
         .open()
         .expect("sled opens");
     db.insert("app-key", "app-value").expect("raw write");
-    db.open_tree("app-tree").expect("tree");
+    let app_tree = db.open_tree("app-tree").expect("tree");
+    for n in 0..100_u32 {
+        app_tree
+            .insert(n.to_be_bytes(), &b"app"[..])
+            .expect("raw write");
+    }
+    let app_keys = || -> Vec<Vec<u8>> {
+        app_tree
+            .iter()
+            .keys()
+            .map(|key| key.expect("raw read").to_vec())
+            .collect()
+    };
+    let before = app_keys();
+
     let store = SledDeviceStore::from_db(db.clone()).expect("the store opens beside app data");
+    let alice = user("alice");
+    let kept = register(&store, Platform::Web, 1, 10).await;
+    for n in 2..20 {
+        let device = register(&store, Platform::ALL[n as usize % 3], n, 10).await;
+        associate(&store, &device.id, &alice, AssociationPolicy::default(), 20).await;
+        let news = Interest::new("news").expect("interest");
+        store
+            .add_interest(&device.id, &news, 10)
+            .await
+            .expect("add_interest succeeds");
+    }
+    assert_eq!(
+        store.remove_user(&alice).await.expect("remove_user").len(),
+        18
+    );
     drop(store);
-    SledDeviceStore::from_db(db).expect("and again");
+
+    assert_eq!(
+        db.get("app-key").expect("raw read").as_deref(),
+        Some(&b"app-value"[..]),
+        "the application's key in the default tree is untouched"
+    );
+    assert_eq!(app_keys(), before, "the application's tree is untouched");
+    assert!(
+        db.tree_names().iter().any(|name| &name[..] == b"app-tree"),
+        "the application's tree is still listed"
+    );
+    let store = SledDeviceStore::from_db(db).expect("and again");
+    assert_eq!(
+        store.device(&kept.id).await.expect("read succeeds"),
+        Some(kept),
+        "the store's own data is there too"
+    );
 }
 
 #[test]

@@ -9,9 +9,9 @@
 //!
 //! - `associate`: a user at the limit (100 FCM devices) gets a device it does not have, so each
 //!   association also evicts the oldest; evicted devices are the next ones associated.
-//! - `user_devices/{store,raw_rusqlite}/{5,300}`: one user's devices (platforms in turn; 300 is
+//! - `devices_of_user/{store,raw_rusqlite}/{5,300}`: one user's devices (platforms in turn; 300 is
 //!   100 per platform); an element is one lookup.
-//! - `users_devices_1000`: 1000 users with 3 devices each in one call (the baseline passes the
+//! - `devices_of_users_1000`: 1000 users with 3 devices each in one call (the baseline passes the
 //!   ids as one JSON array, like the store); an element is one device returned.
 //!
 //! The target: `store` at least 0.7× the throughput of `raw_rusqlite` in every group.
@@ -202,7 +202,7 @@ fn bench_associate(c: &mut Criterion, rt: &Runtime, dir: &Path) {
                 at: Timestamp::from_unix_millis(at),
             };
             match rt.block_on(store.associate(&request)) {
-                Ok(AssociationOutcome::Associated { evicted }) if evicted.len() == 1 => {
+                Ok(Some(AssociationOutcome::Associated { evicted })) if evicted.len() == 1 => {
                     pool.extend(evicted)
                 }
                 other => panic!("expected one eviction, got {other:?}"),
@@ -240,17 +240,17 @@ fn bench_lookups(c: &mut Criterion, rt: &Runtime, dir: &Path) {
     }
     let raw = raw_copy(&dir.join("lookups-raw.db"), &file);
 
-    let mut group = c.benchmark_group("user_devices");
+    let mut group = c.benchmark_group("devices_of_user");
     group.throughput(Throughput::Elements(1));
     for (count, who) in &singles {
         let found = rt
-            .block_on(store.user_devices(who))
-            .expect("user_devices succeeds");
+            .block_on(store.devices_of_user(who))
+            .expect("devices_of_user succeeds");
         assert_eq!(found.len(), *count, "the store finds every device");
         let found = raw_devices(&raw, USER_DEVICES, who.as_str());
         assert_eq!(found.len(), *count, "the baseline finds every device");
         group.bench_function(BenchmarkId::new("store", count), |b| {
-            b.iter(|| rt.block_on(store.user_devices(black_box(who))))
+            b.iter(|| rt.block_on(store.devices_of_user(black_box(who))))
         });
         group.bench_function(BenchmarkId::new("raw_rusqlite", count), |b| {
             b.iter(|| raw_devices(&raw, USER_DEVICES, black_box(who.as_str())))
@@ -260,8 +260,8 @@ fn bench_lookups(c: &mut Criterion, rt: &Runtime, dir: &Path) {
 
     let devices = 3 * many.len();
     let found = rt
-        .block_on(store.users_devices(&many))
-        .expect("users_devices succeeds");
+        .block_on(store.devices_of_users(&many))
+        .expect("devices_of_users succeeds");
     assert_eq!(found.len(), devices, "the store finds every device");
     let names: Vec<&str> = many.iter().map(UserId::as_str).collect();
     let raw_many = || {
@@ -270,11 +270,11 @@ fn bench_lookups(c: &mut Criterion, rt: &Runtime, dir: &Path) {
     };
     assert_eq!(raw_many().len(), devices, "the baseline finds every device");
 
-    let mut group = c.benchmark_group("users_devices_1000");
+    let mut group = c.benchmark_group("devices_of_users_1000");
     group.throughput(Throughput::Elements(devices as u64));
     group.sample_size(20);
     group.bench_function("store", |b| {
-        b.iter(|| rt.block_on(store.users_devices(black_box(&many))))
+        b.iter(|| rt.block_on(store.devices_of_users(black_box(&many))))
     });
     group.bench_function("raw_rusqlite", |b| b.iter(raw_many));
     group.finish();

@@ -44,10 +44,10 @@ pub(crate) fn set(
     conn: &mut Connection,
     id: &DeviceId,
     interests: &BTreeSet<Interest>,
-) -> Result<bool, StoreError> {
+) -> Result<Option<()>, StoreError> {
     in_transaction(conn, |tx| {
         if !exists(tx, id)? {
-            return Ok(false);
+            return Ok(None);
         }
         tx.prepare_cached(CLEAR)
             .and_then(|mut stmt| stmt.execute([id.as_str()]))
@@ -58,7 +58,7 @@ pub(crate) fn set(
                 .execute(params![id.as_str(), interest.as_str()])
                 .map_err(store_error)?;
         }
-        Ok(true)
+        Ok(Some(()))
     })
 }
 
@@ -67,7 +67,7 @@ pub(crate) fn add(
     id: &DeviceId,
     interest: &Interest,
     max: usize,
-) -> Result<InterestChange, StoreError> {
+) -> Result<Option<InterestChange>, StoreError> {
     in_transaction(conn, |tx| {
         // One statement inserts when the device is below the maximum; only when it changes
         // nothing is it worth asking why.
@@ -77,22 +77,22 @@ pub(crate) fn add(
             .and_then(|mut stmt| stmt.execute(params![id.as_str(), interest.as_str(), max]))
             .map_err(store_error)?;
         if added > 0 {
-            return Ok(InterestChange::Added);
+            return Ok(Some(InterestChange::Added));
         }
         if !exists(tx, id)? {
-            return Ok(InterestChange::DeviceNotFound);
+            return Ok(None);
         }
         let has = tx
             .prepare_cached(HAS)
             .and_then(|mut stmt| stmt.exists(params![id.as_str(), interest.as_str()]))
             .map_err(store_error)?;
-        Ok(if has {
+        Ok(Some(if has {
             InterestChange::AlreadySubscribed
         } else {
             InterestChange::TooMany {
                 max: usize::try_from(max).unwrap_or(usize::MAX),
             }
-        })
+        }))
     })
 }
 
@@ -146,7 +146,7 @@ pub(crate) fn page(
 /// its first `limit` subscribers after `after`; the page is the first `limit` of their union,
 /// which those scans are sure to contain. One query over all interests at once would make
 /// SQLite collect and sort every remaining subscriber for every page.
-pub(crate) fn devices(
+pub(crate) fn subscribers_page(
     conn: &Connection,
     interests: &[Interest],
     after: Option<&DeviceId>,

@@ -21,7 +21,7 @@
 //! let alice = UserId::new("alice")?;
 //! let token = beams.issue_token(&alice)?;
 //! beams.associate_device(&device.id, &token.token).await?;
-//! assert_eq!(beams.store().user_devices(&alice).await?.len(), 1);
+//! assert_eq!(beams.store().devices_of_user(&alice).await?.len(), 1);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! # }).unwrap();
 //! ```

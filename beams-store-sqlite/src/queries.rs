@@ -4,9 +4,9 @@
 //! queue on the busy timeout instead of interleaving.
 
 use beams_core::{
-    AssociatedDevice, AssociationOutcome, AssociationPlan, AssociationRefusal, AssociationRequest,
-    Device, DeviceId, DeviceMetadata, DeviceRegistration, Platform, PushToken, StoreError,
-    Timestamp, UserId,
+    AssociatedDevice, AssociationOutcome, AssociationPlan, AssociationRequest, Device, DeviceId,
+    DeviceMetadata, DeviceRegistration, Platform, PushToken, StoreError, Timestamp, UserId,
+    check_token_platform,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -30,11 +30,6 @@ const SELECT_BY_ID: &str = concat!("SELECT ", device_columns!(), " FROM devices 
 const DELETE_BY_ID: &str = concat!(
     "DELETE FROM devices WHERE id = ?1 RETURNING ",
     device_columns!()
-);
-const SELECT_BY_TOKEN: &str = concat!(
-    "SELECT ",
-    device_columns!(),
-    " FROM devices WHERE platform = ?1 AND token = ?2"
 );
 const DELETE_BY_TOKEN: &str = concat!(
     "DELETE FROM devices WHERE platform = ?1 AND token = ?2 ",
@@ -77,6 +72,7 @@ pub(crate) fn register(
     conn: &mut Connection,
     registration: &DeviceRegistration,
 ) -> Result<Device, StoreError> {
+    check_token_platform(&registration.id, &registration.token)?;
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(store_error)?;
@@ -139,17 +135,6 @@ pub(crate) fn remove_device(
     in_transaction(conn, |tx| one_device(tx, DELETE_BY_ID, [id.as_str()]))
 }
 
-pub(crate) fn device_by_token(
-    conn: &Connection,
-    token: &PushToken,
-) -> Result<Option<Device>, StoreError> {
-    one_device(
-        conn,
-        SELECT_BY_TOKEN,
-        params![token.platform().as_str(), token.key()],
-    )
-}
-
 pub(crate) fn remove_device_by_token(
     conn: &mut Connection,
     token: &PushToken,
@@ -168,14 +153,14 @@ pub(crate) fn remove_device_by_token(
     })
 }
 
-pub(crate) fn user_devices(conn: &Connection, user: &UserId) -> Result<Vec<Device>, StoreError> {
+pub(crate) fn devices_of_user(conn: &Connection, user: &UserId) -> Result<Vec<Device>, StoreError> {
     many_devices(conn, SELECT_BY_USER, [user.as_str()])
 }
 
 /// Every device of the given users in one statement: the ids travel as one JSON array
 /// parameter, so any number of users shares one prepared statement and the index on
 /// `user_id` is probed once per user.
-pub(crate) fn users_devices(
+pub(crate) fn devices_of_users(
     conn: &Connection,
     users: &[UserId],
 ) -> Result<Vec<Device>, StoreError> {
@@ -226,9 +211,7 @@ pub(crate) fn update_token(
     token: &PushToken,
     at: Timestamp,
 ) -> Result<Option<Device>, StoreError> {
-    if token.platform() != id.platform() {
-        return Err(StoreError::new(beams_core::StoreErrorKind::Backend));
-    }
+    check_token_platform(id, token)?;
     in_transaction(conn, |tx| {
         let exists = tx
             .prepare_cached(SELECT_USER_OF)
@@ -254,7 +237,7 @@ pub(crate) fn update_token(
 pub(crate) fn associate(
     conn: &mut Connection,
     request: &AssociationRequest,
-) -> Result<AssociationOutcome, StoreError> {
+) -> Result<Option<AssociationOutcome>, StoreError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(store_error)?;
@@ -264,9 +247,7 @@ pub(crate) fn associate(
         .and_then(|mut stmt| stmt.query_row([device_id], |row| row.get(0)).optional())
         .map_err(store_error)?;
     let Some(current) = current else {
-        return Ok(AssociationOutcome::Refused(
-            AssociationRefusal::DeviceNotFound,
-        ));
+        return Ok(None);
     };
     let current = current
         .map(UserId::new)
@@ -280,8 +261,10 @@ pub(crate) fn associate(
                 associated(&tx, &request.user, request.device.platform())
             })?;
     let evicted = match plan {
-        AssociationPlan::Unchanged => return Ok(AssociationOutcome::AlreadyAssociated),
-        AssociationPlan::Refuse(refusal) => return Ok(AssociationOutcome::Refused(refusal)),
+        AssociationPlan::Unchanged => return Ok(Some(AssociationOutcome::AlreadyAssociated)),
+        AssociationPlan::Refuse(refusal) => {
+            return Ok(Some(AssociationOutcome::Refused(refusal)));
+        }
         AssociationPlan::Associate { evict } => evict,
     };
     {
@@ -300,7 +283,7 @@ pub(crate) fn associate(
             .map_err(store_error)?;
     }
     tx.commit().map_err(store_error)?;
-    Ok(AssociationOutcome::Associated { evicted })
+    Ok(Some(AssociationOutcome::Associated { evicted }))
 }
 
 /// The policy's view of a user's devices on one platform.
@@ -373,7 +356,6 @@ mod tests {
             DELETE_ID,
             SELECT_BY_ID,
             DELETE_BY_ID,
-            SELECT_BY_TOKEN,
             DELETE_BY_TOKEN,
             SELECT_BY_USER,
             SELECT_BY_USERS,

@@ -204,12 +204,6 @@ impl DeviceStore for SqliteDeviceStore {
             .await
     }
 
-    async fn device_by_token(&self, token: &PushToken) -> Result<Option<Device>, StoreError> {
-        let token = token.clone();
-        self.read(move |conn| queries::device_by_token(conn, &token))
-            .await
-    }
-
     async fn remove_device_by_token(
         &self,
         token: &PushToken,
@@ -222,15 +216,15 @@ impl DeviceStore for SqliteDeviceStore {
         .await
     }
 
-    async fn user_devices(&self, user: &UserId) -> Result<Vec<Device>, StoreError> {
+    async fn devices_of_user(&self, user: &UserId) -> Result<Vec<Device>, StoreError> {
         let user = user.clone();
-        self.read(move |conn| queries::user_devices(conn, &user))
+        self.read(move |conn| queries::devices_of_user(conn, &user))
             .await
     }
 
-    async fn users_devices(&self, users: &[UserId]) -> Result<Vec<Device>, StoreError> {
+    async fn devices_of_users(&self, users: &[UserId]) -> Result<Vec<Device>, StoreError> {
         let users = users.to_vec();
-        self.read(move |conn| queries::users_devices(conn, &users))
+        self.read(move |conn| queries::devices_of_users(conn, &users))
             .await
     }
 
@@ -265,7 +259,7 @@ impl DeviceStore for SqliteDeviceStore {
         &self,
         id: &DeviceId,
         interests: &BTreeSet<Interest>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<()>, StoreError> {
         let (id, interests) = (id.clone(), interests.clone());
         self.write(move |conn| interests::set(conn, &id, &interests))
             .await
@@ -276,7 +270,7 @@ impl DeviceStore for SqliteDeviceStore {
         id: &DeviceId,
         interest: &Interest,
         max: usize,
-    ) -> Result<InterestChange, StoreError> {
+    ) -> Result<Option<InterestChange>, StoreError> {
         let (id, interest) = (id.clone(), interest.clone());
         self.write(move |conn| interests::add(conn, &id, &interest, max))
             .await
@@ -292,7 +286,7 @@ impl DeviceStore for SqliteDeviceStore {
             .await
     }
 
-    async fn device_interests(
+    async fn interests_of_device(
         &self,
         id: &DeviceId,
         after: Option<&Interest>,
@@ -303,21 +297,21 @@ impl DeviceStore for SqliteDeviceStore {
             .await
     }
 
-    async fn interests_devices(
+    async fn subscribers_page(
         &self,
         interests: &[Interest],
         after: Option<&DeviceId>,
         limit: usize,
     ) -> Result<Vec<Device>, StoreError> {
         let (names, after) = (interests.to_vec(), after.cloned());
-        self.read(move |conn| interests::devices(conn, &names, after.as_ref(), limit))
+        self.read(move |conn| interests::subscribers_page(conn, &names, after.as_ref(), limit))
             .await
     }
 
     async fn associate(
         &self,
         request: &AssociationRequest,
-    ) -> Result<AssociationOutcome, StoreError> {
+    ) -> Result<Option<AssociationOutcome>, StoreError> {
         let request = request.clone();
         self.write(move |conn| queries::associate(conn, &request))
             .await

@@ -69,7 +69,7 @@ async fn an_empty_file_becomes_a_new_store() {
     let store = SqliteDeviceStore::open(&path).await.expect("opens");
     assert!(
         store
-            .user_devices(&user("alice"))
+            .devices_of_user(&user("alice"))
             .await
             .expect("reads")
             .is_empty()
@@ -109,7 +109,7 @@ async fn a_truncated_database_gives_typed_errors() {
 
     let outcome = match SqliteDeviceStore::open(&path).await {
         Err(err) => Err(err),
-        Ok(store) => store.user_devices(&user("alice")).await.map(|_| ()),
+        Ok(store) => store.devices_of_user(&user("alice")).await.map(|_| ()),
     };
     let err = outcome.expect_err("half a database cannot be read whole");
     assert!(

@@ -62,7 +62,7 @@ async fn a_version_1_database_upgrades_and_keeps_its_devices() {
         .add_interest(&id, &news, 10)
         .await
         .expect("interests work after the upgrade");
-    assert_eq!(change, InterestChange::Added);
+    assert_eq!(change, Some(InterestChange::Added));
     drop(store);
 
     let conn = rusqlite::Connection::open(&path).expect("raw connection");

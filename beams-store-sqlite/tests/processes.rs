@@ -84,9 +84,9 @@ async fn contend(store: &SqliteDeviceStore, devices: &[DeviceId], rounds: usize)
             store.associate(&request).await.expect("associate succeeds");
             writes += 1;
             let seen = store
-                .user_devices(&shared)
+                .devices_of_user(&shared)
                 .await
-                .expect("user_devices succeeds");
+                .expect("devices_of_user succeeds");
             assert!(
                 seen.len() <= LIMIT,
                 "saw {} devices over the limit",
@@ -156,7 +156,7 @@ async fn storm(store: &SqliteDeviceStore, out: &mut impl Write) {
             policy: limit(),
             at: Timestamp::from_unix_millis(n as i64),
         };
-        let AssociationOutcome::Associated { evicted } =
+        let Some(AssociationOutcome::Associated { evicted }) =
             store.associate(&request).await.expect("associate succeeds")
         else {
             panic!("a fresh device is always associated");
@@ -210,9 +210,9 @@ fn the_limit_holds_for_two_processes_on_one_file() {
         assert!(child.wait().expect("the child exits").success());
 
         let shared = store
-            .user_devices(&user(SHARED_USER))
+            .devices_of_user(&user(SHARED_USER))
             .await
-            .expect("user_devices");
+            .expect("devices_of_user");
         assert_eq!(shared.len(), LIMIT, "exactly the limit remains");
         // Both processes' devices competed for the same slots.
         assert_eq!(count_over_limit(&db), 0);

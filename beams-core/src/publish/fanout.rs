@@ -225,7 +225,7 @@ impl<'r> Lookups<'r> {
 impl<'a> Shared<'a> {
     fn look_up_users(&'a self, users: &'a [UserId]) -> Work<'a> {
         Box::pin(async move {
-            let devices = self.fanout.store.users_devices(users).await;
+            let devices = self.fanout.store.devices_of_users(users).await;
             Done::LookedUp(devices, users.len())
         })
     }
@@ -240,7 +240,7 @@ impl<'a> Shared<'a> {
             let devices = self
                 .fanout
                 .store
-                .interests_devices(interests, after.as_ref(), page)
+                .subscribers_page(interests, after.as_ref(), page)
                 .await;
             Done::LookedUp(devices, 0)
         })

@@ -2,8 +2,8 @@
 
 use super::fixtures::{associate, register, stored, user, user_device_ids};
 use crate::{
-    AssociationOutcome, AssociationPolicy, AssociationRefusal, DeviceId, DeviceStore, Platform,
-    Timestamp,
+    AssociationOutcome, AssociationPolicy, AssociationRefusal, AssociationRequest, DeviceId,
+    DeviceStore, Platform, Timestamp,
 };
 
 /// Association sets the device's user and time and lists it among the user's devices.
@@ -64,21 +64,26 @@ pub async fn association_with_another_user_is_refused<S: DeviceStore>(store: S) 
     assert_eq!(outcome, AssociationOutcome::Associated { evicted: vec![] });
 }
 
-/// Associating an absent device answers `Refused(DeviceNotFound)` and creates nothing.
-pub async fn association_of_an_unknown_device_is_refused<S: DeviceStore>(store: S) {
+/// Associating an absent device answers `None` and creates nothing.
+pub async fn association_of_an_unknown_device_is_none<S: DeviceStore>(store: S) {
     let alice = user("alice");
     let absent = DeviceId::generate(Platform::Fcm);
-    let outcome = associate(&store, &absent, &alice, AssociationPolicy::default(), 50).await;
-    assert_eq!(
-        outcome,
-        AssociationOutcome::Refused(AssociationRefusal::DeviceNotFound)
-    );
+    let outcome = store
+        .associate(&AssociationRequest {
+            device: absent.clone(),
+            user: alice.clone(),
+            policy: AssociationPolicy::default(),
+            at: Timestamp::from_unix_millis(50),
+        })
+        .await
+        .expect("associate succeeds");
+    assert_eq!(outcome, None);
     assert!(user_device_ids(&store, &alice).await.is_empty());
     assert_eq!(store.device(&absent).await.expect("read succeeds"), None);
 }
 
-/// `user_devices` lists oldest association first, ties by device id.
-pub async fn user_devices_are_listed_in_association_order<S: DeviceStore>(store: S) {
+/// `devices_of_user` lists oldest association first, ties by device id.
+pub async fn devices_of_a_user_are_listed_in_association_order<S: DeviceStore>(store: S) {
     let alice = user("alice");
     let mut devices = Vec::new();
     for n in 0..6 {

@@ -73,7 +73,7 @@ pub async fn register<S: DeviceStore + ?Sized>(
         .expect("register_device succeeds")
 }
 
-/// Associates `device` with `user` under `policy` at `at` (milliseconds).
+/// Associates `device`, which must exist, with `user` under `policy` at `at` (milliseconds).
 pub async fn associate<S: DeviceStore + ?Sized>(
     store: &S,
     device: &DeviceId,
@@ -90,6 +90,7 @@ pub async fn associate<S: DeviceStore + ?Sized>(
         })
         .await
         .expect("associate succeeds")
+        .expect("the device exists")
 }
 
 /// The stored device, which must exist.
@@ -104,24 +105,55 @@ pub async fn stored<S: DeviceStore + ?Sized>(store: &S, id: &DeviceId) -> Device
 /// The ids of a user's devices, in the store's order.
 pub async fn user_device_ids<S: DeviceStore + ?Sized>(store: &S, user: &UserId) -> Vec<DeviceId> {
     store
-        .user_devices(user)
+        .devices_of_user(user)
         .await
-        .expect("user_devices succeeds")
+        .expect("devices_of_user succeeds")
         .into_iter()
         .map(|d| d.id)
         .collect()
 }
 
-/// Asserts that no read or token lookup finds `device` any more.
+/// The device a push token leads to, found the way a client finds it: by registering the
+/// token again. A token no device holds registers a new device, which is removed again
+/// (`None`); a held token renews its device, which then has no user, and names it. So probe
+/// last, once nothing else is to be checked of the device.
+pub async fn token_holder<S: DeviceStore + ?Sized>(
+    store: &S,
+    token: &PushToken,
+) -> Option<DeviceId> {
+    let probe = DeviceId::generate(token.platform());
+    let registered = store
+        .register_device(DeviceRegistration {
+            id: probe.clone(),
+            token: token.clone(),
+            metadata: metadata("probe"),
+            at: Timestamp::from_unix_millis(i64::MAX),
+        })
+        .await
+        .expect("register_device succeeds");
+    if registered.id == probe {
+        store
+            .remove_device(&probe)
+            .await
+            .expect("remove succeeds")
+            .expect("the probe was just registered");
+        None
+    } else {
+        Some(registered.id)
+    }
+}
+
+/// Asserts that no read finds `device` any more and that its token leads to no device.
 pub async fn assert_device_gone<S: DeviceStore + ?Sized>(store: &S, device: &Device) {
     let by_id = store
         .device(&device.id)
         .await
         .expect("device read succeeds");
     assert_eq!(by_id, None, "device {} is gone", device.id);
-    let by_token = store
-        .device_by_token(&device.token)
-        .await
-        .expect("token lookup succeeds");
-    assert_eq!(by_token, None, "no device has the token of {}", device.id);
+    assert_eq!(
+        token_holder(store, &device.token).await,
+        None,
+        "no device has the token of {}",
+        device.id
+    );
 }

@@ -16,17 +16,17 @@ fn interest(name: &str) -> Interest {
 
 async fn interests_of<S: DeviceStore + ?Sized>(store: &S, id: &DeviceId) -> Vec<Interest> {
     store
-        .device_interests(id, None, usize::MAX)
+        .interests_of_device(id, None, usize::MAX)
         .await
-        .expect("device_interests succeeds")
+        .expect("interests_of_device succeeds")
         .expect("the device exists")
 }
 
 async fn devices_of<S: DeviceStore + ?Sized>(store: &S, interests: &[Interest]) -> Vec<DeviceId> {
     store
-        .interests_devices(interests, None, usize::MAX)
+        .subscribers_page(interests, None, usize::MAX)
         .await
-        .expect("interests_devices succeeds")
+        .expect("subscribers_page succeeds")
         .into_iter()
         .map(|d| d.id)
         .collect()
@@ -40,13 +40,13 @@ pub async fn interests_can_be_added_removed_and_listed<S: DeviceStore>(store: S)
             .add_interest(&device.id, &interest(name), 10)
             .await
             .expect("add_interest succeeds");
-        assert_eq!(change, InterestChange::Added);
+        assert_eq!(change, Some(InterestChange::Added));
     }
     let again = store
         .add_interest(&device.id, &interest("kiwi"), 10)
         .await
         .expect("add_interest succeeds");
-    assert_eq!(again, InterestChange::AlreadySubscribed);
+    assert_eq!(again, Some(InterestChange::AlreadySubscribed));
     let names = |list: Vec<Interest>| {
         list.into_iter()
             .map(Interest::into_string)
@@ -58,15 +58,15 @@ pub async fn interests_can_be_added_removed_and_listed<S: DeviceStore>(store: S)
     );
 
     let page = store
-        .device_interests(&device.id, None, 2)
+        .interests_of_device(&device.id, None, 2)
         .await
-        .expect("device_interests succeeds")
+        .expect("interests_of_device succeeds")
         .expect("the device exists");
     assert_eq!(names(page.clone()), ["apple", "kiwi"]);
     let rest = store
-        .device_interests(&device.id, page.last(), 2)
+        .interests_of_device(&device.id, page.last(), 2)
         .await
-        .expect("device_interests succeeds")
+        .expect("interests_of_device succeeds")
         .expect("the device exists");
     assert_eq!(names(rest), ["mango", "zebra"]);
 
@@ -95,18 +95,20 @@ pub async fn interests_can_be_added_removed_and_listed<S: DeviceStore>(store: S)
 pub async fn setting_interests_replaces_the_whole_set<S: DeviceStore>(store: S) {
     let device = register(&store, Platform::Fcm, 1, 10).await;
     let first: BTreeSet<Interest> = ["a", "b", "c"].into_iter().map(interest).collect();
-    assert!(
+    assert_eq!(
         store
             .set_interests(&device.id, &first)
             .await
-            .expect("set_interests succeeds")
+            .expect("set_interests succeeds"),
+        Some(())
     );
     let second: BTreeSet<Interest> = ["c", "d"].into_iter().map(interest).collect();
-    assert!(
+    assert_eq!(
         store
             .set_interests(&device.id, &second)
             .await
-            .expect("set_interests succeeds")
+            .expect("set_interests succeeds"),
+        Some(())
     );
     assert_eq!(
         interests_of(&store, &device.id).await,
@@ -121,11 +123,12 @@ pub async fn setting_interests_replaces_the_whole_set<S: DeviceStore>(store: S) 
         devices_of(&store, &[interest("d")]).await,
         vec![device.id.clone()]
     );
-    assert!(
+    assert_eq!(
         store
             .set_interests(&device.id, &BTreeSet::new())
             .await
-            .expect("set_interests succeeds")
+            .expect("set_interests succeeds"),
+        Some(())
     );
     assert!(interests_of(&store, &device.id).await.is_empty());
 }
@@ -138,32 +141,33 @@ pub async fn adding_beyond_the_maximum_is_refused<S: DeviceStore>(store: S) {
             .add_interest(&device.id, &interest(&format!("i{n}")), 3)
             .await
             .expect("add_interest succeeds");
-        assert_eq!(change, InterestChange::Added);
+        assert_eq!(change, Some(InterestChange::Added));
     }
     let change = store
         .add_interest(&device.id, &interest("i3"), 3)
         .await
         .expect("add_interest succeeds");
-    assert_eq!(change, InterestChange::TooMany { max: 3 });
+    assert_eq!(change, Some(InterestChange::TooMany { max: 3 }));
     assert_eq!(interests_of(&store, &device.id).await.len(), 3);
     assert!(devices_of(&store, &[interest("i3")]).await.is_empty());
 }
 
-/// Interest calls on an absent device change nothing and say so.
+/// Interest calls on an absent device change nothing and answer `None`.
 pub async fn interest_calls_on_an_unknown_device<S: DeviceStore>(store: S) {
     let absent = DeviceId::generate(Platform::Web);
     let one: BTreeSet<Interest> = [interest("x")].into_iter().collect();
-    assert!(
-        !store
+    assert_eq!(
+        store
             .set_interests(&absent, &one)
             .await
-            .expect("set_interests succeeds")
+            .expect("set_interests succeeds"),
+        None
     );
     let change = store
         .add_interest(&absent, &interest("x"), 10)
         .await
         .expect("add_interest succeeds");
-    assert_eq!(change, InterestChange::DeviceNotFound);
+    assert_eq!(change, None);
     assert_eq!(
         store
             .remove_interest(&absent, &interest("x"))
@@ -173,9 +177,9 @@ pub async fn interest_calls_on_an_unknown_device<S: DeviceStore>(store: S) {
     );
     assert_eq!(
         store
-            .device_interests(&absent, None, 10)
+            .interests_of_device(&absent, None, 10)
             .await
-            .expect("device_interests succeeds"),
+            .expect("interests_of_device succeeds"),
         None
     );
     assert!(devices_of(&store, &[interest("x")]).await.is_empty());
@@ -217,9 +221,9 @@ pub async fn a_device_in_several_published_interests_is_found_once<S: DeviceStor
     let mut after: Option<DeviceId> = None;
     loop {
         let page = store
-            .interests_devices(&published, after.as_ref(), 4)
+            .subscribers_page(&published, after.as_ref(), 4)
             .await
-            .expect("interests_devices succeeds");
+            .expect("subscribers_page succeeds");
         if page.is_empty() {
             break;
         }

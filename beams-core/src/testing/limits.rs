@@ -116,9 +116,9 @@ pub async fn limit_holds_under_concurrent_associations<S: DeviceStore + 'static>
             let mut most = 0;
             while !done.load(Ordering::SeqCst) {
                 let seen = store
-                    .user_devices(&alice)
+                    .devices_of_user(&alice)
                     .await
-                    .expect("user_devices succeeds");
+                    .expect("devices_of_user succeeds");
                 assert!(
                     seen.len() <= limit,
                     "a reader saw {} devices over the limit {limit}",
@@ -248,9 +248,9 @@ pub async fn large_user_with_full_platforms<S: DeviceStore>(store: S) {
         }
     }
     let all = store
-        .user_devices(&alice)
+        .devices_of_user(&alice)
         .await
-        .expect("user_devices succeeds");
+        .expect("devices_of_user succeeds");
     assert_eq!(all.len(), 300);
     for platform in Platform::ALL {
         assert_eq!(all.iter().filter(|d| d.platform() == platform).count(), 100);

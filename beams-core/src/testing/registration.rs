@@ -1,9 +1,13 @@
 //! Rules for registering, reading and removing devices.
 
 use super::fixtures::{
-    assert_device_gone, associate, metadata, push_token, register, stored, user, user_device_ids,
+    assert_device_gone, associate, metadata, push_token, register, stored, token_holder, user,
+    user_device_ids,
 };
-use crate::{AssociationPolicy, DeviceId, DeviceRegistration, DeviceStore, Platform, Timestamp};
+use crate::{
+    AssociationPolicy, DeviceId, DeviceRegistration, DeviceStore, Platform, StoreErrorKind,
+    Timestamp,
+};
 
 /// `register_device` stores what it was given; `device` reads it back unchanged.
 pub async fn registered_device_can_be_read_back<S: DeviceStore>(store: S) {
@@ -29,7 +33,7 @@ pub async fn registered_device_can_be_read_back<S: DeviceStore>(store: S) {
     }
 }
 
-/// Reading, removing or finding an absent device gives `None`.
+/// Reading, removing, or removing by token an absent device gives `None`.
 pub async fn unknown_device_reads_as_none<S: DeviceStore>(store: S) {
     let absent = DeviceId::generate(Platform::Web);
     assert_eq!(store.device(&absent).await.expect("read succeeds"), None);
@@ -40,9 +44,9 @@ pub async fn unknown_device_reads_as_none<S: DeviceStore>(store: S) {
     let token = push_token(Platform::Web, 404);
     assert_eq!(
         store
-            .device_by_token(&token)
+            .remove_device_by_token(&token, Timestamp::from_unix_millis(i64::MAX))
             .await
-            .expect("lookup succeeds"),
+            .expect("remove_device_by_token succeeds"),
         None
     );
 }
@@ -97,18 +101,39 @@ pub async fn push_tokens_are_unique_per_platform<S: DeviceStore>(store: S) {
         .await
         .expect("register_device succeeds");
     assert_ne!(fcm_same_key.id, apns.id);
-    let found = store
-        .device_by_token(&apns.token)
+    assert_eq!(
+        token_holder(&store, &apns.token).await,
+        Some(apns.id),
+        "the APNs token leads to the APNs device"
+    );
+    assert_eq!(
+        token_holder(&store, &fcm_same_key.token).await,
+        Some(fcm_same_key.id),
+        "the same key as an FCM token leads to the FCM device"
+    );
+}
+
+/// A registration whose id names another platform than its token fails with `Precondition`
+/// and stores nothing.
+pub async fn a_registration_of_mixed_platforms_is_refused<S: DeviceStore>(store: S) {
+    let id = DeviceId::generate(Platform::Fcm);
+    let token = push_token(Platform::Apns, 1);
+    let refused = store
+        .register_device(DeviceRegistration {
+            id: id.clone(),
+            token: token.clone(),
+            metadata: metadata("1.0.0"),
+            at: Timestamp::from_unix_millis(10),
+        })
         .await
-        .expect("lookup succeeds")
-        .expect("the APNs device is found by its token");
-    assert_eq!(found.id, apns.id);
-    let found = store
-        .device_by_token(&fcm_same_key.token)
-        .await
-        .expect("lookup succeeds")
-        .expect("the FCM device is found by its token");
-    assert_eq!(found.id, fcm_same_key.id);
+        .expect_err("an FCM id cannot hold an APNs token");
+    assert!(
+        matches!(refused.kind(), StoreErrorKind::Precondition { .. }),
+        "refused as a broken precondition, not {:?}",
+        refused.kind()
+    );
+    assert_eq!(store.device(&id).await.expect("read succeeds"), None);
+    assert_eq!(token_holder(&store, &token).await, None);
 }
 
 /// After `remove_device`, no read, user listing or token lookup finds the device.

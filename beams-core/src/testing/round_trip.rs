@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::fixtures::{associate, metadata, push_token, register, stored, user};
+use super::fixtures::{associate, metadata, push_token, register, stored, token_holder, user};
 use crate::{
     AssociationPolicy, Device, DeviceId, DeviceMetadata, DeviceRegistration, DeviceStore,
     EndpointRules, Platform, PushToken, Timestamp, WebSubscription,
@@ -96,19 +96,22 @@ where
     let store = open_at(dir.path().to_path_buf()).await;
     for device in &devices {
         assert_eq!(&stored(&store, &device.id).await, device);
-        let by_token = store
-            .device_by_token(&device.token)
-            .await
-            .expect("lookup succeeds");
-        assert_eq!(by_token.as_ref(), Some(device));
     }
     assert_eq!(store.device(&removed).await.expect("read succeeds"), None);
     let alices: Vec<&Device> = devices.iter().filter(|d| d.user.is_some()).collect();
     let listed = store
-        .user_devices(&alice)
+        .devices_of_user(&alice)
         .await
-        .expect("user_devices succeeds");
+        .expect("devices_of_user succeeds");
     assert_eq!(listed.iter().collect::<Vec<_>>(), alices);
+    for device in &devices {
+        assert_eq!(
+            token_holder(&store, &device.token).await.as_ref(),
+            Some(&device.id),
+            "the token of {} still leads to it",
+            device.id
+        );
+    }
 
     // The reopened store still enforces its rules on old data.
     let renewed = register(&store, Platform::Apns, 0, 99).await;

@@ -1,9 +1,9 @@
 //! Rules for changing a registered device: its metadata, and its push token.
 
 use super::fixtures::{
-    assert_device_gone, associate, metadata, push_token, register, stored, user,
+    assert_device_gone, associate, metadata, push_token, register, stored, token_holder, user,
 };
-use crate::{AssociationPolicy, DeviceId, DeviceStore, Platform, Timestamp};
+use crate::{AssociationPolicy, DeviceId, DeviceStore, Platform, StoreErrorKind, Timestamp};
 
 /// `update_metadata` changes the metadata and nothing else; an absent device gives `None`.
 pub async fn metadata_can_be_replaced<S: DeviceStore>(store: S) {
@@ -66,16 +66,11 @@ pub async fn a_token_can_be_refreshed<S: DeviceStore>(store: S) {
         "a refresh keeps the user"
     );
     assert_eq!(stored(&store, &device.id).await, refreshed);
-    let old = store
-        .device_by_token(&device.token)
-        .await
-        .expect("lookup succeeds");
-    assert_eq!(old, None);
-    let new = store
-        .device_by_token(&new_token)
-        .await
-        .expect("lookup succeeds");
-    assert_eq!(new.map(|d| d.id), Some(device.id.clone()));
+    assert_eq!(token_holder(&store, &device.token).await, None);
+    assert_eq!(
+        token_holder(&store, &new_token).await,
+        Some(device.id.clone())
+    );
 
     let absent = DeviceId::generate(Platform::Fcm);
     let none = store
@@ -114,29 +109,35 @@ pub async fn a_refreshed_token_moves_from_the_device_that_had_it<S: DeviceStore>
         },
     )
     .await;
-    let found = store
-        .device_by_token(&holder.token)
-        .await
-        .expect("lookup succeeds");
-    assert_eq!(found.map(|d| d.id), Some(moving.id));
     assert!(
         store
-            .user_devices(&alice)
+            .devices_of_user(&alice)
             .await
-            .expect("user_devices succeeds")
+            .expect("devices_of_user succeeds")
             .is_empty()
     );
+    assert_eq!(token_holder(&store, &holder.token).await, Some(moving.id));
 }
 
-/// `update_token` with a token of another platform fails and changes nothing (the device that
-/// holds that token elsewhere included).
+/// `update_token` with a token of another platform fails with `Precondition` and changes
+/// nothing (the device that holds that token elsewhere included), whether or not the device
+/// exists.
 pub async fn a_token_of_another_platform_is_refused<S: DeviceStore>(store: S) {
     let fcm = register(&store, Platform::Fcm, 1, 10).await;
     let apns = register(&store, Platform::Apns, 2, 10).await;
-    let result = store
-        .update_token(&fcm.id, apns.token.clone(), Timestamp::from_unix_millis(30))
-        .await;
-    assert!(result.is_err(), "an APNs token is no FCM token");
+    let absent = DeviceId::generate(Platform::Fcm);
+    for id in [&fcm.id, &absent] {
+        let refused = store
+            .update_token(id, apns.token.clone(), Timestamp::from_unix_millis(30))
+            .await
+            .expect_err("an APNs token is no FCM token");
+        assert!(
+            matches!(refused.kind(), StoreErrorKind::Precondition { .. }),
+            "refused as a broken precondition, not {:?}",
+            refused.kind()
+        );
+    }
     assert_eq!(stored(&store, &fcm.id).await, fcm);
     assert_eq!(stored(&store, &apns.id).await, apns);
+    assert_eq!(store.device(&absent).await.expect("read succeeds"), None);
 }

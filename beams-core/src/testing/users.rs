@@ -5,9 +5,9 @@ use std::collections::HashSet;
 use super::fixtures::{associate, register, user, user_device_ids};
 use crate::{AssociationPolicy, DeviceId, DeviceStore, Platform, UserId};
 
-/// `users_devices` returns every device of every listed user once; unknown and repeated users
+/// `devices_of_users` returns every device of every listed user once; unknown and repeated users
 /// add nothing.
-pub async fn many_users_devices_in_one_call<S: DeviceStore>(store: S) {
+pub async fn devices_of_many_users_in_one_call<S: DeviceStore>(store: S) {
     let users: Vec<UserId> = (0..20).map(|i| user(&format!("user-{i}"))).collect();
     let mut expected = HashSet::new();
     let mut n = 0;
@@ -33,9 +33,9 @@ pub async fn many_users_devices_in_one_call<S: DeviceStore>(store: S) {
     asked.push(user("nobody"));
     asked.extend(users.iter().take(5).cloned());
     let found = store
-        .users_devices(&asked)
+        .devices_of_users(&asked)
         .await
-        .expect("users_devices succeeds");
+        .expect("devices_of_users succeeds");
     let ids: Vec<DeviceId> = found.iter().map(|d| d.id.clone()).collect();
     let unique: HashSet<DeviceId> = ids.iter().cloned().collect();
     assert_eq!(ids.len(), unique.len(), "each device once");
@@ -45,15 +45,15 @@ pub async fn many_users_devices_in_one_call<S: DeviceStore>(store: S) {
     }
 
     let some = store
-        .users_devices(&users[..4])
+        .devices_of_users(&users[..4])
         .await
-        .expect("users_devices succeeds");
+        .expect("devices_of_users succeeds");
     assert_eq!(some.len(), 1 + 2 + 3);
     assert!(
         store
-            .users_devices(&[])
+            .devices_of_users(&[])
             .await
-            .expect("users_devices succeeds")
+            .expect("devices_of_users succeeds")
             .is_empty()
     );
 }

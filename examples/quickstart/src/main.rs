@@ -170,7 +170,7 @@ async fn main() -> Result<()> {
     for device in demo.beams.delete_user(&alice).await? {
         println!("  deleted {} with the user", demo.name(&device.id));
     }
-    let left = demo.beams.store().user_devices(&alice).await?;
+    let left = demo.beams.store().devices_of_user(&alice).await?;
     println!("  alice now has {} devices", left.len());
     let pixel_user = demo.beams.device(&pixel).await?.user;
     println!("  the evicted Pixel is still registered, with user {pixel_user:?}");

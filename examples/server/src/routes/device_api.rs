@@ -90,7 +90,7 @@ async fn all_interests(state: &AppState, id: &DeviceId) -> Result<Vec<String>, A
     loop {
         let page = state
             .beams()
-            .device_interests(id, after.as_ref(), PAGE)
+            .interests_of_device(id, after.as_ref(), PAGE)
             .await?;
         let full = page.len() == PAGE;
         after = page.last().cloned();

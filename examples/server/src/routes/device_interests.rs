@@ -102,7 +102,7 @@ async fn list_interests(
     // One more than asked tells whether another page follows.
     let mut interests = state
         .beams()
-        .device_interests(&id, after.as_ref(), limit + 1)
+        .interests_of_device(&id, after.as_ref(), limit + 1)
         .await?;
     let more = interests.len() > limit;
     interests.truncate(limit);

@@ -33,7 +33,7 @@ async fn user_web_devices(server: &TestServer, user: &str) -> Vec<String> {
         .state
         .beams()
         .store()
-        .user_devices(&UserId::new(user).unwrap())
+        .devices_of_user(&UserId::new(user).unwrap())
         .await
         .unwrap()
         .into_iter()
