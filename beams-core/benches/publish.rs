@@ -4,8 +4,8 @@
 //! - Group `publish_fanout` (throughput in deliveries per second, current-thread runtime, one
 //!   core): `engine_publish_to_users` publishes one request to 1000 users × 3 devices (one per
 //!   platform, all three sections). `naive_lookup_and_send_baseline` does the same work without
-//!   the engine in the same run: one `devices_of_users` lookup, one `Delivery` per device, the same
-//!   gateway in chunks of 100. The ratio engine / baseline is what the engine's bookkeeping
+//!   the engine in the same run: one `devices_of_users` lookup, one `Recipient` per device, the
+//!   same gateway in batches of 100. The ratio engine / baseline is what the engine's bookkeeping
 //!   (batching, bounded concurrency, breakers, report) costs.
 //! - Then, outside criterion, the publishing memory overhead: a store of N users × 3 devices is
 //!   built, the peak RSS is reset (`/proc/self/clear_refs`), the N users are published to in
@@ -18,19 +18,18 @@
 //! Run with `cargo bench -p beams-core --bench publish`
 //! (add `-- --warm-up-time 1 --measurement-time 4` for a short run).
 
-#[path = "support/harness.rs"]
-mod harness;
-
 use std::hint::black_box;
 use std::sync::Arc;
 
 use beams_core::testing::fixtures;
 use beams_core::{
-    AssociationPolicy, Delivery, DeliveryOutcome, DeviceStore, MemoryDeviceStore, Payload,
-    Platform, PublishId, PublishRequest, PushGateway, UserId,
+    AssociationPolicy, Batch, DeliveryOutcome, DeviceStore, MemoryDeviceStore, Payload, Platform,
+    PublishId, PublishRequest, PushGateway, Recipient, UserId,
+};
+use beams_test_support::bench::harness::{
+    ImmediateGateway, delivered, engine, reset_peak, run_child, status_kb,
 };
 use criterion::{BatchSize, Criterion, Throughput, criterion_group};
-use harness::{ImmediateGateway, delivered, engine, reset_peak, run_child, status_kb};
 use serde_json::{Value, json};
 use tokio::runtime::Runtime;
 
@@ -88,13 +87,13 @@ async fn naive(
     payload: &Arc<Payload>,
 ) -> usize {
     let devices = store.devices_of_users(users).await.expect("memory lookup");
-    let deliveries: Vec<Delivery> = devices
-        .iter()
-        .map(|device| Delivery::new(device, Arc::clone(payload)))
-        .collect();
     let mut accepted = 0;
-    for chunk in deliveries.chunks(CHUNK) {
-        let outcomes = gateway.send(chunk).await;
+    for chunk in devices.chunks(CHUNK) {
+        let batch = Batch {
+            payload: Arc::clone(payload),
+            recipients: chunk.iter().map(Recipient::of).collect(),
+        };
+        let outcomes = gateway.send(&batch).await;
         accepted += outcomes
             .iter()
             .filter(|o| matches!(o, DeliveryOutcome::Delivered))
@@ -116,6 +115,7 @@ fn publish_fanout(c: &mut Criterion) {
     let payload = Arc::new(Payload {
         publish_id: PublishId::generate(),
         instance: beams.instance_id().clone(),
+        platform: Platform::Web,
         body: section(),
     });
     let accepted = rt.block_on(naive(&store, &gateway, &users, &payload));

@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use crate::publish::fanout::Fanout;
 use crate::{
-    AssociationOutcome, AssociationPolicy, AssociationRefusal, AssociationRequest, Clock, Device,
-    DeviceId, DeviceMetadata, DeviceRegistration, DeviceStore, EndpointRules, GatewayRouter,
-    InstanceId, Interest, InterestChange, IssuedToken, Platform, Publication, PublishConfig,
-    PublishId, PublishObserver, PublishReport, PublishRequest, PushGateway, PushToken, SecretKey,
-    StoreError, SystemClock, Timestamp, TokenError, TokenIssuer, TokenVerifier, UserId,
+    AssociationOutcome, AssociationPolicy, AssociationRefusal, AssociationRequest, Clock,
+    DeadToken, Device, DeviceId, DeviceMetadata, DeviceRegistration, DeviceStore, EndpointRules,
+    Gateways, InstanceId, Interest, InterestChange, IssuedToken, Platform, Publication,
+    PublishConfig, PublishId, PublishObserver, PublishReport, PublishRequest, PushGateway,
+    PushToken, SecretKey, StoreError, SystemClock, TokenError, TokenIssuer, TokenVerifier, UserId,
     ValidationError,
 };
 
@@ -67,29 +67,6 @@ pub struct Association {
     pub unchanged: bool,
 }
 
-/// A push service's verdict that a token is dead, to be applied with
-/// [`Beams::remove_dead_token`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeadToken {
-    /// The token that was sent to.
-    pub token: PushToken,
-    /// When the send started.
-    pub sent_at: Timestamp,
-    /// When the push service last knew the token invalid, if it said.
-    pub dead_since: Option<Timestamp>,
-}
-
-impl DeadToken {
-    /// The latest registration time that the verdict still covers: a token registered after
-    /// the send, or after the service's `dead_since`, is a new registration and survives.
-    pub fn cutoff(&self) -> Timestamp {
-        match self.dead_since {
-            Some(dead_since) => dead_since.min(self.sent_at),
-            None => self.sent_at,
-        }
-    }
-}
-
 /// The engine: register devices, associate them with users on presentation of a Beams Token,
 /// stop devices, delete users, and clean up dead tokens, over any [`DeviceStore`].
 ///
@@ -124,9 +101,8 @@ pub struct Beams {
     policy: AssociationPolicy,
     endpoint_rules: EndpointRules,
     clock: Arc<dyn Clock>,
-    gateways: GatewayRouter,
-    publish_config: PublishConfig,
-    observer: Option<Arc<dyn PublishObserver>>,
+    /// What publishes fan out with; shared by every [`Publication`].
+    fanout: Arc<Fanout>,
     max_interests: usize,
 }
 
@@ -141,7 +117,7 @@ pub struct BeamsBuilder {
     clock: Arc<dyn Clock>,
     token_lifetime: Duration,
     token_leeway: Duration,
-    gateways: GatewayRouter,
+    gateways: Gateways,
     publish_config: PublishConfig,
     observer: Option<Arc<dyn PublishObserver>>,
     max_interests: usize,
@@ -192,7 +168,7 @@ impl BeamsBuilder {
     }
 
     /// Sets every platform's gateway at once.
-    pub fn gateways(mut self, gateways: GatewayRouter) -> Self {
+    pub fn gateways(mut self, gateways: Gateways) -> Self {
         self.gateways = gateways;
         self
     }
@@ -217,6 +193,14 @@ impl BeamsBuilder {
         let verifier = TokenVerifier::new(&self.instance, &self.secret)
             .with_leeway(self.token_leeway)
             .with_clock(self.clock.clone());
+        let fanout = Fanout {
+            store: Arc::clone(&self.store),
+            gateways: self.gateways,
+            clock: Arc::clone(&self.clock),
+            config: self.publish_config,
+            observer: self.observer,
+            instance: self.instance.clone(),
+        };
         Beams {
             instance: self.instance,
             secret: self.secret,
@@ -226,9 +210,7 @@ impl BeamsBuilder {
             policy: self.policy,
             endpoint_rules: self.endpoint_rules,
             clock: self.clock,
-            gateways: self.gateways,
-            publish_config: self.publish_config,
-            observer: self.observer,
+            fanout: Arc::new(fanout),
             max_interests: self.max_interests,
         }
     }
@@ -250,7 +232,7 @@ impl Beams {
             clock: Arc::new(SystemClock),
             token_lifetime: crate::token::DEFAULT_TOKEN_LIFETIME,
             token_leeway: crate::token::DEFAULT_LEEWAY,
-            gateways: GatewayRouter::new(),
+            gateways: Gateways::new(),
             publish_config: PublishConfig::default(),
             observer: None,
             max_interests: crate::DEFAULT_MAX_INTERESTS_PER_DEVICE,
@@ -486,7 +468,7 @@ impl Beams {
         Ok(Publication {
             id: PublishId::generate(),
             request,
-            beams: self.clone(),
+            fanout: Arc::clone(&self.fanout),
         })
     }
 
@@ -498,18 +480,7 @@ impl Beams {
     }
 
     /// The gateways publishes go through.
-    pub fn gateway_router(&self) -> &GatewayRouter {
-        &self.gateways
-    }
-
-    pub(crate) fn fanout(&self) -> Fanout<'_> {
-        Fanout {
-            store: self.store.as_ref(),
-            gateways: &self.gateways,
-            clock: self.clock.as_ref(),
-            config: &self.publish_config,
-            observer: self.observer.as_deref(),
-            instance: &self.instance,
-        }
+    pub fn gateways(&self) -> &Gateways {
+        &self.fanout.gateways
     }
 }

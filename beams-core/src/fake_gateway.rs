@@ -5,11 +5,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use crate::{Delivery, DeliveryOutcome, Platform, PushGateway, PushToken};
+use crate::{Batch, DeliveryOutcome, Platform, PushGateway, PushToken, Recipient};
 
-/// A `PushGateway` for tests: records every call and answers as scripted. Clones share state.
+/// A `PushGateway` for tests: records every batch and answers as scripted. Clones share state.
 ///
-/// Each delivery is answered by the first that applies: the script for the next call (queued
+/// Each recipient is answered by the first that applies: the script for the next call (queued
 /// with [`answer_next_call`](Self::answer_next_call)), the answer for its token
 /// ([`answer_for_token`](Self::answer_for_token)), then the default (`Delivered`, or what
 /// [`answer_by_default`](Self::answer_by_default) set).
@@ -31,7 +31,7 @@ struct FakeState {
     default: Option<DeliveryOutcome>,
     by_token: HashMap<(Platform, String), DeliveryOutcome>,
     next_calls: VecDeque<DeliveryOutcome>,
-    calls: Vec<Vec<Delivery>>,
+    calls: Vec<Batch>,
 }
 
 impl FakePushGateway {
@@ -40,7 +40,7 @@ impl FakePushGateway {
         Self::default()
     }
 
-    /// Answers `outcome` to every delivery that nothing more specific covers.
+    /// Answers `outcome` to every recipient that nothing more specific covers.
     pub fn answer_by_default(&self, outcome: DeliveryOutcome) {
         self.lock().default = Some(outcome);
     }
@@ -52,19 +52,23 @@ impl FakePushGateway {
             .insert((token.platform(), token.key().to_owned()), outcome);
     }
 
-    /// Answers `outcome` to every delivery of the next call not yet scripted; calls queue up.
+    /// Answers `outcome` to every recipient of the next call not yet scripted; calls queue up.
     pub fn answer_next_call(&self, outcome: DeliveryOutcome) {
         self.lock().next_calls.push_back(outcome);
     }
 
-    /// Every call so far, each with the deliveries it carried.
-    pub fn calls(&self) -> Vec<Vec<Delivery>> {
+    /// Every batch sent so far, in order.
+    pub fn calls(&self) -> Vec<Batch> {
         self.lock().calls.clone()
     }
 
-    /// Every delivery so far, in order, across calls.
-    pub fn sent(&self) -> Vec<Delivery> {
-        self.lock().calls.iter().flatten().cloned().collect()
+    /// Every recipient so far, in order, across calls.
+    pub fn sent(&self) -> Vec<Recipient> {
+        self.lock()
+            .calls
+            .iter()
+            .flat_map(|batch| batch.recipients.iter().cloned())
+            .collect()
     }
 
     fn lock(&self) -> MutexGuard<'_, FakeState> {
@@ -76,14 +80,15 @@ impl FakePushGateway {
 
 #[async_trait]
 impl PushGateway for FakePushGateway {
-    async fn send(&self, deliveries: &[Delivery]) -> Vec<DeliveryOutcome> {
+    async fn send(&self, batch: &Batch) -> Vec<DeliveryOutcome> {
         let mut state = self.lock();
-        state.calls.push(deliveries.to_vec());
+        state.calls.push(batch.clone());
         let for_call = state.next_calls.pop_front();
-        deliveries
+        batch
+            .recipients
             .iter()
-            .map(|delivery| {
-                let key = (delivery.token.platform(), delivery.token.key().to_owned());
+            .map(|recipient| {
+                let key = (recipient.token.platform(), recipient.token.key().to_owned());
                 for_call
                     .as_ref()
                     .or_else(|| state.by_token.get(&key))
@@ -100,16 +105,20 @@ mod tests {
     use super::*;
     use crate::{DeviceId, FcmToken, Payload, PublishId};
 
-    fn delivery(token: &str) -> Delivery {
-        Delivery {
-            device: DeviceId::generate(Platform::Fcm),
-            token: PushToken::Fcm(FcmToken::new(token).unwrap()),
-            payload: Arc::new(Payload {
-                publish_id: PublishId::generate(),
-                instance: crate::InstanceId::new("test").unwrap(),
-                body: serde_json::json!({}),
-            }),
+    fn batch(tokens: &[&str]) -> Batch {
+        let mut batch = Batch::new(Arc::new(Payload {
+            publish_id: PublishId::generate(),
+            instance: crate::InstanceId::new("test").unwrap(),
+            platform: Platform::Fcm,
+            body: serde_json::json!({}),
+        }));
+        for token in tokens {
+            batch.recipients.push(Recipient {
+                device: DeviceId::generate(Platform::Fcm),
+                token: PushToken::Fcm(FcmToken::new(*token).unwrap()),
+            });
         }
+        batch
     }
 
     fn dead() -> DeliveryOutcome {
@@ -122,25 +131,25 @@ mod tests {
     #[tokio::test]
     async fn answers_follow_call_then_token_then_default() {
         let gateway = FakePushGateway::new();
-        let batch = [delivery("token-aaaa"), delivery("token-bbbb")];
-        gateway.answer_for_token(&batch[1].token, dead());
+        let both = batch(&["token-aaaa", "token-bbbb"]);
+        gateway.answer_for_token(&both.recipients[1].token, dead());
         let retry = DeliveryOutcome::RetryLater {
             retry_after: None,
             reason: "503".into(),
         };
         gateway.answer_next_call(retry.clone());
 
-        assert_eq!(gateway.send(&batch).await, vec![retry.clone(), retry]);
+        assert_eq!(gateway.send(&both).await, vec![retry.clone(), retry]);
         assert_eq!(
-            gateway.send(&batch).await,
+            gateway.send(&both).await,
             vec![DeliveryOutcome::Delivered, dead()]
         );
         gateway.answer_by_default(dead());
-        assert_eq!(gateway.send(&batch[..1]).await, vec![dead()]);
+        assert_eq!(gateway.send(&batch(&["token-cccc"])).await, vec![dead()]);
 
         let calls = gateway.calls();
         assert_eq!(calls.len(), 3);
-        assert_eq!(calls[2].len(), 1);
+        assert_eq!(calls[2].recipients.len(), 1);
         assert_eq!(gateway.sent().len(), 5);
     }
 }

@@ -1,66 +1,82 @@
-//! The `PushGateway` trait: hands notifications to a push service and classifies its answers.
+//! The `PushGateway` trait: hands a batch of notifications to a push service and classifies
+//! its answers.
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use uuid::Uuid;
 
-use crate::{Device, DeviceId, InstanceId, PushToken, Timestamp};
+use crate::{Device, DeviceId, InstanceId, Platform, PublishId, PushToken, Timestamp};
 
-/// The id of one publish, `pubid-` and a random UUID, as Beams answers a publish request.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct PublishId(String);
-
-impl PublishId {
-    /// A new, random publish id.
-    pub fn generate() -> Self {
-        PublishId(format!("pubid-{}", Uuid::new_v4().hyphenated()))
-    }
-
-    /// The id as a string slice.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for PublishId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// A notification ready for one platform, built once per publish and shared by its deliveries.
+/// A notification ready for one platform, built once per publish and shared by its batches.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Payload {
     /// The publish this payload belongs to.
     pub publish_id: PublishId,
     /// The instance publishing (the Web Push payload carries it for the official service worker).
     pub instance: InstanceId,
+    /// The platform the payload is for: every recipient of a batch is on it.
+    pub platform: Platform,
     /// The platform's section of the publish request (`apns`, `fcm` or `web`), as JSON.
     pub body: serde_json::Value,
 }
 
-/// One notification to one device.
-#[derive(Debug, Clone)]
-pub struct Delivery {
-    /// The device it is for.
+/// One device a batch goes to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recipient {
+    /// The device.
     pub device: DeviceId,
-    /// Where to send it.
+    /// Where its push service reaches it.
     pub token: PushToken,
-    /// What to send.
-    pub payload: Arc<Payload>,
 }
 
-impl Delivery {
-    /// A delivery of `payload` to `device`.
-    pub fn new(device: &Device, payload: Arc<Payload>) -> Self {
-        Delivery {
+impl Recipient {
+    /// The recipient that is `device`.
+    pub fn of(device: &Device) -> Self {
+        Recipient {
             device: device.id.clone(),
             token: device.token.clone(),
-            payload,
         }
+    }
+}
+
+/// One payload to many devices of its platform: what a [`PushGateway`] sends at once.
+///
+/// ```
+/// use std::sync::Arc;
+/// use beams_core::{Batch, InstanceId, Payload, Platform, PublishId};
+///
+/// let payload = Payload {
+///     publish_id: PublishId::generate(),
+///     instance: InstanceId::new("my-instance")?,
+///     platform: Platform::Web,
+///     body: serde_json::json!({"notification": {"title": "Hi"}}),
+/// };
+/// let batch = Batch::new(Arc::new(payload));
+/// assert!(batch.recipients.is_empty());
+/// # Ok::<(), beams_core::ValidationError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// What to send, the same to every recipient.
+    pub payload: Arc<Payload>,
+    /// Where to send it, in the order the outcomes come back.
+    pub recipients: Vec<Recipient>,
+}
+
+impl Batch {
+    /// A batch of `payload` with no recipient yet.
+    pub fn new(payload: Arc<Payload>) -> Self {
+        Batch {
+            payload,
+            recipients: Vec::new(),
+        }
+    }
+
+    /// The platform of the payload, and of every recipient.
+    pub fn platform(&self) -> Platform {
+        self.payload.platform
     }
 }
 
@@ -98,44 +114,34 @@ pub enum DeliveryOutcome {
     },
 }
 
-/// Sends notifications through one push service (APNs, FCM, Web Push) or a router over several.
+/// Sends notifications through one push service (APNs, FCM, Web Push).
 ///
 /// # Contract
 ///
-/// - [`send`](Self::send) returns exactly one outcome per delivery, in the same order.
+/// - [`send`](Self::send) returns exactly one outcome per recipient of the batch, in the same
+///   order.
 /// - It never panics and never returns early: a failure that hits the whole batch (connection
-///   refused, credential rejected) is reported as that outcome for every delivery.
+///   refused, credential rejected, a payload the service would refuse) is reported as that
+///   outcome for every recipient.
 /// - It classifies, and does nothing else: retries, backoff and removing devices belong to the
 ///   engine.
+/// - A recipient whose token is of another platform than the gateway's is `Rejected`.
 #[async_trait]
 pub trait PushGateway: Send + Sync + fmt::Debug {
-    /// Sends `deliveries` and classifies each answer.
-    async fn send(&self, deliveries: &[Delivery]) -> Vec<DeliveryOutcome>;
+    /// Sends `batch.payload` to every recipient of `batch` and classifies each answer.
+    async fn send(&self, batch: &Batch) -> Vec<DeliveryOutcome>;
 }
 
 #[async_trait]
 impl<T: PushGateway + ?Sized> PushGateway for Arc<T> {
-    async fn send(&self, deliveries: &[Delivery]) -> Vec<DeliveryOutcome> {
-        (**self).send(deliveries).await
+    async fn send(&self, batch: &Batch) -> Vec<DeliveryOutcome> {
+        (**self).send(batch).await
     }
 }
 
 #[async_trait]
 impl<T: PushGateway + ?Sized> PushGateway for Box<T> {
-    async fn send(&self, deliveries: &[Delivery]) -> Vec<DeliveryOutcome> {
-        (**self).send(deliveries).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn publish_ids_have_the_beams_shape() {
-        let id = PublishId::generate();
-        assert!(id.as_str().starts_with("pubid-"));
-        assert_eq!(id.as_str().len(), "pubid-".len() + 36);
-        assert_ne!(id, PublishId::generate());
+    async fn send(&self, batch: &Batch) -> Vec<DeliveryOutcome> {
+        (**self).send(batch).await
     }
 }

@@ -10,7 +10,10 @@
 //! - the association policy, at most N devices per user per platform, evict or refuse:
 //!   [`AssociationPolicy`];
 //! - the two traits the other crates implement: [`DeviceStore`] (SQLite, sled, …) and
-//!   [`PushGateway`] (APNs, FCM, Web Push);
+//!   [`PushGateway`] (APNs, FCM, Web Push), which takes one [`Batch`]: one payload to many
+//!   devices of its platform;
+//! - publishing: a [`PublishRequest`] to a [`PublishTarget`] (users or interests), the
+//!   [`Gateways`] it goes through, the [`PublishReport`] it gives, [`PerPlatform`] counts;
 //! - the engine a server calls: [`Beams`];
 //! - fakes for your own tests: [`MemoryDeviceStore`], [`FakePushGateway`] and [`ManualClock`];
 //! - with the `testing` feature, the conformance suite every store runs (`testing`).
@@ -45,6 +48,7 @@
 //! ```
 
 mod base64url;
+mod dead_token;
 mod device;
 mod device_id;
 mod engine;
@@ -55,9 +59,11 @@ mod interest;
 mod interest_change;
 mod memory;
 mod newtype;
+mod per_platform;
 mod platform;
 mod policy;
 mod publish;
+mod publish_id;
 mod push_token;
 mod secret_key;
 mod store;
@@ -71,25 +77,28 @@ mod web_subscription;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
+pub use dead_token::DeadToken;
 pub use device::{Device, DeviceMetadata, DeviceRegistration};
 pub use device_id::DeviceId;
-pub use engine::{Association, Beams, BeamsBuilder, BeamsError, DeadToken};
+pub use engine::{Association, Beams, BeamsBuilder, BeamsError};
 pub use fake_gateway::FakePushGateway;
-pub use gateway::{Delivery, DeliveryOutcome, Payload, PublishId, PushGateway};
+pub use gateway::{Batch, DeliveryOutcome, Payload, PushGateway, Recipient};
 pub use instance_id::InstanceId;
 pub use interest::Interest;
 pub use interest_change::{DEFAULT_MAX_INTERESTS_PER_DEVICE, InterestChange};
 pub use memory::MemoryDeviceStore;
+pub use per_platform::PerPlatform;
 pub use platform::Platform;
 pub use policy::{
     AssociatedDevice, AssociationPlan, AssociationPolicy, AssociationRefusal, WhenFull,
     association_order,
 };
 pub use publish::{
-    BreakerPolicy, DeliveryEvent, DeviceReport, DeviceResult, GatewayRouter, PlatformReport,
-    Publication, PublishConfig, PublishObserver, PublishReport, PublishRequest, RetryPolicy,
-    SkipReason,
+    BreakerPolicy, DeliveryEvent, DeviceReport, DeviceResult, Gateways, PlatformReport,
+    Publication, PublishConfig, PublishObserver, PublishReport, PublishRequest, PublishTarget,
+    PublishTargetKind, RetryPolicy, SkipReason,
 };
+pub use publish_id::PublishId;
 pub use push_token::{ApnsToken, FcmToken, PushToken};
 pub use secret_key::SecretKey;
 pub use store::{AssociationOutcome, AssociationRequest, DeviceStore, check_token_platform};

@@ -23,15 +23,6 @@ impl Platform {
     /// Every platform, in a fixed order.
     pub const ALL: [Platform; 3] = [Platform::Apns, Platform::Fcm, Platform::Web];
 
-    /// The platform's position in [`Platform::ALL`], for per-platform arrays.
-    pub const fn index(self) -> usize {
-        match self {
-            Platform::Apns => 0,
-            Platform::Fcm => 1,
-            Platform::Web => 2,
-        }
-    }
-
     /// The platform's name in Beams API paths and device ids.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -70,9 +61,8 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for (index, platform) in Platform::ALL.into_iter().enumerate() {
+        for platform in Platform::ALL {
             assert_eq!(platform.as_str().parse::<Platform>().unwrap(), platform);
-            assert_eq!(platform.index(), index);
         }
         assert!("APNS".parse::<Platform>().is_err());
     }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use beams_core::testing::fixtures::{associate, push_token, register, user};
 use beams_core::{
-    AssociationPolicy, Beams, BeamsError, BreakerPolicy, Delivery, DeliveryEvent, DeliveryOutcome,
+    AssociationPolicy, Batch, Beams, BeamsError, BreakerPolicy, DeliveryEvent, DeliveryOutcome,
     DeviceId, DeviceResult, DeviceStore, FakePushGateway, InstanceId, MemoryDeviceStore, Platform,
     PublishConfig, PublishObserver, PublishReport, PublishRequest, PushGateway, RetryPolicy,
     SecretKey, SkipReason, Timestamp, UserId, async_trait,
@@ -98,14 +98,17 @@ async fn every_device_of_a_thousand_users_gets_exactly_one_delivery() {
     for (platform, fake) in Platform::ALL.into_iter().zip(&fakes) {
         let sent = fake.sent();
         assert!(sent.iter().all(|d| d.token.platform() == platform));
-        // One payload per platform per publish, shared by every delivery.
+        // One payload per platform per publish, shared by every batch.
+        let calls = fake.calls();
         assert!(
-            sent.windows(2)
+            calls
+                .windows(2)
                 .all(|w| Arc::ptr_eq(&w[0].payload, &w[1].payload))
         );
-        assert_eq!(sent[0].payload.publish_id, report.publish_id);
+        assert!(calls.iter().all(|call| call.platform() == platform));
+        assert_eq!(calls[0].payload.publish_id, report.publish_id);
         assert!(
-            fake.calls().iter().all(|call| call.len() <= 100),
+            calls.iter().all(|call| call.recipients.len() <= 100),
             "batches of at most 100"
         );
         for delivery in sent {
@@ -291,7 +294,7 @@ struct ScriptedGateway {
 
 #[async_trait]
 impl PushGateway for ScriptedGateway {
-    async fn send(&self, deliveries: &[Delivery]) -> Vec<DeliveryOutcome> {
+    async fn send(&self, batch: &Batch) -> Vec<DeliveryOutcome> {
         self.calls.lock().unwrap().push(tokio::time::Instant::now());
         let answer = self
             .answers
@@ -299,7 +302,7 @@ impl PushGateway for ScriptedGateway {
             .unwrap()
             .pop_front()
             .unwrap_or(DeliveryOutcome::Delivered);
-        vec![answer; deliveries.len()]
+        vec![answer; batch.recipients.len()]
     }
 }
 
@@ -616,7 +619,7 @@ async fn a_publish_to_interests_reaches_each_subscribed_device_once() {
     );
     assert_eq!(report.devices_targeted, 2500);
     assert_eq!(report.interests, 5);
-    let delivered: usize = report.platforms.values().map(|p| p.delivered).sum();
+    let delivered: usize = report.platforms.iter().map(|(_, p)| p.delivered).sum();
     assert_eq!(delivered, 2500);
 }
 

@@ -7,18 +7,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark")]
 
-#[path = "../tests/support/apns_mock.rs"]
-mod apns_mock;
-
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use apns_mock::{KEY_ID, MockApns, MockOptions, TEAM_ID, TOPIC, TestKey, delivery, payload};
-use beams_core::{Delivery, DeliveryOutcome, PushGateway};
+use beams_core::{Batch, DeliveryOutcome, PushGateway};
 use beams_push::Transport;
-use beams_push::apns::{ApnsConfig, ApnsEndpoint, ApnsGateway};
+use beams_push::apns::{ApnsEndpoint, ApnsGateway};
+use beams_test_support::apns_mock::{
+    KEY_ID, MockApns, MockOptions, TEAM_ID, TOPIC, TestKey, batch, payload,
+};
 use futures_util::StreamExt;
 use serde_json::json;
 
@@ -108,25 +107,26 @@ async fn run_gateway(
     n: usize,
     mock_pid: u32,
 ) -> f64 {
-    let config = ApnsConfig::builder(pem, KEY_ID, TEAM_ID, TOPIC)
+    let gateway = ApnsGateway::builder(pem, KEY_ID, TEAM_ID, TOPIC)
         .endpoint(ApnsEndpoint::custom(
             format!("http://{addr}"),
             Transport::PlainText,
         ))
         .pool_size(connections)
         .build()
-        .expect("a config");
-    let gateway = Arc::new(ApnsGateway::new(config));
+        .expect("a gateway");
+    let gateway = Arc::new(gateway);
     let message = payload(body.clone());
-    let deliveries: Vec<Delivery> = (0..n)
-        .map(|i| delivery(&format!("{:064x}", i + 1), &message))
+    let batches: Vec<Batch> = (1..=n)
+        .step_by(BATCH)
+        .map(|first| batch(first..(first + BATCH).min(n + 1), &message))
         .collect();
     // Warm up: open and confirm every connection.
-    send_all(&gateway, &deliveries[..n.min(5_000)]).await;
+    send_all(&gateway, &batches[..n.min(5_000).div_ceil(BATCH)]).await;
 
     let (cpu_before, mock_before) = (cpu_ticks("self"), cpu_ticks(&mock_pid.to_string()));
     let started = Instant::now();
-    let delivered = send_all(&gateway, &deliveries).await;
+    let delivered = send_all(&gateway, &batches).await;
     let elapsed = started.elapsed();
     let (cpu, mock_cpu) = (
         cpu_ticks("self") - cpu_before,
@@ -144,10 +144,9 @@ async fn run_gateway(
     rate
 }
 
-/// Sends `deliveries` in batches of `BATCH`, `CALLS_IN_FLIGHT` calls at once; counts the
-/// delivered.
-async fn send_all(gateway: &Arc<ApnsGateway>, deliveries: &[Delivery]) -> usize {
-    futures_util::stream::iter(deliveries.chunks(BATCH))
+/// Sends `batches` (of `BATCH` each), `CALLS_IN_FLIGHT` calls at once; counts the delivered.
+async fn send_all(gateway: &Arc<ApnsGateway>, batches: &[Batch]) -> usize {
+    futures_util::stream::iter(batches)
         .map(|batch| {
             let gateway = gateway.clone();
             async move { gateway.send(batch).await }

@@ -15,18 +15,13 @@
     reason = "a benchmark should stop at the first surprise"
 )]
 
-#[path = "../tests/support/fcm_fixtures.rs"]
-mod fcm_fixtures;
-#[path = "../tests/support/fcm_mock.rs"]
-mod fcm_mock;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use beams_core::{Delivery, DeliveryOutcome, PushGateway};
+use beams_core::{Batch, DeliveryOutcome, PushGateway};
 use beams_push::fcm::FcmGateway;
-use fcm_fixtures::{TestKey, clock, config, deliveries, payload};
-use fcm_mock::MockGoogle;
+use beams_test_support::fcm_fixtures::{TestKey, batch, builder, clock, payload};
+use beams_test_support::fcm_mock::MockGoogle;
 use serde_json::json;
 use tokio::runtime::Runtime;
 
@@ -63,8 +58,12 @@ fn main() {
     );
     for &(messages, in_flight, batches) in plan {
         let clock = clock();
-        let gateway =
-            Arc::new(FcmGateway::new(config(&mock, &clock).max_in_flight(in_flight)).unwrap());
+        let gateway = Arc::new(
+            builder(&mock, &clock)
+                .max_in_flight(in_flight)
+                .build()
+                .unwrap(),
+        );
         let hello = payload(json!({
             "notification": {"title": "New message", "body": "Alice: are you coming tonight?"},
             "data": {"conversation": "c-1234", "sender": "alice"},
@@ -74,15 +73,15 @@ fn main() {
         send(
             &client_rt,
             &gateway,
-            deliveries(&hello, 0..messages.min(1_000) as u64),
+            batch(&hello, 0..messages.min(1_000) as u64),
         );
 
         let mut elapsed = Duration::ZERO;
         let before = cpu_ticks();
         for _ in 0..batches {
-            let batch = deliveries(&hello, 0..messages as u64);
+            let outgoing = batch(&hello, 0..messages as u64);
             let start = Instant::now();
-            send(&client_rt, &gateway, batch);
+            send(&client_rt, &gateway, outgoing);
             elapsed += start.elapsed();
         }
         let after = cpu_ticks();
@@ -113,7 +112,7 @@ fn runtime(name: &str, threads: usize) -> Runtime {
 
 /// Sends `batch` from a task of the client runtime, so all the gateway's work runs on its
 /// named threads, and checks every message was delivered.
-fn send(client_rt: &Runtime, gateway: &Arc<FcmGateway>, batch: Vec<Delivery>) {
+fn send(client_rt: &Runtime, gateway: &Arc<FcmGateway>, batch: Batch) {
     let gateway = gateway.clone();
     let outcomes = client_rt
         .block_on(client_rt.spawn(async move { gateway.send(&batch).await }))

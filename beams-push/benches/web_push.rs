@@ -11,8 +11,8 @@ use std::sync::Arc;
 use aws_lc_rs::agreement::{self, ECDH_P256, PrivateKey, UnparsedPublicKey};
 use beams_core::testing::fixtures::{TEST_AUTH, TEST_P256DH, push_token};
 use beams_core::{
-    Delivery, DeviceId, EndpointRules, InstanceId, Payload, Platform, PublishId, PushGateway,
-    PushToken, WebSubscription,
+    Batch, DeviceId, EndpointRules, InstanceId, Payload, Platform, PublishId, PushGateway,
+    PushToken, Recipient, WebSubscription,
 };
 use beams_push::Transport;
 use beams_push::web_push::{VapidContact, VapidKey, WebPushGateway, encrypt};
@@ -81,13 +81,15 @@ fn web_push(c: &mut Criterion) {
         VapidContact::new("mailto:bench@example.com").expect("a contact"),
     )
     .transport(Transport::PlainText)
-    .build();
+    .build()
+    .expect("a gateway");
     let payload = Arc::new(Payload {
         publish_id: PublishId::generate(),
         instance: InstanceId::new("bench").expect("an instance id"),
+        platform: Platform::Web,
         body: json!({"notification": {"title": "Hi", "body": "x".repeat(900)}}),
     });
-    let deliveries: Vec<Delivery> = (0..BATCH)
+    let recipients: Vec<Recipient> = (0..BATCH)
         .map(|n| {
             let subscription = WebSubscription::from_parts(
                 &format!("{origin}/push/{n}"),
@@ -98,14 +100,17 @@ fn web_push(c: &mut Criterion) {
                 },
             )
             .expect("a loopback subscription");
-            Delivery {
+            Recipient {
                 device: DeviceId::generate(Platform::Web),
                 token: PushToken::Web(subscription),
-                payload: Arc::clone(&payload),
             }
         })
         .collect();
-    let first = rt.block_on(gateway.send(&deliveries));
+    let batch = Batch {
+        payload,
+        recipients,
+    };
+    let first = rt.block_on(gateway.send(&batch));
     assert!(
         first
             .iter()
@@ -114,7 +119,7 @@ fn web_push(c: &mut Criterion) {
     );
     group.throughput(Throughput::Elements(BATCH as u64));
     group.bench_function("encrypt_and_send_loopback", |b| {
-        b.iter(|| rt.block_on(gateway.send(black_box(&deliveries))))
+        b.iter(|| rt.block_on(gateway.send(black_box(&batch))))
     });
     group.finish();
 }

@@ -3,17 +3,17 @@
 
 #![allow(clippy::unwrap_used, reason = "tests")]
 
-#[path = "support/apns_mock.rs"]
-mod apns_mock;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use apns_mock::{
-    MockApns, MockOptions, Reply, TestKey, deliveries, delivery, device_token, payload,
+use beams_core::{
+    Batch, DeliveryOutcome, FcmToken, ManualClock, Payload, PushGateway, PushToken, Timestamp,
 };
-use beams_core::{DeliveryOutcome, FcmToken, ManualClock, PushGateway, PushToken, Timestamp};
-use beams_push::apns::{ApnsConfig, ApnsError, ApnsGateway};
+use beams_push::ConfigError;
+use beams_push::apns::ApnsGateway;
+use beams_test_support::apns_mock::{
+    self, MockApns, MockOptions, Reply, TestKey, batch, device_token, payload, recipient,
+};
 use serde_json::json;
 
 async fn mock(key: &TestKey) -> MockApns {
@@ -118,15 +118,12 @@ async fn every_answer_maps_to_its_outcome_in_order() {
         ),
     ];
     let message = payload(json!({"aps": {"alert": "Hi"}}));
-    let mut deliveries = Vec::new();
     for (n, (reply, _)) in scripted.iter().enumerate() {
-        let token = device_token(n + 1);
-        mock.script(&token, reply.clone());
-        deliveries.push(delivery(&token, &message));
+        mock.script(&device_token(n + 1), reply.clone());
     }
-    let gateway = ApnsGateway::new(mock.config(&key).build().unwrap());
+    let gateway = mock.builder(&key).build().unwrap();
 
-    let outcomes = gateway.send(&deliveries).await;
+    let outcomes = gateway.send(&batch(1..=scripted.len(), &message)).await;
 
     let expected: Vec<DeliveryOutcome> = scripted.into_iter().map(|(_, o)| o).collect();
     assert_eq!(outcomes, expected);
@@ -143,7 +140,7 @@ async fn every_answer_maps_to_its_outcome_in_order() {
 async fn requests_carry_the_documented_path_headers_and_body() {
     let key = TestKey::generate();
     let mock = mock(&key).await;
-    let gateway = ApnsGateway::new(mock.config(&key).build().unwrap());
+    let gateway = mock.builder(&key).build().unwrap();
     let alert = payload(json!({"aps": {"alert": "Hi"}, "thread": 7}));
     let silent = payload(json!({
         "aps": {"content-available": 1},
@@ -152,13 +149,7 @@ async fn requests_carry_the_documented_path_headers_and_body() {
     }));
     let voip = payload(json!({"aps": {}, "apns-headers": {"apns-push-type": "voip"}}));
 
-    let outcomes = gateway
-        .send(&[
-            delivery(&device_token(1), &alert),
-            delivery(&device_token(2), &silent),
-            delivery(&device_token(3), &voip),
-        ])
-        .await;
+    let outcomes = send_each(&gateway, [(1, &alert), (2, &silent), (3, &voip)]).await;
 
     assert_eq!(outcomes, vec![DeliveryOutcome::Delivered; 3]);
     mock.assert_no_violations();
@@ -201,7 +192,7 @@ async fn requests_carry_the_documented_path_headers_and_body() {
 async fn oversized_payloads_are_rejected_without_sending() {
     let key = TestKey::generate();
     let mock = mock(&key).await;
-    let gateway = ApnsGateway::new(mock.config(&key).build().unwrap());
+    let gateway = mock.builder(&key).build().unwrap();
     let big = payload(json!({"aps": {"alert": "x".repeat(4100)}}));
     let voip_ok = payload(json!({
         "aps": {"alert": "x".repeat(4100)}, "apns-headers": {"apns-push-type": "voip"}
@@ -210,13 +201,7 @@ async fn oversized_payloads_are_rejected_without_sending() {
         "aps": {"alert": "x".repeat(5200)}, "apns-headers": {"apns-push-type": "voip"}
     }));
 
-    let outcomes = gateway
-        .send(&[
-            delivery(&device_token(1), &big),
-            delivery(&device_token(2), &voip_ok),
-            delivery(&device_token(3), &voip_big),
-        ])
-        .await;
+    let outcomes = send_each(&gateway, [(1, &big), (2, &voip_ok), (3, &voip_big)]).await;
 
     assert!(
         matches!(&outcomes[0], DeliveryOutcome::Rejected { reason } if reason.starts_with("PayloadTooLarge"))
@@ -239,16 +224,15 @@ async fn expired_provider_token_is_resigned_once_and_retried() {
     let key = TestKey::generate();
     let mock = mock(&key).await;
     let clock = ManualClock::new(Timestamp::from_unix_secs(1_700_000_000));
-    let gateway = ApnsGateway::new(
-        mock.config(&key)
-            .clock(Arc::new(clock.clone()))
-            .build()
-            .unwrap(),
-    );
+    let gateway = mock
+        .builder(&key)
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
     let message = payload(json!({"aps": {"alert": "Hi"}}));
     // The first token is signed now and works.
     assert_eq!(
-        gateway.send(&[delivery(&device_token(1), &message)]).await,
+        gateway.send(&batch([1], &message)).await,
         vec![DeliveryOutcome::Delivered]
     );
     // 25 minutes later APNs calls it expired: past the 20-minute floor, so re-sign and retry.
@@ -256,7 +240,7 @@ async fn expired_provider_token_is_resigned_once_and_retried() {
     let fresh_from = clock.now_secs();
     mock.script(&device_token(2), Reply::ExpiredBefore { iat: fresh_from });
 
-    let outcomes = gateway.send(&[delivery(&device_token(2), &message)]).await;
+    let outcomes = gateway.send(&batch([2], &message)).await;
 
     assert_eq!(outcomes, vec![DeliveryOutcome::Delivered]);
     assert_eq!(mock.token_iats(), vec![1_700_000_000, fresh_from]);
@@ -269,12 +253,11 @@ async fn expired_provider_token_within_the_floor_is_a_config_failure() {
     let key = TestKey::generate();
     let mock = mock(&key).await;
     let clock = ManualClock::new(Timestamp::from_unix_secs(1_700_000_000));
-    let gateway = ApnsGateway::new(
-        mock.config(&key)
-            .clock(Arc::new(clock.clone()))
-            .build()
-            .unwrap(),
-    );
+    let gateway = mock
+        .builder(&key)
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
     // APNs calls a token expired though we signed it 5 minutes ago: our clock is wrong, and
     // re-signing now would only earn TooManyProviderTokenUpdates.
     mock.script(
@@ -283,12 +266,12 @@ async fn expired_provider_token_within_the_floor_is_a_config_failure() {
     );
     let message = payload(json!({"aps": {"alert": "Hi"}}));
     assert_eq!(
-        gateway.send(&[delivery(&device_token(2), &message)]).await,
+        gateway.send(&batch([2], &message)).await,
         vec![DeliveryOutcome::Delivered]
     );
     clock.advance(Duration::from_secs(5 * 60));
 
-    let outcomes = gateway.send(&[delivery(&device_token(1), &message)]).await;
+    let outcomes = gateway.send(&batch([1], &message)).await;
 
     assert!(
         matches!(&outcomes[0], DeliveryOutcome::ConfigFailure { reason } if reason.contains("ExpiredProviderToken")),
@@ -302,14 +285,12 @@ async fn expired_provider_token_within_the_floor_is_a_config_failure() {
 async fn a_token_of_another_platform_is_rejected_and_not_sent() {
     let key = TestKey::generate();
     let mock = mock(&key).await;
-    let gateway = ApnsGateway::new(mock.config(&key).build().unwrap());
+    let gateway = mock.builder(&key).build().unwrap();
     let message = payload(json!({"aps": {"alert": "Hi"}}));
-    let mut wrong = delivery(&device_token(1), &message);
-    wrong.token = PushToken::Fcm(FcmToken::new("abcdefgh:ijk").unwrap());
+    let mut mixed = batch([1, 2], &message);
+    mixed.recipients[0].token = PushToken::Fcm(FcmToken::new("abcdefgh:ijk").unwrap());
 
-    let outcomes = gateway
-        .send(&[wrong, delivery(&device_token(2), &message)])
-        .await;
+    let outcomes = gateway.send(&mixed).await;
 
     assert!(matches!(outcomes[0], DeliveryOutcome::Rejected { .. }));
     assert_eq!(outcomes[1], DeliveryOutcome::Delivered);
@@ -325,7 +306,7 @@ async fn an_unreachable_server_makes_every_delivery_retry_later() {
         .local_addr()
         .unwrap()
         .port();
-    let config = ApnsConfig::builder(&key.pem, apns_mock::KEY_ID, apns_mock::TEAM_ID, "com.x")
+    let gateway = ApnsGateway::builder(&key.pem, apns_mock::KEY_ID, apns_mock::TEAM_ID, "com.x")
         .endpoint(beams_push::apns::ApnsEndpoint::custom(
             format!("http://127.0.0.1:{port}"),
             beams_push::Transport::PlainText,
@@ -333,11 +314,10 @@ async fn an_unreachable_server_makes_every_delivery_retry_later() {
         .pool_size(2)
         .build()
         .unwrap();
-    let gateway = ApnsGateway::new(config);
     let message = payload(json!({"aps": {"alert": "Hi"}}));
-    let batch = deliveries(1..=5, &message);
+    let five = batch(1..=5, &message);
 
-    let outcomes = tokio::time::timeout(Duration::from_secs(20), gateway.send(&batch))
+    let outcomes = tokio::time::timeout(Duration::from_secs(20), gateway.send(&five))
         .await
         .unwrap();
 
@@ -353,12 +333,10 @@ async fn an_unreachable_server_makes_every_delivery_retry_later() {
 #[test]
 fn the_signing_key_never_shows_in_debug() {
     let key = TestKey::generate();
-    let builder = ApnsConfig::builder(&key.pem, "ABC123DEFG", "DEF123GHIJ", "com.x");
+    let builder = ApnsGateway::builder(&key.pem, "ABC123DEFG", "DEF123GHIJ", "com.x");
     let body: String = key.pem.lines().nth(1).unwrap().to_owned();
     assert!(!format!("{builder:?}").contains(&body));
-    let config = builder.build().unwrap();
-    assert!(!format!("{config:?}").contains(&body));
-    let gateway = ApnsGateway::new(config);
+    let gateway = builder.build().unwrap();
     assert!(!format!("{gateway:?}").contains(&body));
     assert!(format!("{gateway:?}").contains("[redacted]"));
 }
@@ -367,32 +345,60 @@ fn the_signing_key_never_shows_in_debug() {
 fn bad_credentials_and_settings_are_typed_errors() {
     let key = TestKey::generate();
     let build = |pem: &str, key_id: &str, topic: &str| {
-        ApnsConfig::builder(pem, key_id, "DEF123GHIJ", topic).build()
+        ApnsGateway::builder(pem, key_id, "DEF123GHIJ", topic).build()
     };
     assert!(matches!(
         build("not a key", "ABC123DEFG", "com.x"),
-        Err(ApnsError::InvalidKey)
+        Err(ConfigError::Invalid { field: "key", .. })
     ));
     assert!(matches!(
         build(&key.pem, "", "com.x"),
-        Err(ApnsError::InvalidSetting {
+        Err(ConfigError::Invalid {
             field: "key_id",
             ..
         })
     ));
     assert!(matches!(
         build(&key.pem, "ABC123DEFG", "com x"),
-        Err(ApnsError::InvalidSetting { field: "topic", .. })
+        Err(ConfigError::Invalid { field: "topic", .. })
     ));
     assert!(matches!(
-        ApnsConfig::builder(&key.pem, "ABC123DEFG", "DEF123GHIJ", "com.x")
+        ApnsGateway::builder(&key.pem, "ABC123DEFG", "DEF123GHIJ", "com.x")
             .pool_size(0)
             .build(),
-        Err(ApnsError::InvalidSetting {
+        Err(ConfigError::Invalid {
             field: "pool_size",
             ..
         })
     ));
+    assert!(matches!(
+        ApnsGateway::builder(&key.pem, "ABC123DEFG", "DEF123GHIJ", "com.x")
+            .endpoint(beams_push::apns::ApnsEndpoint::custom(
+                "http://127.0.0.1:1",
+                beams_push::Transport::Tls,
+            ))
+            .build(),
+        Err(ConfigError::Invalid {
+            field: "endpoint",
+            ..
+        })
+    ));
+}
+
+/// Sends each payload to device `n` as a batch of its own (a batch is one payload), in order.
+async fn send_each<const N: usize>(
+    gateway: &ApnsGateway,
+    sends: [(usize, &Arc<Payload>); N],
+) -> Vec<DeliveryOutcome> {
+    let mut outcomes = Vec::new();
+    for (n, payload) in sends {
+        let one = Batch {
+            payload: Arc::clone(payload),
+            recipients: vec![recipient(&device_token(n))],
+        };
+        outcomes.extend(gateway.send(&one).await);
+    }
+    outcomes
 }
 
 trait NowSecs {

@@ -3,17 +3,11 @@
 
 #![allow(clippy::unwrap_used, reason = "tests")]
 
-#[path = "support/apns_h2_proxy.rs"]
-mod apns_h2_proxy;
-#[path = "support/apns_mock.rs"]
-mod apns_mock;
-
 use std::time::Duration;
 
-use apns_h2_proxy::H2Proxy;
-use apns_mock::{MockApns, MockOptions, TestKey, deliveries, payload, send_within};
 use beams_core::{DeliveryOutcome, PushGateway};
-use beams_push::apns::ApnsGateway;
+use beams_test_support::apns_h2_proxy::H2Proxy;
+use beams_test_support::apns_mock::{MockApns, MockOptions, TestKey, batch, payload, send_within};
 use serde_json::json;
 
 /// A mock that answers after 30 ms and allows `streams` concurrent streams per connection.
@@ -45,11 +39,11 @@ async fn streams_above_a_goaway_are_resent_on_a_new_connection_once() {
     // processed there, every later one must go out again elsewhere.
     let proxy = H2Proxy::start(mock.addr, 100).await;
     proxy.goaway_at(12);
-    let gateway = ApnsGateway::new(mock.config_via(&key, proxy.addr).build().unwrap());
+    let gateway = mock.builder_via(&key, proxy.addr).build().unwrap();
     let message = payload(json!({"aps": {"alert": "Hi"}}));
-    let batch = deliveries(1..=60, &message);
+    let outgoing = batch(1..=60, &message);
 
-    let outcomes = send_within(&gateway, &batch).await;
+    let outcomes = send_within(&gateway, &outgoing).await;
 
     assert_eq!(outcomes, vec![DeliveryOutcome::Delivered; 60]);
     assert!(
@@ -70,11 +64,11 @@ async fn a_graceful_goaway_finishes_in_flight_requests_and_moves_the_rest() {
     // Five streams at a time: when GOAWAY comes, five are in flight and the rest queue.
     let mock = slow_mock(&key, 5).await;
     mock.goaway_after(1, 10);
-    let gateway = ApnsGateway::new(mock.config(&key).build().unwrap());
+    let gateway = mock.builder(&key).build().unwrap();
     let message = payload(json!({"aps": {"alert": "Hi"}}));
-    let batch = deliveries(1..=60, &message);
+    let outgoing = batch(1..=60, &message);
 
-    let outcomes = send_within(&gateway, &batch).await;
+    let outcomes = send_within(&gateway, &outgoing).await;
 
     assert_eq!(outcomes, vec![DeliveryOutcome::Delivered; 60]);
     assert_eq!(mock.connections(), 2);
@@ -88,7 +82,7 @@ async fn a_graceful_goaway_finishes_in_flight_requests_and_moves_the_rest() {
     mock.assert_no_violations();
 
     // The replacement keeps working.
-    let more = deliveries(61..=70, &message);
+    let more = batch(61..=70, &message);
     assert_eq!(
         gateway.send(&more).await,
         vec![DeliveryOutcome::Delivered; 10]
@@ -101,11 +95,11 @@ async fn a_dead_connection_is_replaced_and_nothing_is_sent_twice() {
     let mock = slow_mock(&key, 5).await;
     // The first connection drops (no GOAWAY) when its 10th request arrives.
     mock.kill_after(1, 10);
-    let gateway = ApnsGateway::new(mock.config(&key).build().unwrap());
+    let gateway = mock.builder(&key).build().unwrap();
     let message = payload(json!({"aps": {"alert": "Hi"}}));
-    let batch = deliveries(1..=40, &message);
+    let outgoing = batch(1..=40, &message);
 
-    let outcomes = send_within(&gateway, &batch).await;
+    let outcomes = send_within(&gateway, &outgoing).await;
 
     // Requests in flight on the dead connection may have been processed: they are reported,
     // not resent. Everything else goes through on the replacement.
@@ -127,7 +121,7 @@ async fn a_dead_connection_is_replaced_and_nothing_is_sent_twice() {
         .collect();
     assert!(twice.is_empty(), "{twice:?}");
 
-    let again = deliveries(41..=50, &message);
+    let again = batch(41..=50, &message);
     assert_eq!(
         gateway.send(&again).await,
         vec![DeliveryOutcome::Delivered; 10]

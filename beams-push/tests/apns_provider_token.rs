@@ -3,17 +3,13 @@
 
 #![allow(clippy::unwrap_used, reason = "tests")]
 
-#[path = "support/apns_mock.rs"]
-mod apns_mock;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use apns_mock::{
-    MockApns, MockOptions, Reply, TestKey, deliveries, delivery, device_token, payload,
-};
 use beams_core::{DeliveryOutcome, ManualClock, PushGateway, Timestamp};
-use beams_push::apns::ApnsGateway;
+use beams_test_support::apns_mock::{
+    MockApns, MockOptions, Reply, TestKey, batch, device_token, payload, recipient,
+};
 use serde_json::json;
 
 const START: i64 = 1_700_000_000;
@@ -31,13 +27,12 @@ async fn provider_tokens_are_resigned_at_50_minutes_and_never_within_20() {
         },
     )
     .await;
-    let gateway = ApnsGateway::new(
-        mock.config(&key)
-            .pool_size(2)
-            .clock(Arc::new(clock.clone()))
-            .build()
-            .unwrap(),
-    );
+    let gateway = mock
+        .builder(&key)
+        .pool_size(2)
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
     let message = payload(json!({"aps": {"alert": "Hi"}}));
     // A token APNs always answers with ExpiredProviderToken.
     let cursed = device_token(usize::MAX);
@@ -47,12 +42,12 @@ async fn provider_tokens_are_resigned_at_50_minutes_and_never_within_20() {
     // Five simulated hours, one minute per batch of ten: the first 150 minutes quietly, then
     // with an ExpiredProviderToken answer every 5 minutes.
     for minute in 0..300 {
-        let mut batch = deliveries(minute * 10 + 1..=minute * 10 + 10, &message);
+        let mut ten = batch(minute * 10 + 1..=minute * 10 + 10, &message);
         let cursed_now = minute >= 150 && minute % 5 == 0;
         if cursed_now {
-            batch[9] = delivery(&cursed, &message);
+            ten.recipients[9] = recipient(&cursed);
         }
-        let outcomes = gateway.send(&batch).await;
+        let outcomes = gateway.send(&ten).await;
         sent += outcomes.len();
         assert!(
             outcomes[..9]

@@ -3,19 +3,13 @@
 
 #![allow(clippy::unwrap_used, reason = "tests")]
 
-#[path = "support/apns_h2_proxy.rs"]
-mod apns_h2_proxy;
-#[path = "support/apns_mock.rs"]
-mod apns_mock;
-
 use std::time::Duration;
 
-use apns_h2_proxy::H2Proxy;
-use apns_mock::{
-    MockApns, MockOptions, Reply, TestKey, deliveries, device_token, payload, send_within,
-};
 use beams_core::DeliveryOutcome;
-use beams_push::apns::ApnsGateway;
+use beams_test_support::apns_h2_proxy::H2Proxy;
+use beams_test_support::apns_mock::{
+    MockApns, MockOptions, Reply, TestKey, batch, device_token, payload, send_within,
+};
 use serde_json::json;
 
 #[tokio::test]
@@ -33,11 +27,11 @@ async fn the_current_stream_limit_is_never_exceeded_and_a_raised_one_is_used() {
     // The server says 1 stream; after 10 answers it says 8.
     let proxy = H2Proxy::start(mock.addr, 1).await;
     proxy.raise_after(10, 8);
-    let gateway = ApnsGateway::new(mock.config_via(&key, proxy.addr).build().unwrap());
+    let gateway = mock.builder_via(&key, proxy.addr).build().unwrap();
     let message = payload(json!({"aps": {"alert": "Hi"}}));
-    let batch = deliveries(1..=80, &message);
+    let outgoing = batch(1..=80, &message);
 
-    let outcomes = send_within(&gateway, &batch).await;
+    let outcomes = send_within(&gateway, &outgoing).await;
 
     assert_eq!(outcomes, vec![DeliveryOutcome::Delivered; 80]);
     assert!(proxy.violations().is_empty(), "{:?}", proxy.violations());
@@ -66,11 +60,11 @@ async fn one_stream_until_the_first_success_then_many() {
     for n in 1..=3 {
         mock.script(&device_token(n), Reply::error(500, "InternalServerError"));
     }
-    let gateway = ApnsGateway::new(mock.config(&key).build().unwrap());
+    let gateway = mock.builder(&key).build().unwrap();
     let message = payload(json!({"aps": {"alert": "Hi"}}));
-    let batch = deliveries(1..=40, &message);
+    let outgoing = batch(1..=40, &message);
 
-    let outcomes = send_within(&gateway, &batch).await;
+    let outcomes = send_within(&gateway, &outgoing).await;
 
     assert!(
         outcomes[..3]
@@ -104,11 +98,11 @@ async fn a_pool_spreads_a_batch_over_its_connections() {
         },
     )
     .await;
-    let gateway = ApnsGateway::new(mock.config(&key).pool_size(3).build().unwrap());
+    let gateway = mock.builder(&key).pool_size(3).build().unwrap();
     let message = payload(json!({"aps": {"alert": "Hi"}}));
-    let batch = deliveries(1..=120, &message);
+    let outgoing = batch(1..=120, &message);
 
-    let outcomes = send_within(&gateway, &batch).await;
+    let outcomes = send_within(&gateway, &outgoing).await;
 
     assert_eq!(outcomes, vec![DeliveryOutcome::Delivered; 120]);
     assert_eq!(mock.connections(), 3);
@@ -143,16 +137,15 @@ async fn queueing_for_a_stream_does_not_count_against_the_request_timeout() {
         },
     )
     .await;
-    let gateway = ApnsGateway::new(
-        mock.config(&key)
-            .request_timeout(Duration::from_millis(150))
-            .build()
-            .unwrap(),
-    );
+    let gateway = mock
+        .builder(&key)
+        .request_timeout(Duration::from_millis(150))
+        .build()
+        .unwrap();
     let message = payload(json!({"aps": {"alert": "Hi"}}));
-    let batch = deliveries(1..=10, &message);
+    let outgoing = batch(1..=10, &message);
 
-    let outcomes = send_within(&gateway, &batch).await;
+    let outcomes = send_within(&gateway, &outgoing).await;
 
     assert_eq!(outcomes, vec![DeliveryOutcome::Delivered; 10]);
     assert_eq!(mock.max_in_flight(), 1);
@@ -170,15 +163,14 @@ async fn an_answer_slower_than_the_request_timeout_is_retry_later() {
         },
     )
     .await;
-    let gateway = ApnsGateway::new(
-        mock.config(&key)
-            .request_timeout(Duration::from_millis(50))
-            .build()
-            .unwrap(),
-    );
+    let gateway = mock
+        .builder(&key)
+        .request_timeout(Duration::from_millis(50))
+        .build()
+        .unwrap();
     let message = payload(json!({"aps": {"alert": "Hi"}}));
 
-    let outcomes = send_within(&gateway, &deliveries([1], &message)).await;
+    let outcomes = send_within(&gateway, &batch([1], &message)).await;
 
     assert!(
         matches!(&outcomes[..], [DeliveryOutcome::RetryLater { reason, .. }] if reason.contains("no answer")),

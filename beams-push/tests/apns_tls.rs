@@ -2,15 +2,12 @@
 
 #![allow(clippy::unwrap_used, reason = "tests")]
 
-#[path = "support/apns_mock.rs"]
-mod apns_mock;
-
-use apns_mock::{
-    MockApns, MockOptions, Reply, TestKey, deliveries, delivery, device_token, payload,
-};
 use beams_core::{DeliveryOutcome, PushGateway, Timestamp};
 use beams_push::Transport;
-use beams_push::apns::{ApnsEndpoint, ApnsGateway};
+use beams_push::apns::ApnsEndpoint;
+use beams_test_support::apns_mock::{
+    MockApns, MockOptions, Reply, TestKey, batch, device_token, payload,
+};
 use serde_json::json;
 
 async fn tls_mock(key: &TestKey) -> MockApns {
@@ -38,12 +35,12 @@ async fn the_gateway_speaks_http2_over_tls_with_a_given_root() {
             retry_after: None,
         },
     );
-    let gateway = ApnsGateway::new(mock.config(&key).pool_size(2).build().unwrap());
+    let gateway = mock.builder(&key).pool_size(2).build().unwrap();
     let message = payload(json!({"aps": {"alert": "Hi"}}));
-    let mut batch = deliveries(1..=30, &message);
-    batch.swap(0, 1);
+    let mut thirty = batch(1..=30, &message);
+    thirty.recipients.swap(0, 1);
 
-    let outcomes = gateway.send(&batch).await;
+    let outcomes = gateway.send(&thirty).await;
 
     assert_eq!(
         outcomes[0],
@@ -67,23 +64,17 @@ async fn an_untrusted_certificate_is_a_connection_failure_not_a_dead_token() {
     let mock = tls_mock(&key).await;
     // Trust only another server's certificate.
     let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
-    let config = mock
-        .config(&key)
+    let gateway = mock
+        .builder(&key)
         .endpoint(ApnsEndpoint::custom(
             format!("https://{}", mock.addr),
             Transport::TlsWithRoots(vec![other.cert.der().clone()]),
         ))
         .build()
         .unwrap();
-    let gateway = ApnsGateway::new(config);
     let message = payload(json!({"aps": {"alert": "Hi"}}));
 
-    let outcomes = gateway
-        .send(&[
-            delivery(&device_token(1), &message),
-            delivery(&device_token(2), &message),
-        ])
-        .await;
+    let outcomes = gateway.send(&batch([1, 2], &message)).await;
 
     for outcome in &outcomes {
         assert!(

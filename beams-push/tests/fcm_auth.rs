@@ -7,22 +7,19 @@
     reason = "a test should stop at the first surprise"
 )]
 
-#[path = "support/fcm_fixtures.rs"]
-mod fcm_fixtures;
-#[path = "support/fcm_mock.rs"]
-mod fcm_mock;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use beams_core::{DeliveryOutcome, PushGateway, async_trait};
 use beams_push::Transport;
-use beams_push::fcm::{AccessToken, AccessTokenError, AccessTokenSource, FcmConfig, FcmGateway};
-use fcm_fixtures::{
-    PROJECT, TestKey, bounded, clock, config, deliveries, gateway, payload, service_account_json,
+use beams_push::fcm::{
+    AccessToken, AccessTokenError, AccessTokenSource, FcmGateway, ServiceAccountKey,
 };
-use fcm_mock::{Answer, MockGoogle};
+use beams_test_support::fcm_fixtures::{
+    PROJECT, TestKey, batch, bounded, builder, clock, gateway, payload, service_account_json,
+};
+use beams_test_support::fcm_mock::{Answer, MockGoogle};
 use serde_json::json;
 
 fn all_delivered(outcomes: &[DeliveryOutcome]) -> bool {
@@ -36,9 +33,7 @@ async fn gateway_with_a_token(
 ) -> (Arc<FcmGateway>, Arc<beams_core::Payload>) {
     let gateway = Arc::new(gateway(mock, clock));
     let hello = payload(json!({"data": {"k": "v"}}));
-    assert!(all_delivered(
-        &gateway.send(&deliveries(&hello, 0..1)).await
-    ));
+    assert!(all_delivered(&gateway.send(&batch(&hello, 0..1)).await));
     (gateway, hello)
 }
 
@@ -51,8 +46,8 @@ fn concurrent_sends(
     (0..count)
         .map(|n| {
             let gateway = Arc::clone(gateway);
-            let batch = deliveries(hello, n + 1..n + 2);
-            tokio::spawn(async move { gateway.send(&batch).await })
+            let outgoing = batch(hello, n + 1..n + 2);
+            tokio::spawn(async move { gateway.send(&outgoing).await })
         })
         .collect()
 }
@@ -64,9 +59,9 @@ async fn the_assertion_is_verified_and_one_token_serves_every_send() {
         let clock = clock();
         let gateway = gateway(&mock, &clock);
         let hello = payload(json!({"notification": {"title": "Hi"}}));
-        for batch in 0..3 {
+        for round in 0..3 {
             let outcomes = gateway
-                .send(&deliveries(&hello, batch * 10..batch * 10 + 10))
+                .send(&batch(&hello, round * 10..round * 10 + 10))
                 .await;
             assert!(all_delivered(&outcomes), "{outcomes:?}");
         }
@@ -86,17 +81,16 @@ async fn an_assertion_signed_by_another_key_is_a_config_failure_tried_once() {
         let mock = MockGoogle::start(TestKey::shared()).await;
         let clock = clock();
         let impostor = TestKey::generate();
-        let config = FcmConfig::from_service_account_json(&service_account_json(
-            &impostor,
-            &mock.token_uri(),
-        ))
-        .unwrap()
-        .base_url(&mock.base_url())
-        .unwrap()
+        let gateway = FcmGateway::builder(
+            ServiceAccountKey::from_json(&service_account_json(&impostor, &mock.token_uri()))
+                .unwrap(),
+        )
+        .base_url(mock.base_url())
         .transport(Transport::PlainText)
-        .clock(Arc::new(clock.clone()));
-        let gateway = FcmGateway::new(config).unwrap();
-        let outcomes = gateway.send(&deliveries(&payload(json!({})), 0..20)).await;
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+        let outcomes = gateway.send(&batch(&payload(json!({})), 0..20)).await;
         for outcome in &outcomes {
             let DeliveryOutcome::ConfigFailure { reason } = outcome else {
                 panic!("{outcome:?}");
@@ -173,10 +167,10 @@ async fn a_token_revoked_mid_batch_is_replaced_once_and_the_batch_completes() {
     bounded(async {
         let mock = MockGoogle::start(TestKey::shared()).await;
         let clock = clock();
-        let gateway = FcmGateway::new(config(&mock, &clock).max_in_flight(50)).unwrap();
+        let gateway = builder(&mock, &clock).max_in_flight(50).build().unwrap();
         mock.revoke_after_accepted(100);
-        let batch = deliveries(&payload(json!({"data": {"k": "v"}})), 0..1000);
-        let outcomes = gateway.send(&batch).await;
+        let outgoing = batch(&payload(json!({"data": {"k": "v"}})), 0..1000);
+        let outcomes = gateway.send(&outgoing).await;
         assert_eq!(outcomes.len(), 1000);
         assert!(all_delivered(&outcomes), "{outcomes:?}");
         assert!(mock.unauthorized() >= 1, "the token was refused mid-batch");
@@ -202,13 +196,12 @@ impl AccessTokenSource for FixedToken {
 }
 
 fn with_source(mock: &MockGoogle, source: Arc<FixedToken>) -> FcmGateway {
-    let config = FcmConfig::with_token_source(PROJECT, source)
-        .unwrap()
-        .base_url(&mock.base_url())
-        .unwrap()
+    FcmGateway::builder_with_token_source(PROJECT, source)
+        .base_url(mock.base_url())
         .transport(Transport::PlainText)
-        .clock(Arc::new(clock()));
-    FcmGateway::new(config).unwrap()
+        .clock(Arc::new(clock()))
+        .build()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -222,12 +215,8 @@ async fn an_injected_token_source_is_used_and_cached() {
         });
         let gateway = with_source(&mock, source.clone());
         let hello = payload(json!({}));
-        assert!(all_delivered(
-            &gateway.send(&deliveries(&hello, 0..5)).await
-        ));
-        assert!(all_delivered(
-            &gateway.send(&deliveries(&hello, 5..10)).await
-        ));
+        assert!(all_delivered(&gateway.send(&batch(&hello, 0..5)).await));
+        assert!(all_delivered(&gateway.send(&batch(&hello, 5..10)).await));
         assert_eq!(source.fetches.load(Ordering::SeqCst), 1);
         assert_eq!(
             mock.tokens_issued(),
@@ -247,7 +236,7 @@ async fn a_fresh_token_refused_again_is_a_config_failure() {
             fetches: AtomicU64::new(0),
         });
         let gateway = with_source(&mock, source.clone());
-        let outcomes = gateway.send(&deliveries(&payload(json!({})), 0..1)).await;
+        let outcomes = gateway.send(&batch(&payload(json!({})), 0..1)).await;
         let [DeliveryOutcome::ConfigFailure { reason }] = outcomes.as_slice() else {
             panic!("{outcomes:?}");
         };
@@ -272,7 +261,7 @@ async fn a_token_endpoint_outage_is_retry_later_with_its_retry_after() {
             Answer::raw(503, r#"{"error":"unavailable"}"#).with_header("retry-after", "7"),
         );
         let hello = payload(json!({}));
-        let outcomes = gateway.send(&deliveries(&hello, 0..3)).await;
+        let outcomes = gateway.send(&batch(&hello, 0..3)).await;
         for outcome in &outcomes {
             let DeliveryOutcome::RetryLater { retry_after, .. } = outcome else {
                 panic!("{outcome:?}");
@@ -281,12 +270,10 @@ async fn a_token_endpoint_outage_is_retry_later_with_its_retry_after() {
         }
         assert_eq!(mock.sends(), 0);
         // The failure is remembered until the wait is over, then the token endpoint is asked again.
-        let outcomes = gateway.send(&deliveries(&hello, 3..4)).await;
+        let outcomes = gateway.send(&batch(&hello, 3..4)).await;
         assert!(matches!(outcomes[0], DeliveryOutcome::RetryLater { .. }));
         clock.advance(Duration::from_secs(7));
-        assert!(all_delivered(
-            &gateway.send(&deliveries(&hello, 4..5)).await
-        ));
+        assert!(all_delivered(&gateway.send(&batch(&hello, 4..5)).await));
         assert_eq!(gateway.stats().token_refresh_failures, 1);
     })
     .await;
@@ -297,13 +284,13 @@ async fn key_material_and_access_tokens_never_show_in_debug() {
     bounded(async {
         let mock = MockGoogle::start(TestKey::shared()).await;
         let clock = clock();
-        let config = config(&mock, &clock);
-        let gateway = FcmGateway::new(config.clone()).unwrap();
+        let builder = builder(&mock, &clock);
+        let gateway = builder.clone().build().unwrap();
         assert!(all_delivered(
-            &gateway.send(&deliveries(&payload(json!({})), 0..1)).await
+            &gateway.send(&batch(&payload(json!({})), 0..1)).await
         ));
         let pem_body = TestKey::shared().pem.lines().nth(1).unwrap().to_owned();
-        for shown in [format!("{config:?}"), format!("{gateway:?}")] {
+        for shown in [format!("{builder:?}"), format!("{gateway:?}")] {
             assert!(!shown.contains(&pem_body), "{shown}");
             assert!(!shown.contains("PRIVATE KEY"), "{shown}");
             assert!(!shown.contains("ya29.mock"), "{shown}");
@@ -318,15 +305,15 @@ async fn over_tls_with_given_roots_the_gateway_negotiates_http2() {
     bounded(async {
         let (mock, certificate) = MockGoogle::start_tls(TestKey::shared()).await;
         let clock = clock();
-        let config =
-            FcmConfig::from_service_account_json(&mock.service_account_json(TestKey::shared()))
-                .unwrap()
-                .base_url(&mock.base_url())
-                .unwrap()
-                .transport(Transport::TlsWithRoots(vec![certificate]))
-                .clock(Arc::new(clock.clone()));
-        let gateway = FcmGateway::new(config).unwrap();
-        let outcomes = gateway.send(&deliveries(&payload(json!({})), 0..20)).await;
+        let gateway = FcmGateway::builder(
+            ServiceAccountKey::from_json(&mock.service_account_json(TestKey::shared())).unwrap(),
+        )
+        .base_url(mock.base_url())
+        .transport(Transport::TlsWithRoots(vec![certificate]))
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap();
+        let outcomes = gateway.send(&batch(&payload(json!({})), 0..20)).await;
         assert!(all_delivered(&outcomes), "{outcomes:?}");
         assert_eq!(
             mock.http2_requests(),

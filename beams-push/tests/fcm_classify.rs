@@ -6,18 +6,13 @@
     reason = "a test should stop at the first surprise"
 )]
 
-#[path = "support/fcm_fixtures.rs"]
-mod fcm_fixtures;
-#[path = "support/fcm_mock.rs"]
-mod fcm_mock;
-
 use std::time::Duration;
 
 use beams_core::{DeliveryOutcome, PushGateway};
 use beams_push::Transport;
-use beams_push::fcm::{FcmConfig, FcmGateway};
-use fcm_fixtures::{TestKey, bounded, clock, deliveries, gateway, payload, token};
-use fcm_mock::{Answer, MockGoogle};
+use beams_push::fcm::{FcmGateway, ServiceAccountKey};
+use beams_test_support::fcm_fixtures::{TestKey, batch, bounded, clock, gateway, payload, token};
+use beams_test_support::fcm_mock::{Answer, MockGoogle};
 use serde_json::json;
 
 /// The outcome's class and reason, for comparing whole batches.
@@ -105,8 +100,8 @@ async fn each_fcm_error_maps_to_its_outcome_in_order() {
         for (n, (answer, _, _)) in (0..).zip(&table) {
             mock.script(&token(n), answer.clone());
         }
-        let batch = deliveries(&payload(json!({"data": {"k": "v"}})), 0..11);
-        let outcomes = gateway.send(&batch).await;
+        let outgoing = batch(&payload(json!({"data": {"k": "v"}})), 0..11);
+        let outcomes = gateway.send(&outgoing).await;
         assert_eq!(outcomes.len(), table.len());
         for ((_, expected, in_reason), outcome) in table.iter().zip(&outcomes) {
             let (class, reason) = class(outcome);
@@ -157,7 +152,7 @@ async fn retry_after_is_carried_through_as_seconds_or_a_date() {
             }
             mock.script(&token(n), answer);
         }
-        let outcomes = gateway.send(&deliveries(&payload(json!({})), 0..3)).await;
+        let outcomes = gateway.send(&batch(&payload(json!({})), 0..3)).await;
         for ((code, .., wait), outcome) in scripts.iter().zip(&outcomes) {
             let DeliveryOutcome::RetryLater {
                 retry_after,
@@ -182,7 +177,7 @@ async fn answers_that_are_not_fcm_json_are_classified_by_status() {
         mock.script(&token(0), Answer::raw(502, "<html>Bad Gateway</html>"));
         mock.script(&token(1), Answer::raw(413, "too large"));
         mock.script(&token(2), Answer::raw(404, "<html>no</html>"));
-        let outcomes = gateway.send(&deliveries(&payload(json!({})), 0..3)).await;
+        let outcomes = gateway.send(&batch(&payload(json!({})), 0..3)).await;
         let classes: Vec<_> = outcomes.iter().map(|o| class(o).0).collect();
         assert_eq!(classes, ["retry", "rejected", "config"]);
     })
@@ -197,15 +192,15 @@ async fn an_unreachable_fcm_is_retry_later_for_every_delivery() {
             let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             listener.local_addr().unwrap()
         };
-        let config =
-            FcmConfig::from_service_account_json(&mock.service_account_json(TestKey::shared()))
-                .unwrap()
-                .base_url(&format!("http://{closed}"))
-                .unwrap()
-                .transport(Transport::PlainText)
-                .request_timeout(Duration::from_secs(5));
-        let gateway = FcmGateway::new(config).unwrap();
-        let outcomes = gateway.send(&deliveries(&payload(json!({})), 0..4)).await;
+        let gateway = FcmGateway::builder(
+            ServiceAccountKey::from_json(&mock.service_account_json(TestKey::shared())).unwrap(),
+        )
+        .base_url(format!("http://{closed}"))
+        .transport(Transport::PlainText)
+        .request_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+        let outcomes = gateway.send(&batch(&payload(json!({})), 0..4)).await;
         assert_eq!(outcomes.len(), 4);
         for outcome in &outcomes {
             let ("retry", reason) = class(outcome) else {
@@ -223,7 +218,12 @@ async fn an_empty_batch_sends_nothing() {
     bounded(async {
         let mock = MockGoogle::start(TestKey::shared()).await;
         let gateway = gateway(&mock, &clock());
-        assert!(gateway.send(&[]).await.is_empty());
+        assert!(
+            gateway
+                .send(&batch(&payload(json!({})), 0..0))
+                .await
+                .is_empty()
+        );
         assert_eq!(mock.tokens_issued() + mock.sends(), 0);
     })
     .await;

@@ -7,15 +7,10 @@
     reason = "a test should stop at the first surprise"
 )]
 
-#[path = "support/fcm_fixtures.rs"]
-mod fcm_fixtures;
-#[path = "support/fcm_mock.rs"]
-mod fcm_mock;
-
 use beams_core::testing::fixtures::push_token;
-use beams_core::{Delivery, DeliveryOutcome, DeviceId, Platform, PushGateway};
-use fcm_fixtures::{TestKey, bounded, clock, deliveries, gateway, payload, token};
-use fcm_mock::MockGoogle;
+use beams_core::{DeliveryOutcome, DeviceId, Platform, PushGateway, Recipient};
+use beams_test_support::fcm_fixtures::{TestKey, batch, bounded, clock, gateway, payload, token};
+use beams_test_support::fcm_mock::MockGoogle;
 use serde_json::json;
 
 #[tokio::test]
@@ -29,7 +24,7 @@ async fn the_beams_section_arrives_as_a_v1_message() {
             "time_to_live": 3600,
             "android": {"collapse_key": "inbox"},
         });
-        let outcomes = gateway.send(&deliveries(&payload(section), 7..9)).await;
+        let outcomes = gateway.send(&batch(&payload(section), 7..9)).await;
         assert_eq!(
             outcomes,
             [DeliveryOutcome::Delivered, DeliveryOutcome::Delivered]
@@ -60,7 +55,7 @@ async fn data_that_is_not_strings_is_rejected_by_name_and_nothing_is_sent() {
         let mock = MockGoogle::start(TestKey::shared()).await;
         let gateway = gateway(&mock, &clock());
         let section = json!({"notification": {"title": "Hi"}, "data": {"unread": 3}});
-        let outcomes = gateway.send(&deliveries(&payload(section), 0..3)).await;
+        let outcomes = gateway.send(&batch(&payload(section), 0..3)).await;
         for outcome in &outcomes {
             let DeliveryOutcome::Rejected { reason } = outcome else {
                 panic!("{outcome:?}");
@@ -83,7 +78,7 @@ async fn payloads_over_4096_bytes_are_rejected_before_sending() {
         let mock = MockGoogle::start(TestKey::shared()).await;
         let gateway = gateway(&mock, &clock());
         let section = json!({"data": {"blob": "x".repeat(4096)}});
-        let outcomes = gateway.send(&deliveries(&payload(section), 0..1)).await;
+        let outcomes = gateway.send(&batch(&payload(section), 0..1)).await;
         let [DeliveryOutcome::Rejected { reason }] = outcomes.as_slice() else {
             panic!("{outcomes:?}");
         };
@@ -94,33 +89,41 @@ async fn payloads_over_4096_bytes_are_rejected_before_sending() {
 }
 
 #[tokio::test]
-async fn a_batch_mixing_good_and_bad_payloads_keeps_its_order() {
+async fn a_refused_payload_or_recipient_is_rejected_in_place_and_never_sent() {
     bounded(async {
         let mock = MockGoogle::start(TestKey::shared()).await;
         let gateway = gateway(&mock, &clock());
         let good = payload(json!({"data": {"k": "v"}}));
         let bad = payload(json!({"android": {"ttl": 60}}));
-        let mut batch = Vec::new();
-        for n in 0..6 {
-            let which = if n % 2 == 0 { &good } else { &bad };
-            batch.extend(deliveries(which, n..n + 1));
+
+        // A payload v1 would refuse is refused for every recipient, before sending.
+        let outcomes = gateway.send(&batch(&bad, 0..3)).await;
+        assert_eq!(outcomes.len(), 3);
+        for outcome in &outcomes {
+            let DeliveryOutcome::Rejected { reason } = outcome else {
+                panic!("{outcome:?}");
+            };
+            assert!(reason.contains("fcm.android.ttl"), "{reason}");
         }
-        // A device of another platform routed here by mistake is refused, not sent.
-        batch.push(Delivery {
-            device: DeviceId::generate(Platform::Web),
-            token: push_token(Platform::Web, 1),
-            payload: good.clone(),
-        });
-        let outcomes = gateway.send(&batch).await;
+        assert_eq!(mock.sends(), 0);
+
+        // A device of another platform routed here by mistake is refused in its place, not
+        // sent; the others are delivered, in order.
+        let mut mixed = batch(&good, 3..6);
+        mixed.recipients.insert(
+            1,
+            Recipient {
+                device: DeviceId::generate(Platform::Web),
+                token: push_token(Platform::Web, 1),
+            },
+        );
+        let outcomes = gateway.send(&mixed).await;
         let delivered: Vec<bool> = outcomes
             .iter()
             .map(|o| *o == DeliveryOutcome::Delivered)
             .collect();
-        assert_eq!(delivered, [true, false, true, false, true, false, false]);
-        let DeliveryOutcome::Rejected { reason } = &outcomes[1] else {
-            panic!("{:?}", outcomes[1]);
-        };
-        assert!(reason.contains("fcm.android.ttl"), "{reason}");
+        assert_eq!(delivered, [true, false, true, true]);
+        assert!(matches!(&outcomes[1], DeliveryOutcome::Rejected { .. }));
         assert_eq!(mock.sends(), 3);
         assert_eq!(mock.shape_errors(), Vec::<String>::new());
     })

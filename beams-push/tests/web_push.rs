@@ -6,20 +6,18 @@
     reason = "a test should stop at the first surprise"
 )]
 
-#[path = "support/web_push_mock.rs"]
-mod web_push_mock;
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use beams_core::{
-    Delivery, DeliveryOutcome, DeviceId, InstanceId, Payload, Platform, PublishId, PushGateway,
-    PushToken,
+    Batch, DeliveryOutcome, DeviceId, InstanceId, Payload, Platform, PublishId, PushGateway,
+    PushToken, Recipient, WebSubscription,
 };
 use beams_push::Transport;
 use beams_push::web_push::{MAX_PLAINTEXT, VapidContact, VapidKey, WebPushGateway};
+use beams_test_support::web_push_mock::{self, PushService};
+use futures_util::future::join_all;
 use serde_json::{Value, json};
-use web_push_mock::PushService;
 
 fn gateway() -> WebPushGateway {
     WebPushGateway::builder(
@@ -28,21 +26,36 @@ fn gateway() -> WebPushGateway {
     )
     .transport(Transport::PlainText)
     .build()
+    .unwrap()
 }
 
 fn payload(section: Value) -> Arc<Payload> {
     Arc::new(Payload {
         publish_id: PublishId::generate(),
         instance: InstanceId::new("instance-1").unwrap(),
+        platform: Platform::Web,
         body: section,
     })
 }
 
-fn delivery(service: &PushService, name: &str, payload: &Arc<Payload>) -> Delivery {
-    Delivery {
+/// The browser subscribed as `name` to `service`.
+fn recipient(service: &PushService, name: &str) -> Recipient {
+    subscribed(service.subscribe(name))
+}
+
+/// The browser with `subscription`.
+fn subscribed(subscription: WebSubscription) -> Recipient {
+    Recipient {
         device: DeviceId::generate(Platform::Web),
-        token: PushToken::Web(service.subscribe(name)),
+        token: PushToken::Web(subscription),
+    }
+}
+
+/// `payload` to `recipients`.
+fn batch(payload: &Arc<Payload>, recipients: Vec<Recipient>) -> Batch {
+    Batch {
         payload: Arc::clone(payload),
+        recipients,
     }
 }
 
@@ -71,7 +84,7 @@ async fn a_thousand_messages_of_random_sizes_round_trip() {
     let overhead = expected_plaintext(&probe, "").len();
     let largest_blob = MAX_PLAINTEXT - overhead;
 
-    let mut deliveries = Vec::new();
+    let mut batches = Vec::new();
     let mut expected = Vec::new();
     for n in 0..1000 {
         // The first message is the largest that fits; the rest are random up to it.
@@ -83,11 +96,17 @@ async fn a_thousand_messages_of_random_sizes_round_trip() {
         let blob = "x".repeat(size);
         let payload = payload(json!({"data": {"blob": blob}}));
         expected.push((format!("/push/{n}"), expected_plaintext(&payload, &blob)));
-        deliveries.push(delivery(&service, &n.to_string(), &payload));
+        batches.push(batch(&payload, vec![recipient(&service, &n.to_string())]));
     }
     assert_eq!(expected[0].1.len(), MAX_PLAINTEXT);
 
-    let outcomes = gateway.send(&deliveries).await;
+    // A batch is one payload: a thousand sizes are a thousand batches, sent at once.
+    let outcomes: Vec<DeliveryOutcome> = join_all(batches.iter().map(|one| gateway.send(one)))
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    assert_eq!(outcomes.len(), 1000);
 
     assert!(service.problems().is_empty(), "{:?}", service.problems());
     assert!(outcomes.iter().all(|o| *o == DeliveryOutcome::Delivered));
@@ -138,7 +157,9 @@ async fn the_official_service_worker_shape_and_headers() {
         "topic": "order-42"
     });
     let payload = payload(section.clone());
-    let outcomes = gateway().send(&[delivery(&service, "a", &payload)]).await;
+    let outcomes = gateway()
+        .send(&batch(&payload, vec![recipient(&service, "a")]))
+        .await;
     assert_eq!(outcomes, vec![DeliveryOutcome::Delivered]);
 
     let received = service.received();
@@ -159,7 +180,9 @@ async fn the_official_service_worker_shape_and_headers() {
 async fn too_large_a_payload_is_rejected_and_nothing_is_sent() {
     let service = PushService::start().await;
     let payload = payload(json!({"data": {"blob": "x".repeat(MAX_PLAINTEXT)}}));
-    let outcomes = gateway().send(&[delivery(&service, "big", &payload)]).await;
+    let outcomes = gateway()
+        .send(&batch(&payload, vec![recipient(&service, "big")]))
+        .await;
     assert!(
         matches!(&outcomes[0], DeliveryOutcome::Rejected { reason } if reason.contains("3993"))
     );
@@ -181,12 +204,12 @@ async fn each_answer_maps_to_its_outcome() {
         (500, None, "retry"),
         (503, Some("30"), "retry 30"),
     ];
-    let mut deliveries = Vec::new();
+    let mut recipients = Vec::new();
     for (n, (status, retry_after, _)) in cases.iter().enumerate() {
         service.answer(&n.to_string(), *status, *retry_after);
-        deliveries.push(delivery(&service, &n.to_string(), &payload));
+        recipients.push(recipient(&service, &n.to_string()));
     }
-    let outcomes = gateway().send(&deliveries).await;
+    let outcomes = gateway().send(&batch(&payload, recipients)).await;
     for ((status, _, expected), outcome) in cases.iter().zip(outcomes) {
         let got = match outcome {
             DeliveryOutcome::Delivered => "delivered".to_owned(),
@@ -231,13 +254,10 @@ async fn an_unreachable_push_service_is_retried_later() {
     )
     .transport(Transport::PlainText)
     .request_timeout(Duration::from_secs(5))
-    .build();
+    .build()
+    .unwrap();
     let outcomes = gateway
-        .send(&[Delivery {
-            device: DeviceId::generate(Platform::Web),
-            token: PushToken::Web(subscription),
-            payload: payload(json!({})),
-        }])
+        .send(&batch(&payload(json!({})), vec![subscribed(subscription)]))
         .await;
     assert!(
         matches!(outcomes[0], DeliveryOutcome::RetryLater { .. }),
@@ -289,17 +309,15 @@ async fn an_error_body_that_stalls_is_cut_off_by_the_timeout_and_keeps_its_statu
     .transport(Transport::PlainText)
     .request_timeout(Duration::from_millis(300))
     .max_in_flight(1)
-    .build();
+    .build()
+    .unwrap();
     let payload = payload(json!({"data": {"blob": "x"}}));
-    let deliveries: Vec<Delivery> = (0..2)
-        .map(|_| Delivery {
-            device: DeviceId::generate(Platform::Web),
-            token: PushToken::Web(subscription.clone()),
-            payload: Arc::clone(&payload),
-        })
-        .collect();
+    let two = batch(
+        &payload,
+        vec![subscribed(subscription.clone()), subscribed(subscription)],
+    );
     // One permit and two deliveries: the second is sent only if the first let its permit go.
-    let outcomes = tokio::time::timeout(Duration::from_secs(10), gateway.send(&deliveries))
+    let outcomes = tokio::time::timeout(Duration::from_secs(10), gateway.send(&two))
         .await
         .expect("the stalled body does not hold the permit");
     for outcome in outcomes {
@@ -330,12 +348,9 @@ async fn a_long_error_body_keeps_its_first_kibibyte() {
     )
     .unwrap();
     let payload = payload(json!({"data": {"blob": "x"}}));
-    let delivery = Delivery {
-        device: DeviceId::generate(Platform::Web),
-        token: PushToken::Web(subscription),
-        payload,
-    };
-    let outcomes = gateway().send(&[delivery]).await;
+    let outcomes = gateway()
+        .send(&batch(&payload, vec![subscribed(subscription)]))
+        .await;
     match &outcomes[..] {
         [DeliveryOutcome::Rejected { reason }] => {
             assert_eq!(reason, &format!("400 Bad Request: {}", "x".repeat(1024)));

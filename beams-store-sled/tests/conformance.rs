@@ -15,7 +15,6 @@ async fn in_a_directory() -> Guarded<SledDeviceStore, TempDir> {
     Guarded::new(store, dir)
 }
 
-#[path = "support/released.rs"]
 #[allow(
     dead_code,
     reason = "the conformance suite reopens the store, never raw sled"

@@ -22,7 +22,6 @@ use beams_core::{
 };
 use beams_store_sled::{Durability, SledDeviceStore, sled};
 
-#[path = "support/released.rs"]
 #[allow(dead_code, reason = "the crash tests reopen the store, never raw sled")]
 mod released;
 

@@ -7,7 +7,6 @@ use beams_core::{
 };
 use beams_store_sled::{SledDeviceStore, sled};
 
-#[path = "support/released.rs"]
 mod released;
 
 #[test]

@@ -1,5 +1,6 @@
-//! The fan-out: looks users' devices up in batches, sends each platform's payload through its
-//! gateway with bounded concurrency, retries, removes dead tokens, and counts everything.
+//! The fan-out: looks the target's devices up page by page, sends each platform's payload
+//! through its gateway in batches with bounded concurrency, retries, removes dead tokens, and
+//! counts everything.
 //!
 //! One task drives it all: a set of in-flight futures (one store lookup at a time, gateway
 //! calls under a semaphore, delayed retries, removals) whose results come back to a single
@@ -23,37 +24,62 @@ use uuid::Uuid;
 use super::breaker::{Breaker, Released};
 use super::report::{DeviceReport, DeviceResult, SkipReason};
 use crate::{
-    Clock, DeadToken, Delivery, DeliveryEvent, DeliveryOutcome, Device, DeviceId, DeviceStore,
-    GatewayRouter, InstanceId, Interest, Payload, Platform, PublishConfig, PublishId,
-    PublishObserver, PublishReport, PublishRequest, StoreError, Timestamp, UserId,
+    Batch, Clock, DeadToken, DeliveryEvent, DeliveryOutcome, Device, DeviceId, DeviceStore,
+    Gateways, InstanceId, Interest, Payload, PerPlatform, Platform, PublishConfig, PublishId,
+    PublishObserver, PublishReport, PublishRequest, PublishTarget, Recipient, StoreError,
+    Timestamp, UserId,
 };
 
-/// What the fan-out works with, borrowed from the engine for one publish.
-pub(crate) struct Fanout<'a> {
-    pub(crate) store: &'a dyn DeviceStore,
-    pub(crate) gateways: &'a GatewayRouter,
-    pub(crate) clock: &'a dyn Clock,
-    pub(crate) config: &'a PublishConfig,
-    pub(crate) observer: Option<&'a dyn PublishObserver>,
-    pub(crate) instance: &'a InstanceId,
+/// What every publish of an engine fans out with.
+#[derive(Debug)]
+pub(crate) struct Fanout {
+    pub(crate) store: Arc<dyn DeviceStore>,
+    pub(crate) gateways: Gateways,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) config: PublishConfig,
+    pub(crate) observer: Option<Arc<dyn PublishObserver>>,
+    pub(crate) instance: InstanceId,
 }
 
 /// What the in-flight futures share: read-only, or atomic.
 struct Shared<'a> {
-    fanout: &'a Fanout<'a>,
+    fanout: &'a Fanout,
     permits: Semaphore,
     /// Set when a platform's gateway reports a credential/config failure: stop sending there.
-    config_failed: [AtomicBool; 3],
+    config_failed: PerPlatform<AtomicBool>,
 }
 
-/// Deliveries to one platform, sent together, with the user of each.
-struct Batch {
-    platform: Platform,
-    deliveries: Vec<Delivery>,
-    /// The user of each delivery's device, if it has one (publishes to interests reach
+/// A gateway batch on its way, with the user of each recipient.
+struct Sending {
+    batch: Batch,
+    /// The user of each recipient's device, if it has one (publishes to interests reach
     /// devices without users too).
     users: Vec<Option<UserId>>,
     attempt: u32,
+}
+
+impl Sending {
+    fn platform(&self) -> Platform {
+        self.batch.platform()
+    }
+
+    /// An empty batch of the same payload, for the recipients to send again.
+    fn next_attempt(&self) -> Sending {
+        Sending {
+            batch: Batch::new(Arc::clone(&self.batch.payload)),
+            users: Vec::new(),
+            attempt: self.attempt + 1,
+        }
+    }
+
+    fn push(&mut self, recipient: Recipient, user: Option<UserId>) {
+        self.batch.recipients.push(recipient);
+        self.users.push(user);
+    }
+
+    fn len(&self) -> usize {
+        self.batch.recipients.len()
+    }
 }
 
 /// A dead token waiting for the breaker's word.
@@ -67,7 +93,7 @@ enum Done {
     LookedUp(Result<Vec<Device>, StoreError>, usize),
     /// `outcomes` is `None` when the batch was not sent: its platform's credential had failed.
     Sent {
-        batch: Batch,
+        sending: Sending,
         outcomes: Option<Vec<DeliveryOutcome>>,
         sent_at: Timestamp,
     },
@@ -77,7 +103,7 @@ enum Done {
 
 type Work<'f> = Pin<Box<dyn Future<Output = Done> + Send + 'f>>;
 
-impl Fanout<'_> {
+impl Fanout {
     /// Delivers `request` as publish `publish_id` and reports what happened.
     pub(crate) async fn run(
         &self,
@@ -87,17 +113,13 @@ impl Fanout<'_> {
         let shared = Shared {
             fanout: self,
             permits: Semaphore::new(self.config.max_in_flight.get()),
-            config_failed: Default::default(),
+            config_failed: PerPlatform::default(),
         };
         let mut run = Run {
             shared: &shared,
-            report: PublishReport::new(
-                publish_id.clone(),
-                request.users().len(),
-                request.interests().len(),
-            ),
-            payloads: Default::default(),
-            breakers: std::array::from_fn(|_| Breaker::new(self.config.breaker)),
+            report: PublishReport::new(publish_id.clone(), request.target()),
+            payloads: PerPlatform::default(),
+            breakers: PerPlatform::from_fn(|_| Breaker::new(self.config.breaker)),
             work: FuturesUnordered::new(),
             queued_batches: 0,
             // A deadline too far to represent is no deadline.
@@ -108,7 +130,7 @@ impl Fanout<'_> {
         }
 
         let max_queued = self.config.max_in_flight.get() * 2;
-        let mut lookups = Lookups::new(request, self.config.lookup_batch.get());
+        let mut lookups = Lookups::new(request.target(), self.config.lookup_batch.get());
         let mut looking_up = false;
         let mut finishing = false;
         loop {
@@ -126,7 +148,7 @@ impl Fanout<'_> {
                 // Everything is sent: the breakers release what they still hold.
                 finishing = true;
                 for platform in Platform::ALL {
-                    let released = run.breakers[platform.index()].finish();
+                    let released = run.breakers[platform].finish();
                     run.release(released);
                 }
                 continue;
@@ -141,12 +163,12 @@ impl Fanout<'_> {
                     run.looked_up(devices, users);
                 }
                 Done::Sent {
-                    batch,
+                    sending,
                     outcomes,
                     sent_at,
                 } => {
                     run.queued_batches -= 1;
-                    run.sent(batch, outcomes, sent_at);
+                    run.sent(sending, outcomes, sent_at);
                 }
                 Done::Removed(removal, result) => run.removed(&removal, result),
             }
@@ -154,10 +176,9 @@ impl Fanout<'_> {
 
         let mut report = run.report;
         for platform in Platform::ALL {
-            report.platform_mut(platform).breaker_tripped =
-                run.breakers[platform.index()].tripped();
+            report.platform_mut(platform).breaker_tripped = run.breakers[platform].tripped();
         }
-        if let Some(observer) = self.observer {
+        if let Some(observer) = &self.observer {
             observer.finished(&report);
         }
         report
@@ -177,17 +198,16 @@ enum Lookups<'r> {
 }
 
 impl<'r> Lookups<'r> {
-    fn new(request: &'r PublishRequest, batch: usize) -> Self {
-        if request.interests().is_empty() {
-            Lookups::Users(request.users().chunks(batch))
-        } else {
-            Lookups::Interests {
-                interests: request.interests(),
+    fn new(target: &'r PublishTarget, batch: usize) -> Self {
+        match target {
+            PublishTarget::Users(users) => Lookups::Users(users.chunks(batch)),
+            PublishTarget::Interests(interests) => Lookups::Interests {
+                interests,
                 // Interest pages count devices, not users: a page is a few users' worth.
                 page: batch.saturating_mul(10),
                 after: None,
                 done: false,
-            }
+            },
         }
     }
 
@@ -246,28 +266,24 @@ impl<'a> Shared<'a> {
         })
     }
 
-    /// Sends `batch`, after `not_before` when it is a retry, holding a permit only while the
-    /// gateway works.
-    fn send(&'a self, batch: Batch, not_before: Option<Instant>) -> Work<'a> {
+    /// Sends `sending`, after `not_before` when it is a retry, holding a permit only while
+    /// the gateway works.
+    fn send(&'a self, sending: Sending, not_before: Option<Instant>) -> Work<'a> {
         Box::pin(async move {
             if let Some(at) = not_before {
                 tokio::time::sleep_until(at).await;
             }
             let _permit = self.permits.acquire().await.ok();
             let sent_at = self.fanout.clock.now();
-            if self.config_failed[batch.platform.index()].load(Ordering::Acquire) {
-                return Done::Sent {
-                    batch,
-                    outcomes: None,
-                    sent_at,
-                };
-            }
-            let outcomes = match self.fanout.gateways.gateway(batch.platform) {
-                Some(gateway) => Some(gateway.send(&batch.deliveries).await),
-                None => None,
+            let platform = sending.platform();
+            let outcomes = match self.fanout.gateways.get(platform) {
+                Some(gateway) if !self.config_failed[platform].load(Ordering::Acquire) => {
+                    Some(gateway.send(&sending.batch).await)
+                }
+                _ => None,
             };
             Done::Sent {
-                batch,
+                sending,
                 outcomes,
                 sent_at,
             }
@@ -292,8 +308,8 @@ impl<'a> Shared<'a> {
 struct Run<'s, 'a> {
     shared: &'s Shared<'a>,
     report: PublishReport,
-    payloads: [Option<Arc<Payload>>; 3],
-    breakers: [Breaker<Removal>; 3],
+    payloads: PerPlatform<Option<Arc<Payload>>>,
+    breakers: PerPlatform<Breaker<Removal>>,
     work: FuturesUnordered<Work<'s>>,
     queued_batches: usize,
     /// When retries must stop; `None` when the configured deadline is beyond reach.
@@ -302,19 +318,20 @@ struct Run<'s, 'a> {
 
 impl<'s, 'a: 's> Run<'s, 'a> {
     fn config(&self) -> &'a PublishConfig {
-        self.shared.fanout.config
+        &self.shared.fanout.config
     }
 
     /// Builds the platform's payload once for the whole publish, or records why it is skipped.
     fn prepare(&mut self, platform: Platform, publish_id: &PublishId, request: &PublishRequest) {
         let fanout = self.shared.fanout;
-        let skip = match (request.section(platform), fanout.gateways.gateway(platform)) {
+        let skip = match (request.section(platform), fanout.gateways.get(platform)) {
             (None, _) => Some(SkipReason::NoSection),
             (Some(_), None) => Some(SkipReason::NoGateway),
             (Some(section), Some(_)) => {
-                self.payloads[platform.index()] = Some(Arc::new(Payload {
+                self.payloads[platform] = Some(Arc::new(Payload {
                     publish_id: publish_id.clone(),
                     instance: fanout.instance.clone(),
+                    platform,
                     body: serde_json::Value::Object(section.clone()),
                 }));
                 None
@@ -335,135 +352,152 @@ impl<'s, 'a: 's> Run<'s, 'a> {
         };
         self.report.devices_targeted += devices.len();
         let batch_size = self.config().delivery_batch.get();
-        let mut open: [Option<Batch>; 3] = Default::default();
+        let mut open: PerPlatform<Option<Sending>> = PerPlatform::default();
         for device in devices {
             let platform = device.platform();
             self.report.platform_mut(platform).targeted += 1;
-            let Some(payload) = &self.payloads[platform.index()] else {
+            let Some(payload) = &self.payloads[platform] else {
                 self.report.platform_mut(platform).skipped += 1;
                 self.device_result(&device.id, platform, DeviceResult::Skipped);
                 continue;
             };
-            // The device is ours: move its id, token and user into the delivery, no copies.
+            // The device is ours: move its id, token and user into the batch, no copies.
             let Device {
                 id, token, user, ..
             } = device;
-            let batch = open[platform.index()].get_or_insert_with(|| Batch {
-                platform,
-                deliveries: Vec::with_capacity(batch_size),
+            let sending = open[platform].get_or_insert_with(|| Sending {
+                batch: Batch {
+                    payload: Arc::clone(payload),
+                    recipients: Vec::with_capacity(batch_size),
+                },
                 users: Vec::with_capacity(batch_size),
                 attempt: 1,
             });
-            batch.deliveries.push(Delivery {
-                device: id,
-                token,
-                payload: Arc::clone(payload),
-            });
-            batch.users.push(user);
-            if batch.deliveries.len() == batch_size
-                && let Some(full) = open[platform.index()].take()
+            sending.push(Recipient { device: id, token }, user);
+            if sending.len() == batch_size
+                && let Some(full) = open[platform].take()
             {
                 self.queue(full, None);
             }
         }
-        for batch in open.into_iter().flatten() {
-            self.queue(batch, None);
+        for platform in Platform::ALL {
+            if let Some(sending) = open[platform].take() {
+                self.queue(sending, None);
+            }
         }
     }
 
-    fn queue(&mut self, batch: Batch, not_before: Option<Instant>) {
+    fn queue(&mut self, sending: Sending, not_before: Option<Instant>) {
         self.queued_batches += 1;
-        self.work.push(self.shared.send(batch, not_before));
+        self.work.push(self.shared.send(sending, not_before));
     }
 
-    fn sent(&mut self, batch: Batch, outcomes: Option<Vec<DeliveryOutcome>>, sent_at: Timestamp) {
-        let platform = batch.platform;
-        let Some(mut outcomes) = outcomes else {
+    /// Takes a gateway's answers to a batch: each outcome is counted and acted on, and the
+    /// recipients to try again go out as one batch after the longest wait asked for.
+    fn sent(
+        &mut self,
+        sending: Sending,
+        outcomes: Option<Vec<DeliveryOutcome>>,
+        sent_at: Timestamp,
+    ) {
+        let platform = sending.platform();
+        let Some(outcomes) = outcomes else {
             let reason =
                 format!("{platform} credential or configuration failed during this publish");
-            for delivery in &batch.deliveries {
-                self.fail(&delivery.device, platform, &reason);
+            for recipient in &sending.batch.recipients {
+                self.fail(&recipient.device, platform, &reason);
             }
             return;
         };
-        if outcomes.len() != batch.deliveries.len() {
-            tracing::error!(
-                %platform,
-                deliveries = batch.deliveries.len(),
-                outcomes = outcomes.len(),
-                "gateway broke its contract: one outcome per delivery"
-            );
-            outcomes.resize(
-                batch.deliveries.len(),
-                DeliveryOutcome::Rejected {
-                    reason: "the gateway gave no answer for this delivery".into(),
-                },
-            );
-        }
-
-        let mut retry = Batch {
-            platform,
-            deliveries: Vec::new(),
-            users: Vec::new(),
-            attempt: batch.attempt + 1,
-        };
+        let outcomes = one_per_recipient(outcomes, sending.len(), platform);
+        let mut retry = sending.next_attempt();
         let mut retry_after = None;
-        for ((delivery, user), outcome) in
-            batch.deliveries.into_iter().zip(batch.users).zip(outcomes)
-        {
-            self.observe(&delivery, &user, batch.attempt, &outcome);
+        let Sending {
+            batch,
+            users,
+            attempt,
+        } = sending;
+        for ((recipient, user), outcome) in batch.recipients.into_iter().zip(users).zip(outcomes) {
+            self.observe(&recipient, platform, &user, attempt, &outcome);
             match outcome {
-                DeliveryOutcome::Delivered => {
-                    self.report.platform_mut(platform).delivered += 1;
-                    self.device_result(&delivery.device, platform, DeviceResult::Delivered);
-                    let released = self.breakers[platform.index()].verdict(None);
-                    self.release(released);
+                DeliveryOutcome::Delivered => self.delivered(&recipient.device, platform),
+                DeliveryOutcome::Rejected { reason } => {
+                    self.rejected(&recipient.device, platform, reason);
                 }
                 DeliveryOutcome::TokenDead { dead_since, .. } => {
-                    let removal = Removal {
-                        dead: DeadToken {
-                            token: delivery.token,
-                            sent_at,
-                            dead_since,
-                        },
-                        device: delivery.device,
-                        platform,
-                    };
-                    let released = self.breakers[platform.index()].verdict(Some(removal));
-                    self.release(released);
+                    self.token_dead(recipient, platform, sent_at, dead_since);
                 }
-                DeliveryOutcome::Rejected { reason } => {
-                    self.report.platform_mut(platform).rejected += 1;
-                    self.device_result(&delivery.device, platform, DeviceResult::Rejected(reason));
-                    let released = self.breakers[platform.index()].verdict(None);
-                    self.release(released);
+                DeliveryOutcome::ConfigFailure { reason } => {
+                    self.config_failed(&recipient.device, platform, &reason);
                 }
                 DeliveryOutcome::RetryLater {
                     retry_after: after, ..
                 } => {
                     retry_after = retry_after.max(after);
-                    retry.deliveries.push(delivery);
-                    retry.users.push(user);
-                }
-                DeliveryOutcome::ConfigFailure { reason } => {
-                    self.shared.config_failed[platform.index()].store(true, Ordering::Release);
-                    let report = self.report.platform_mut(platform);
-                    report.config_failure.get_or_insert_with(|| reason.clone());
-                    self.fail(&delivery.device, platform, &reason);
+                    retry.push(recipient, user);
                 }
             }
         }
-        if !retry.deliveries.is_empty() {
+        if !retry.batch.recipients.is_empty() {
             self.schedule_retry(retry, retry_after);
         }
     }
 
-    fn schedule_retry(&mut self, retry: Batch, retry_after: Option<std::time::Duration>) {
-        let platform = retry.platform;
+    fn delivered(&mut self, device: &DeviceId, platform: Platform) {
+        self.report.platform_mut(platform).delivered += 1;
+        self.device_result(device, platform, DeviceResult::Delivered);
+        self.judge(platform, None);
+    }
+
+    fn rejected(&mut self, device: &DeviceId, platform: Platform, reason: String) {
+        self.report.platform_mut(platform).rejected += 1;
+        self.device_result(device, platform, DeviceResult::Rejected(reason));
+        self.judge(platform, None);
+    }
+
+    /// Hands the removal to the breaker, which decides whether and when it happens.
+    fn token_dead(
+        &mut self,
+        recipient: Recipient,
+        platform: Platform,
+        sent_at: Timestamp,
+        dead_since: Option<Timestamp>,
+    ) {
+        let removal = Removal {
+            dead: DeadToken {
+                token: recipient.token,
+                sent_at,
+                dead_since,
+            },
+            device: recipient.device,
+            platform,
+        };
+        self.judge(platform, Some(removal));
+    }
+
+    /// Stops sending on the platform for the rest of the publish.
+    fn config_failed(&mut self, device: &DeviceId, platform: Platform, reason: &str) {
+        self.shared.config_failed[platform].store(true, Ordering::Release);
+        let report = self.report.platform_mut(platform);
+        report
+            .config_failure
+            .get_or_insert_with(|| reason.to_owned());
+        self.fail(device, platform, reason);
+    }
+
+    /// One verdict on a token for the platform's breaker (`dead` when the token is dead), and
+    /// whatever removals it releases.
+    fn judge(&mut self, platform: Platform, dead: Option<Removal>) {
+        let released = self.breakers[platform].verdict(dead);
+        self.release(released);
+    }
+
+    fn schedule_retry(&mut self, retry: Sending, retry_after: Option<std::time::Duration>) {
+        let platform = retry.platform();
         let policy = self.config().retry;
-        let give_up = |run: &mut Self, retry: Batch, why: &str| {
-            for delivery in &retry.deliveries {
-                run.fail(&delivery.device, platform, why);
+        let give_up = |run: &mut Self, retry: Sending, why: &str| {
+            for recipient in &retry.batch.recipients {
+                run.fail(&recipient.device, platform, why);
             }
         };
         if retry.attempt > policy.max_attempts {
@@ -482,15 +516,14 @@ impl<'s, 'a: 's> Run<'s, 'a> {
                 );
             }
         };
-        self.report.platform_mut(platform).retried += retry.deliveries.len();
-        tracing::debug!(%platform, deliveries = retry.deliveries.len(), ?delay, attempt = retry.attempt, "retrying");
+        self.report.platform_mut(platform).retried += retry.len();
+        tracing::debug!(%platform, deliveries = retry.len(), ?delay, attempt = retry.attempt, "retrying");
         self.queue(retry, Some(at));
     }
 
     fn release(&mut self, released: Released<Removal>) {
         for kept in released.keep {
-            self.report.platform_mut(kept.platform).dead_kept += 1;
-            self.device_result(&kept.device, kept.platform, DeviceResult::DeadKept);
+            self.dead_kept(&kept.device, kept.platform);
         }
         for removal in released.remove {
             self.work.push(self.shared.remove(removal));
@@ -504,17 +537,18 @@ impl<'s, 'a: 's> Run<'s, 'a> {
                 self.report.platform_mut(platform).invalidated += 1;
                 self.device_result(&removal.device, platform, DeviceResult::Invalidated);
             }
-            Ok(false) => {
-                // Registered again after the send: the verdict is stale.
-                self.report.platform_mut(platform).dead_kept += 1;
-                self.device_result(&removal.device, platform, DeviceResult::DeadKept);
-            }
+            // Registered again after the send: the verdict is stale.
+            Ok(false) => self.dead_kept(&removal.device, platform),
             Err(err) => {
                 tracing::warn!(error = %err, device = %removal.device, "could not remove a dead token's device");
-                self.report.platform_mut(platform).dead_kept += 1;
-                self.device_result(&removal.device, platform, DeviceResult::DeadKept);
+                self.dead_kept(&removal.device, platform);
             }
         }
+    }
+
+    fn dead_kept(&mut self, device: &DeviceId, platform: Platform) {
+        self.report.platform_mut(platform).dead_kept += 1;
+        self.device_result(device, platform, DeviceResult::DeadKept);
     }
 
     fn fail(&mut self, device: &DeviceId, platform: Platform, why: &str) {
@@ -534,22 +568,47 @@ impl<'s, 'a: 's> Run<'s, 'a> {
 
     fn observe(
         &self,
-        delivery: &Delivery,
+        recipient: &Recipient,
+        platform: Platform,
         user: &Option<UserId>,
         attempt: u32,
         outcome: &DeliveryOutcome,
     ) {
-        if let Some(observer) = self.shared.fanout.observer {
+        if let Some(observer) = &self.shared.fanout.observer {
             observer.delivery(&DeliveryEvent {
                 publish_id: &self.report.publish_id,
                 user: user.as_ref(),
-                device: &delivery.device,
-                platform: delivery.token.platform(),
+                device: &recipient.device,
+                platform,
                 attempt,
                 outcome,
             });
         }
     }
+}
+
+/// The gateway's outcomes, one per recipient as its contract says; a gateway that breaks it
+/// is logged, and a recipient it gave no answer for is `Rejected`.
+fn one_per_recipient(
+    mut outcomes: Vec<DeliveryOutcome>,
+    recipients: usize,
+    platform: Platform,
+) -> Vec<DeliveryOutcome> {
+    if outcomes.len() != recipients {
+        tracing::error!(
+            %platform,
+            recipients,
+            outcomes = outcomes.len(),
+            "gateway broke its contract: one outcome per recipient"
+        );
+        outcomes.resize(
+            recipients,
+            DeliveryOutcome::Rejected {
+                reason: "the gateway gave no answer for this delivery".into(),
+            },
+        );
+    }
+    outcomes
 }
 
 /// A random number in `[0, 1)` for backoff jitter; needs no quality beyond spreading retries.

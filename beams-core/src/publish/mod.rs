@@ -1,18 +1,20 @@
-//! Publishing to users: the request model, the fan-out with retries and dead-token cleanup,
-//! the report, and the hooks around them.
+//! Publishing: the request model and its target, the fan-out with retries and dead-token
+//! cleanup, the gateways it sends through, the report, and the hooks around them.
 
 mod breaker;
 mod config;
 pub(crate) mod fanout;
+mod gateways;
 mod observer;
 mod publication;
 mod report;
 mod request;
-mod router;
+mod target;
 
 pub use config::{BreakerPolicy, PublishConfig, RetryPolicy};
+pub use gateways::Gateways;
 pub use observer::{DeliveryEvent, PublishObserver};
 pub use publication::Publication;
 pub use report::{DeviceReport, DeviceResult, PlatformReport, PublishReport, SkipReason};
 pub use request::PublishRequest;
-pub use router::GatewayRouter;
+pub use target::{PublishTarget, PublishTargetKind};

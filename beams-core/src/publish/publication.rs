@@ -1,8 +1,12 @@
 //! `Publication`: one validated publish, with its id known before delivery starts.
 
+use std::fmt;
+use std::sync::Arc;
+
 use tracing::Instrument;
 
-use crate::{Beams, PublishId, PublishReport, PublishRequest};
+use super::fanout::Fanout;
+use crate::{PublishId, PublishReport, PublishRequest, PublishTarget};
 
 /// A publish that has been accepted and given its id, ready to be delivered.
 ///
@@ -22,11 +26,20 @@ use crate::{Beams, PublishId, PublishReport, PublishRequest};
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// # }).unwrap();
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Publication {
     pub(crate) id: PublishId,
     pub(crate) request: PublishRequest,
-    pub(crate) beams: Beams,
+    pub(crate) fanout: Arc<Fanout>,
+}
+
+impl fmt::Debug for Publication {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Publication")
+            .field("id", &self.id)
+            .field("request", &self.request)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Publication {
@@ -44,15 +57,15 @@ impl Publication {
     /// device once) and reports what happened. Never fails as a whole: what went wrong is
     /// counted in the report.
     pub async fn deliver(self) -> PublishReport {
+        let target = self.request.target();
         let span = tracing::info_span!(
             "publish",
             publish_id = %self.id,
-            users = self.request.users().len(),
-            interests = self.request.interests().len()
+            users = matches!(target, PublishTarget::Users(_)).then(|| target.count()),
+            interests = matches!(target, PublishTarget::Interests(_)).then(|| target.count()),
         );
         let report = self
-            .beams
-            .fanout()
+            .fanout
             .run(self.id, &self.request)
             .instrument(span.clone())
             .await;

@@ -1,8 +1,6 @@
 //! What a publish did, per platform and (optionally) per device.
 
-use std::collections::BTreeMap;
-
-use crate::{DeviceId, Platform, PublishId};
+use crate::{DeviceId, PerPlatform, Platform, PublishId, PublishTarget};
 
 /// The outcome of one publish.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,14 +19,18 @@ pub struct PublishReport {
     pub lookups_failed: usize,
     /// Devices found for the users, on every platform.
     pub devices_targeted: usize,
-    /// Counts per platform (every platform is present).
-    pub platforms: BTreeMap<Platform, PlatformReport>,
+    /// Counts per platform.
+    pub platforms: PerPlatform<PlatformReport>,
     /// Each device's result, when [`PublishConfig::with_device_reports`](crate::PublishConfig::with_device_reports) is on.
     pub devices: Vec<DeviceReport>,
 }
 
 impl PublishReport {
-    pub(crate) fn new(publish_id: PublishId, users: usize, interests: usize) -> Self {
+    pub(crate) fn new(publish_id: PublishId, target: &PublishTarget) -> Self {
+        let (users, interests) = match target {
+            PublishTarget::Users(users) => (users.len(), 0),
+            PublishTarget::Interests(interests) => (0, interests.len()),
+        };
         PublishReport {
             publish_id,
             users,
@@ -36,22 +38,18 @@ impl PublishReport {
             users_not_looked_up: 0,
             lookups_failed: 0,
             devices_targeted: 0,
-            platforms: Platform::ALL
-                .into_iter()
-                .map(|p| (p, PlatformReport::default()))
-                .collect(),
+            platforms: PerPlatform::default(),
             devices: Vec::new(),
         }
     }
 
     /// The counts for `platform`.
     pub fn platform(&self, platform: Platform) -> &PlatformReport {
-        // Every platform is inserted at creation.
-        &self.platforms[&platform]
+        &self.platforms[platform]
     }
 
     pub(crate) fn platform_mut(&mut self, platform: Platform) -> &mut PlatformReport {
-        self.platforms.entry(platform).or_default()
+        &mut self.platforms[platform]
     }
 }
 

@@ -2,23 +2,27 @@
 
 use std::collections::HashSet;
 
-use serde::Serialize;
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
-use crate::{Interest, Platform, Rule, UserId, ValidationError};
+use crate::{
+    Interest, PerPlatform, Platform, PublishTarget, PublishTargetKind, Rule, UserId,
+    ValidationError,
+};
 
-/// A request to notify users on every platform they have devices on: Beams'
-/// `POST …/publishes/users` body.
+/// A request to notify users (Beams' `POST …/publishes/users` body) or the devices subscribed
+/// to interests (`POST …/publishes/interests`), with a section per platform.
 ///
 /// ```
-/// use beams_core::{Platform, PublishRequest, UserId};
+/// use beams_core::{Platform, PublishRequest, PublishTarget, UserId};
 /// use serde_json::json;
 ///
 /// let body = br#"{"users": ["alice", "bob", "alice"],
 ///                 "apns": {"aps": {"alert": "Hi"}},
 ///                 "web": {"notification": {"title": "Hi"}}}"#;
 /// let request = PublishRequest::from_json(body)?;
-/// assert_eq!(request.users().len(), 2, "duplicates collapse");
+/// assert!(matches!(request.target(), PublishTarget::Users(users) if users.len() == 2),
+///         "duplicates collapse");
 /// assert!(request.section(Platform::Fcm).is_none());
 ///
 /// let built = PublishRequest::to_users([UserId::new("alice")?])?
@@ -26,46 +30,30 @@ use crate::{Interest, Platform, Rule, UserId, ValidationError};
 /// assert!(built.section(Platform::Fcm).is_some());
 /// # Ok::<(), beams_core::ValidationError>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PublishRequest {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    users: Vec<UserId>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    interests: Vec<Interest>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    apns: Option<Map<String, Value>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    fcm: Option<Map<String, Value>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    web: Option<Map<String, Value>>,
-    #[serde(rename = "webhookUrl", skip_serializing_if = "Option::is_none")]
+    target: PublishTarget,
+    sections: PerPlatform<Option<Map<String, Value>>>,
     webhook_url: Option<String>,
 }
 
 impl PublishRequest {
     /// The most users one publish may target.
-    pub const MAX_USERS: usize = 1000;
+    pub const MAX_USERS: usize = PublishTargetKind::Users.max_targets();
     /// The most interests one publish may target.
-    pub const MAX_INTERESTS: usize = 100;
+    pub const MAX_INTERESTS: usize = PublishTargetKind::Interests.max_targets();
     /// The largest publish-to-users body accepted, in bytes.
-    pub const MAX_BODY_BYTES: usize = 200 * 1024;
+    pub const MAX_BODY_BYTES: usize = PublishTargetKind::Users.max_body_bytes();
     /// The largest publish-to-interests body accepted, in bytes.
-    pub const MAX_INTERESTS_BODY_BYTES: usize = 10 * 1024;
+    pub const MAX_INTERESTS_BODY_BYTES: usize = PublishTargetKind::Interests.max_body_bytes();
     /// The longest webhook URL accepted, in bytes.
     pub const MAX_WEBHOOK_URL_BYTES: usize = 2048;
 
     /// A request to `users` (1 to 1000, duplicates collapsed, first occurrence kept) with no
     /// platform section yet; add one or more with [`with_section`](Self::with_section).
     pub fn to_users(users: impl IntoIterator<Item = UserId>) -> Result<Self, ValidationError> {
-        let users = collapse("users", users.into_iter().collect(), Self::MAX_USERS)?;
-        Ok(PublishRequest {
-            users,
-            interests: Vec::new(),
-            apns: None,
-            fcm: None,
-            web: None,
-            webhook_url: None,
-        })
+        let users = collapse(PublishTargetKind::Users, users.into_iter().collect())?;
+        Ok(Self::to(PublishTarget::Users(users)))
     }
 
     /// A request to the devices subscribed to any of `interests` (1 to 100, duplicates
@@ -74,18 +62,18 @@ impl PublishRequest {
         interests: impl IntoIterator<Item = Interest>,
     ) -> Result<Self, ValidationError> {
         let interests = collapse(
-            "interests",
+            PublishTargetKind::Interests,
             interests.into_iter().collect(),
-            Self::MAX_INTERESTS,
         )?;
-        Ok(PublishRequest {
-            users: Vec::new(),
-            interests,
-            apns: None,
-            fcm: None,
-            web: None,
+        Ok(Self::to(PublishTarget::Interests(interests)))
+    }
+
+    fn to(target: PublishTarget) -> Self {
+        PublishRequest {
+            target,
+            sections: PerPlatform::default(),
             webhook_url: None,
-        })
+        }
     }
 
     /// Sets the section for `platform`, which must be a JSON object.
@@ -97,7 +85,7 @@ impl PublishRequest {
         let Value::Object(section) = section else {
             return Err(not_an_object(platform));
         };
-        *self.section_mut(platform) = Some(section);
+        self.sections[platform] = Some(section);
         Ok(self)
     }
 
@@ -107,31 +95,32 @@ impl PublishRequest {
         Ok(self)
     }
 
-    /// Parses and validates a request body. Every broken rule is a [`ValidationError`] naming
-    /// its field: `body` (size, JSON), `users` (missing, empty, too many, a bad entry), a
+    /// Parses and validates a publish body of `kind`. Every broken rule is a
+    /// [`ValidationError`] naming its field: `body` (size, JSON), the target list (`users` or
+    /// `interests`: missing, empty, too many, a bad entry), the other kind's list (present), a
     /// section that is not an object, `webhookUrl`, or no section at all.
+    pub fn parse(kind: PublishTargetKind, body: &[u8]) -> Result<Self, ValidationError> {
+        let mut fields = parse_body(body, kind)?;
+        let listed = fields.remove(kind.field());
+        let request = match kind {
+            PublishTargetKind::Users => Self::to_users(parse_list(kind, listed, UserId::new)?)?,
+            PublishTargetKind::Interests => {
+                Self::to_interests(parse_list(kind, listed, Interest::new)?)?
+            }
+        };
+        request.with_fields(fields)
+    }
+
+    /// Parses and validates a publish-to-users body (`{"users": [...], ...}`, at most
+    /// 200 KiB): [`parse`](Self::parse) for [`PublishTargetKind::Users`].
     pub fn from_json(body: &[u8]) -> Result<Self, ValidationError> {
-        let mut fields = parse_body(body, Self::MAX_BODY_BYTES, "interests")?;
-        let users = parse_list(
-            "users",
-            fields.remove("users"),
-            Self::MAX_USERS,
-            UserId::new,
-        )?;
-        Self::to_users(users)?.with_fields(fields)
+        Self::parse(PublishTargetKind::Users, body)
     }
 
     /// Parses and validates a publish-to-interests body (`{"interests": [...], ...}`, at most
-    /// 10 KiB), with the same rules for sections and `webhookUrl`.
+    /// 10 KiB): [`parse`](Self::parse) for [`PublishTargetKind::Interests`].
     pub fn from_interests_json(body: &[u8]) -> Result<Self, ValidationError> {
-        let mut fields = parse_body(body, Self::MAX_INTERESTS_BODY_BYTES, "users")?;
-        let interests = parse_list(
-            "interests",
-            fields.remove("interests"),
-            Self::MAX_INTERESTS,
-            Interest::new,
-        )?;
-        Self::to_interests(interests)?.with_fields(fields)
+        Self::parse(PublishTargetKind::Interests, body)
     }
 
     /// Takes the platform sections and `webhookUrl` from the rest of a body.
@@ -157,23 +146,14 @@ impl PublishRequest {
         Ok(self)
     }
 
-    /// The interests whose devices to notify, each once (empty for a publish to users).
-    pub fn interests(&self) -> &[Interest] {
-        &self.interests
-    }
-
-    /// The users to notify, each once (empty for a publish to interests).
-    pub fn users(&self) -> &[UserId] {
-        &self.users
+    /// Who the publish reaches.
+    pub fn target(&self) -> &PublishTarget {
+        &self.target
     }
 
     /// The section for `platform`, if the request has one.
     pub fn section(&self, platform: Platform) -> Option<&Map<String, Value>> {
-        match platform {
-            Platform::Apns => self.apns.as_ref(),
-            Platform::Fcm => self.fcm.as_ref(),
-            Platform::Web => self.web.as_ref(),
-        }
+        self.sections[platform].as_ref()
     }
 
     /// The webhook URL, if any.
@@ -183,19 +163,32 @@ impl PublishRequest {
 
     /// Checks that at least one platform has a section: a publish with none would reach no one.
     pub fn check_has_section(&self) -> Result<(), ValidationError> {
-        if Platform::ALL.iter().any(|p| self.section(*p).is_some()) {
+        if self.sections.iter().any(|(_, section)| section.is_some()) {
             Ok(())
         } else {
             Err(ValidationError::new("apns, fcm or web", Rule::Required))
         }
     }
+}
 
-    fn section_mut(&mut self, platform: Platform) -> &mut Option<Map<String, Value>> {
-        match platform {
-            Platform::Apns => &mut self.apns,
-            Platform::Fcm => &mut self.fcm,
-            Platform::Web => &mut self.web,
+/// The request as its JSON body: the target list, the sections present, and `webhookUrl`.
+impl Serialize for PublishRequest {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        let field = self.target.kind().field();
+        match &self.target {
+            PublishTarget::Users(users) => map.serialize_entry(field, users)?,
+            PublishTarget::Interests(interests) => map.serialize_entry(field, interests)?,
         }
+        for (platform, section) in self.sections.iter() {
+            if let Some(section) = section {
+                map.serialize_entry(platform.as_str(), section)?;
+            }
+        }
+        if let Some(url) = &self.webhook_url {
+            map.serialize_entry("webhookUrl", url)?;
+        }
+        map.end()
     }
 }
 
@@ -209,12 +202,9 @@ fn not_an_object(platform: Platform) -> ValidationError {
 }
 
 /// Checks the size, parses the JSON object, and refuses the field of the other kind of
-/// publish (`forbidden`): one request targets users or interests, not both.
-fn parse_body(
-    body: &[u8],
-    max: usize,
-    forbidden: &'static str,
-) -> Result<Map<String, Value>, ValidationError> {
+/// publish: one request targets users or interests, not both.
+fn parse_body(body: &[u8], kind: PublishTargetKind) -> Result<Map<String, Value>, ValidationError> {
+    let max = kind.max_body_bytes();
     if body.len() > max {
         return Err(ValidationError::new(
             "body",
@@ -232,6 +222,7 @@ fn parse_body(
             },
         )
     })?;
+    let forbidden = kind.forbidden_field();
     if fields.contains_key(forbidden) {
         return Err(ValidationError::new(
             forbidden,
@@ -243,13 +234,14 @@ fn parse_body(
     Ok(fields)
 }
 
-/// A required JSON array of strings, each validated by `parse`, at most `max` long.
+/// The required JSON array of strings that lists a `kind` publish's targets, each validated
+/// by `parse`.
 fn parse_list<T>(
-    field: &'static str,
+    kind: PublishTargetKind,
     value: Option<Value>,
-    max: usize,
     parse: impl Fn(String) -> Result<T, ValidationError>,
 ) -> Result<Vec<T>, ValidationError> {
+    let (field, max) = (kind.field(), kind.max_targets());
     let Some(value) = value else {
         return Err(ValidationError::new(field, Rule::Required));
     };
@@ -287,12 +279,12 @@ fn parse_list<T>(
         .collect()
 }
 
-/// Drops repeats (first occurrence kept) after checking 1..=`max` entries.
+/// Drops repeats (first occurrence kept) after checking 1 to the kind's most targets.
 fn collapse<T: Clone + Eq + std::hash::Hash>(
-    field: &'static str,
+    kind: PublishTargetKind,
     list: Vec<T>,
-    max: usize,
 ) -> Result<Vec<T>, ValidationError> {
+    let (field, max) = (kind.field(), kind.max_targets());
     if list.is_empty() {
         return Err(ValidationError::new(field, Rule::Empty));
     }
@@ -358,7 +350,10 @@ mod tests {
     #[test]
     fn duplicates_collapse_keeping_first_order() {
         let request = parse(json!({"users": ["b", "a", "b", "a"], "fcm": {}})).unwrap();
-        let users: Vec<&str> = request.users().iter().map(UserId::as_str).collect();
+        let PublishTarget::Users(users) = request.target() else {
+            panic!("a publish to users");
+        };
+        let users: Vec<&str> = users.iter().map(UserId::as_str).collect();
         assert_eq!(users, ["b", "a"]);
     }
 
@@ -439,8 +434,8 @@ mod tests {
         assert_eq!(
             parse(json!({"users": users, "fcm": {}}))
                 .unwrap()
-                .users()
-                .len(),
+                .target()
+                .count(),
             1000
         );
         let users: Vec<String> = (0..1001).map(|i| format!("u{i}")).collect();
@@ -477,9 +472,12 @@ mod tests {
     fn an_interests_request_round_trips_and_collapses_repeats() {
         let body = json!({"interests": ["news", "sport", "news"], "web": {"notification": {}}});
         let request = parse_interests(body).unwrap();
-        let names: Vec<&str> = request.interests().iter().map(Interest::as_str).collect();
+        let PublishTarget::Interests(interests) = request.target() else {
+            panic!("a publish to interests");
+        };
+        let names: Vec<&str> = interests.iter().map(Interest::as_str).collect();
         assert_eq!(names, ["news", "sport"]);
-        assert!(request.users().is_empty());
+        assert_eq!(request.target().kind(), PublishTargetKind::Interests);
         assert_eq!(
             serde_json::to_value(&request).unwrap(),
             json!({"interests": ["news", "sport"], "web": {"notification": {}}})

@@ -18,7 +18,7 @@ use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
-use super::config::Target;
+use super::endpoint::Target;
 
 /// A byte stream: TCP, or TLS over TCP.
 trait Io: AsyncRead + AsyncWrite + Send + Unpin {}

@@ -1,20 +1,23 @@
 //! `ApnsGateway`: sends a batch concurrently over the pool and classifies every answer.
 
-use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use beams_core::async_trait;
-use beams_core::{Delivery, DeliveryOutcome, Payload, PushGateway, PushToken};
+use beams_core::{Batch, DeliveryOutcome, PushGateway, PushToken, Recipient};
 use futures_util::future::join_all;
 use http_body_util::{BodyExt, Limited};
 use tracing::Instrument;
 
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+
+use beams_core::Clock;
+
 use super::classify::{Answer, Verdict, classify};
-use super::config::{ApnsConfig, Target};
 use super::connection::{Unprocessed, unprocessed};
+use super::endpoint::Target;
 use super::pool::Pool;
-use super::provider_token::{ProviderToken, ProviderTokens};
+use super::provider_token::{ProviderToken, ProviderTokens, Signer};
 use super::request::PreparedPayload;
 use super::stats::{ApnsStats, Counters};
 use crate::retry_after::retry_after;
@@ -38,6 +41,18 @@ pub struct ApnsGateway {
     max_resends: u32,
 }
 
+/// What the builder checked, for the gateway to take apart.
+pub(crate) struct Settings {
+    pub(crate) signer: Arc<Signer>,
+    pub(crate) topic: String,
+    pub(crate) target: Target,
+    pub(crate) pool_size: NonZeroUsize,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) request_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) max_resends: u32,
+}
+
 /// The result of one attempt on one connection.
 enum Attempt {
     Answered(Answer),
@@ -47,21 +62,25 @@ enum Attempt {
 }
 
 impl ApnsGateway {
-    /// A gateway for `config`. Connections open lazily, on the first send.
-    pub fn new(config: ApnsConfig) -> Self {
+    pub(crate) fn new(settings: Settings) -> Self {
         ApnsGateway {
-            tokens: ProviderTokens::new(config.signer, config.clock),
+            tokens: ProviderTokens::new(settings.signer, settings.clock),
             pool: Pool::new(
-                config.target.clone(),
-                config.pool_size.get(),
-                config.connect_timeout,
+                settings.target.clone(),
+                settings.pool_size.get(),
+                settings.connect_timeout,
             ),
-            target: config.target,
-            topic: config.topic,
+            target: settings.target,
+            topic: settings.topic,
             counters: Counters::default(),
-            request_timeout: config.request_timeout,
-            max_resends: config.max_resends,
+            request_timeout: settings.request_timeout,
+            max_resends: settings.max_resends,
         }
+    }
+
+    /// The topic notifications are sent to (the bundle id).
+    pub fn topic(&self) -> &str {
+        &self.topic
     }
 
     /// What the gateway did so far.
@@ -75,10 +94,10 @@ impl ApnsGateway {
     /// is not bounded here (streams free up as requests end or time out), but by the engine.
     async fn deliver(
         &self,
-        delivery: &Delivery,
+        recipient: &Recipient,
         prepared: &Result<PreparedPayload, String>,
     ) -> DeliveryOutcome {
-        let token = match &delivery.token {
+        let token = match &recipient.token {
             PushToken::Apns(token) => token.as_str(),
             other => {
                 return DeliveryOutcome::Rejected {
@@ -229,38 +248,19 @@ fn expired_anyway(provider: &ProviderToken) -> DeliveryOutcome {
     }
 }
 
-/// Each distinct payload of a batch, serialized once (deliveries share it by `Arc`), and for
-/// each delivery the index of its payload.
-fn prepare_all(
-    deliveries: &[Delivery],
-    topic: &str,
-) -> (Vec<Result<PreparedPayload, String>>, Vec<usize>) {
-    let mut seen: HashMap<*const Payload, usize> = HashMap::new();
-    let mut prepared = Vec::new();
-    let indices = deliveries
-        .iter()
-        .map(|delivery| {
-            *seen
-                .entry(Arc::as_ptr(&delivery.payload))
-                .or_insert_with(|| {
-                    prepared.push(PreparedPayload::new(&delivery.payload.body, topic));
-                    prepared.len() - 1
-                })
-        })
-        .collect();
-    (prepared, indices)
-}
-
 #[async_trait]
 impl PushGateway for ApnsGateway {
-    async fn send(&self, deliveries: &[Delivery]) -> Vec<DeliveryOutcome> {
-        let span = tracing::debug_span!("apns_send", deliveries = deliveries.len());
+    async fn send(&self, batch: &Batch) -> Vec<DeliveryOutcome> {
+        let span = tracing::debug_span!("apns_send", deliveries = batch.recipients.len());
         async {
-            let (prepared, indices) = prepare_all(deliveries, &self.topic);
-            let outcomes = join_all(deliveries.iter().zip(indices).map(|(delivery, index)| {
-                let payload = &prepared[index];
-                self.deliver(delivery, payload)
-            }))
+            // One payload, serialized once for the whole batch.
+            let prepared = PreparedPayload::new(&batch.payload.body, &self.topic);
+            let outcomes = join_all(
+                batch
+                    .recipients
+                    .iter()
+                    .map(|recipient| self.deliver(recipient, &prepared)),
+            )
             .await;
             let mut config_failure = None;
             for outcome in &outcomes {

@@ -21,18 +21,17 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use beams_core::{Platform, PushGateway};
-//! use beams_push::apns::{ApnsConfig, ApnsEndpoint, ApnsGateway};
+//! use beams_core::{Gateways, Platform};
+//! use beams_push::apns::{ApnsEndpoint, ApnsGateway};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let key_pem = std::fs::read_to_string("AuthKey_ABC123DEFG.p8")?;
-//! let config = ApnsConfig::builder(&key_pem, "ABC123DEFG", "DEF123GHIJ", "com.example.app")
+//! let gateway = ApnsGateway::builder(&key_pem, "ABC123DEFG", "DEF123GHIJ", "com.example.app")
 //!     .endpoint(ApnsEndpoint::Sandbox)
 //!     .pool_size(2)
 //!     .build()?;
-//! let gateway: Arc<dyn PushGateway> = Arc::new(ApnsGateway::new(config));
-//! // Hand it to the engine, e.g. `GatewayRouter::new().with(Platform::Apns, gateway)`.
-//! # let _ = (gateway, Platform::Apns);
+//! let gateways = Gateways::new().with(Platform::Apns, Arc::new(gateway));
+//! # let _ = gateways;
 //! # Ok(())
 //! # }
 //! ```
@@ -44,18 +43,18 @@
 //!  "apns-headers": {"apns-push-type": "background", "apns-collapse-id": "inbox"}}
 //! ```
 
+mod builder;
 mod classify;
-mod config;
 mod connection;
-mod error;
+mod endpoint;
 mod gateway;
 mod pool;
 mod provider_token;
 mod request;
 mod stats;
 
-pub use config::{ApnsConfig, ApnsConfigBuilder, ApnsEndpoint};
-pub use error::ApnsError;
+pub use builder::ApnsGatewayBuilder;
+pub use endpoint::ApnsEndpoint;
 pub use gateway::ApnsGateway;
 pub use request::HEADERS_KEY;
 pub use stats::ApnsStats;

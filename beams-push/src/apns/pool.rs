@@ -15,8 +15,8 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::config::Target;
 use super::connection::{self, ConnectError, Connection};
+use super::endpoint::Target;
 
 /// The pool of one credential.
 #[derive(Debug)]

@@ -12,7 +12,7 @@ use http::HeaderValue;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 
-use super::error::ApnsError;
+use crate::ConfigError;
 
 /// A token this old is replaced before use.
 pub(crate) const REFRESH_AFTER: Duration = Duration::from_secs(50 * 60);
@@ -44,9 +44,14 @@ struct Claims<'a> {
 
 impl Signer {
     /// Parses the key and proves it can sign ES256.
-    pub(crate) fn new(key_pem: &str, key_id: &str, team_id: String) -> Result<Self, ApnsError> {
-        let key =
-            EncodingKey::from_ec_pem(key_pem.as_bytes()).map_err(|_| ApnsError::InvalidKey)?;
+    pub(crate) fn new(key_pem: &str, key_id: &str, team_id: String) -> Result<Self, ConfigError> {
+        let invalid_key = || {
+            ConfigError::invalid(
+                "key",
+                "must be a PEM-encoded PKCS#8 P-256 private key (an App Store Connect .p8 file)",
+            )
+        };
+        let key = EncodingKey::from_ec_pem(key_pem.as_bytes()).map_err(|_| invalid_key())?;
         let mut header = Header::new(Algorithm::ES256);
         // Apple's documented header is exactly {"alg", "kid"}.
         header.typ = None;
@@ -57,7 +62,7 @@ impl Signer {
             team_id,
         };
         // A P-384 or RSA key parses as PEM but cannot sign ES256: find out now, not at send.
-        signer.sign(0).map_err(|_| ApnsError::InvalidKey)?;
+        signer.sign(0).map_err(|_| invalid_key())?;
         Ok(signer)
     }
 

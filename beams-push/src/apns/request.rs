@@ -16,7 +16,7 @@ use http_body_util::Full;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
-use super::config::Target;
+use super::endpoint::Target;
 
 /// The top-level key of the `apns` publish section whose object sets the request headers
 /// (`apns-push-type`, `apns-priority`, `apns-expiration`, `apns-collapse-id`, `apns-id`,
@@ -256,7 +256,7 @@ mod tests {
     use super::*;
 
     fn header(prepared: &PreparedPayload, name: &str) -> String {
-        let target = super::super::config::tests_support::plain_target();
+        let target = super::super::endpoint::tests_support::plain_target();
         let request = prepared
             .request(&target, "ab", &HeaderValue::from_static("bearer x"))
             .unwrap();

@@ -69,8 +69,9 @@ pub enum AccessTokenError {
 /// [`FcmGateway`](super::FcmGateway) caches the token it gets and calls [`fetch`](Self::fetch)
 /// again only when the token nears its expiry or FCM refuses it, one call at a time. The
 /// built-in source signs a JWT with a service-account key
-/// ([`FcmConfig::from_service_account_json`](super::FcmConfig::from_service_account_json));
-/// implement this trait to plug in another one, such as workload identity.
+/// ([`FcmGateway::builder`](super::FcmGateway::builder)); implement this trait to plug in
+/// another one, such as workload identity
+/// ([`FcmGateway::builder_with_token_source`](super::FcmGateway::builder_with_token_source)).
 ///
 /// ```
 /// use std::time::Duration;

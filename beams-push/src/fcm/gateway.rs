@@ -1,11 +1,10 @@
 //! `FcmGateway`: sends each delivery as one FCM HTTP v1 message and classifies the answer.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use beams_core::{Clock, Delivery, DeliveryOutcome, PushGateway, PushToken, async_trait};
+use beams_core::{Batch, Clock, DeliveryOutcome, PushGateway, PushToken, Recipient, async_trait};
 use bytes::Bytes;
 use futures_util::future::join_all;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
@@ -17,13 +16,10 @@ use tracing::field::Empty;
 
 use super::access_token::{AccessTokenError, AccessTokenSource};
 use super::classify::{Verdict, classify};
-use super::config::{Credentials, FcmConfig, FcmConfigError};
-use super::http::{HttpClient, build_client, exchange};
+use super::http::{HttpClient, exchange};
 use super::message::PreparedMessage;
-use super::oauth::ServiceAccountTokenSource;
 use super::stats::{FcmStats, OutcomeCounters};
 use super::token_cache::{Bearer, TokenCache};
-use crate::Transport;
 
 /// The FCM HTTP v1 gateway: one message per device over pooled HTTP/2 connections, at most
 /// `max_in_flight` at once, authenticated with one shared, self-refreshing access token.
@@ -49,45 +45,30 @@ pub struct FcmGateway {
     counters: OutcomeCounters,
 }
 
+/// What the builder checked, for the gateway to take apart.
+pub(crate) struct Settings {
+    pub(crate) project_id: String,
+    pub(crate) send_uri: Uri,
+    pub(crate) client: HttpClient,
+    pub(crate) source: Arc<dyn AccessTokenSource>,
+    pub(crate) max_in_flight: usize,
+    pub(crate) request_timeout: Duration,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
 impl FcmGateway {
-    /// Builds the gateway. Fails when the URLs do not suit the transport (`https://` for TLS,
-    /// `http://` for plain text) or TLS cannot be configured. Needs no runtime and makes no
-    /// request: the first access token is fetched by the first send.
-    pub fn new(config: FcmConfig) -> Result<Self, FcmConfigError> {
-        check_scheme("base_url", &config.base_url, &config.transport)?;
-        let send_uri: Uri = format!(
-            "{}/v1/projects/{}/messages:send",
-            config.base_url, config.project_id
-        )
-        .parse()
-        .map_err(|_| FcmConfigError::InvalidField {
-            field: "base_url",
-            reason: "does not make a valid request URL".to_owned(),
-        })?;
-        let client = build_client(&config.transport)?;
-        let source: Arc<dyn AccessTokenSource> = match config.credentials {
-            Credentials::ServiceAccount(key) => {
-                check_scheme("token_uri", key.token_uri(), &config.transport)?;
-                Arc::new(ServiceAccountTokenSource::new(
-                    key,
-                    client.clone(),
-                    config.clock.clone(),
-                    config.request_timeout,
-                ))
-            }
-            Credentials::Source(source) => source,
-        };
-        Ok(FcmGateway {
-            project_id: config.project_id,
-            send_uri,
-            client,
-            tokens: TokenCache::new(source, config.clock.clone()),
-            permits: Semaphore::new(config.max_in_flight),
-            max_in_flight: config.max_in_flight,
-            timeout: config.request_timeout,
-            clock: config.clock,
+    pub(crate) fn new(settings: Settings) -> Self {
+        FcmGateway {
+            project_id: settings.project_id,
+            send_uri: settings.send_uri,
+            client: settings.client,
+            tokens: TokenCache::new(settings.source, settings.clock.clone()),
+            permits: Semaphore::new(settings.max_in_flight),
+            max_in_flight: settings.max_in_flight,
+            timeout: settings.request_timeout,
+            clock: settings.clock,
             counters: OutcomeCounters::default(),
-        })
+        }
     }
 
     /// The Firebase project messages are sent for.
@@ -100,15 +81,18 @@ impl FcmGateway {
         self.counters.snapshot(&self.tokens.counters)
     }
 
-    async fn send_batch(&self, deliveries: &[Delivery]) -> Vec<DeliveryOutcome> {
-        let messages = prepare(deliveries);
+    async fn send_batch(&self, batch: &Batch) -> Vec<DeliveryOutcome> {
+        // One payload, translated once for the whole batch.
+        let message = PreparedMessage::from_section(&batch.payload.body).inspect_err(|reason| {
+            tracing::debug!(publish = %batch.payload.publish_id, %reason, "FCM payload refused");
+        });
         // Every delivery is polled at once and the semaphore alone bounds the requests in
         // flight, so one slow answer does not hold the others back; outcomes keep their order.
         let outcomes: Vec<DeliveryOutcome> = join_all(
-            deliveries
+            batch
+                .recipients
                 .iter()
-                .zip(&messages)
-                .map(|(delivery, message)| self.deliver(delivery, message)),
+                .map(|recipient| self.deliver(recipient, &message)),
         )
         .await;
         let stats = FcmStats::of_batch(&outcomes);
@@ -125,20 +109,20 @@ impl FcmGateway {
 
     async fn deliver(
         &self,
-        delivery: &Delivery,
-        message: &Result<Arc<PreparedMessage>, String>,
+        recipient: &Recipient,
+        message: &Result<PreparedMessage, String>,
     ) -> DeliveryOutcome {
-        let outcome = self.try_deliver(delivery, message).await;
+        let outcome = self.try_deliver(recipient, message).await;
         if outcome != DeliveryOutcome::Delivered {
-            tracing::debug!(device = %delivery.device, ?outcome, "FCM did not take a message");
+            tracing::debug!(device = %recipient.device, ?outcome, "FCM did not take a message");
         }
         outcome
     }
 
     async fn try_deliver(
         &self,
-        delivery: &Delivery,
-        message: &Result<Arc<PreparedMessage>, String>,
+        recipient: &Recipient,
+        message: &Result<PreparedMessage, String>,
     ) -> DeliveryOutcome {
         let message = match message {
             Ok(message) => message,
@@ -148,11 +132,11 @@ impl FcmGateway {
                 };
             }
         };
-        let PushToken::Fcm(token) = &delivery.token else {
+        let PushToken::Fcm(token) = &recipient.token else {
             return DeliveryOutcome::Rejected {
                 reason: format!(
                     "a {} token cannot be sent through FCM",
-                    delivery.token.platform()
+                    recipient.token.platform()
                 ),
             };
         };
@@ -206,18 +190,18 @@ impl FcmGateway {
 
 #[async_trait]
 impl PushGateway for FcmGateway {
-    async fn send(&self, deliveries: &[Delivery]) -> Vec<DeliveryOutcome> {
+    async fn send(&self, batch: &Batch) -> Vec<DeliveryOutcome> {
         let span = tracing::info_span!(
             "fcm_send",
             project = %self.project_id,
-            deliveries = deliveries.len(),
+            deliveries = batch.recipients.len(),
             delivered = Empty,
             token_dead = Empty,
             retry_later = Empty,
             rejected = Empty,
             config_failure = Empty,
         );
-        self.send_batch(deliveries).instrument(span).await
+        self.send_batch(batch).instrument(span).await
     }
 }
 
@@ -231,50 +215,6 @@ impl fmt::Debug for FcmGateway {
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
-}
-
-/// Each delivery's message, translated once per distinct payload in the batch.
-fn prepare(deliveries: &[Delivery]) -> Vec<Result<Arc<PreparedMessage>, String>> {
-    let mut by_payload = HashMap::new();
-    deliveries
-        .iter()
-        .map(|delivery| {
-            // Deliveries of one publish share one `Arc<Payload>`; its address names it while
-            // the batch holds it.
-            let payload = &delivery.payload;
-            by_payload
-                .entry(Arc::as_ptr(payload).addr())
-                .or_insert_with(|| {
-                    PreparedMessage::from_section(&payload.body)
-                        .map(Arc::new)
-                        .inspect_err(|reason| {
-                            tracing::debug!(publish = %payload.publish_id, %reason, "FCM payload refused");
-                        })
-                })
-                .clone()
-        })
-        .collect()
-}
-
-fn check_scheme(
-    field: &'static str,
-    url: &str,
-    transport: &Transport,
-) -> Result<(), FcmConfigError> {
-    let https = url
-        .parse::<Uri>()
-        .is_ok_and(|u| u.scheme_str() == Some("https"));
-    let reason = match transport {
-        Transport::PlainText if https => "must be http:// with Transport::PlainText",
-        Transport::Tls | Transport::TlsWithRoots(_) if !https => {
-            "must be https:// unless the transport is Transport::PlainText"
-        }
-        _ => return Ok(()),
-    };
-    Err(FcmConfigError::InvalidField {
-        field,
-        reason: reason.to_owned(),
-    })
 }
 
 fn retry(reason: String) -> DeliveryOutcome {

@@ -7,9 +7,8 @@ use bytes::Bytes;
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 
-use super::config::FcmConfigError;
-use crate::Transport;
 use crate::transport::HttpClientOptions;
+use crate::{ConfigError, Transport};
 
 pub(crate) use crate::transport::HttpClient;
 
@@ -18,13 +17,13 @@ const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 /// Builds the client for `transport`: TLS offering `h2` and `http/1.1` by ALPN, or HTTP/2 with
 /// prior knowledge over plain text.
-pub(crate) fn build_client(transport: &Transport) -> Result<HttpClient, FcmConfigError> {
+pub(crate) fn build_client(transport: &Transport) -> Result<HttpClient, ConfigError> {
     transport
         .http_client(HttpClientOptions {
             h2_prior_knowledge: true,
             allow_http: false,
         })
-        .ok_or(FcmConfigError::Tls)
+        .ok_or(ConfigError::Tls)
 }
 
 /// An answer read in full.

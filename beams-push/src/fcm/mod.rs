@@ -17,23 +17,23 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use beams_core::PushGateway;
-//! use beams_push::fcm::{FcmConfig, FcmGateway};
+//! use beams_core::{Gateways, Platform};
+//! use beams_push::fcm::{FcmGateway, ServiceAccountKey};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! // The key file from the Firebase console (Project settings → Service accounts).
-//! let config = FcmConfig::from_service_account_file("service-account.json")?.max_in_flight(200);
-//! let gateway = FcmGateway::new(config)?;
+//! let key = ServiceAccountKey::from_file("service-account.json")?;
+//! let gateway = FcmGateway::builder(key).max_in_flight(200).build()?;
 //! println!("sending for project {}", gateway.project_id());
-//! let gateway: Arc<dyn PushGateway> = Arc::new(gateway);
-//! # let _ = gateway;
+//! let gateways = Gateways::new().with(Platform::Fcm, Arc::new(gateway));
+//! # let _ = gateways;
 //! # Ok(())
 //! # }
 //! ```
 
 mod access_token;
+mod builder;
 mod classify;
-mod config;
 mod gateway;
 mod http;
 mod message;
@@ -43,7 +43,7 @@ mod stats;
 mod token_cache;
 
 pub use access_token::{AccessToken, AccessTokenError, AccessTokenSource};
-pub use config::{FCM_BASE_URL, FcmConfig, FcmConfigError};
+pub use builder::{FCM_BASE_URL, FcmGatewayBuilder};
 pub use gateway::FcmGateway;
 pub use message::MAX_PAYLOAD_BYTES;
 pub use oauth::FCM_SCOPE;

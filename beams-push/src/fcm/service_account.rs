@@ -2,11 +2,13 @@
 //! `token_uri`), parsed and checked once.
 
 use std::fmt;
+use std::path::Path;
 
 use jsonwebtoken::EncodingKey;
 use serde_json::{Map, Value};
 
-use super::config::{FcmConfigError, check_project_id, check_url};
+use crate::ConfigError;
+use crate::base_url::{PathRule, check_shape};
 
 /// Where Google's service-account keys exchange assertions, when a key file does not say.
 pub const GOOGLE_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
@@ -30,12 +32,18 @@ impl ServiceAccountKey {
     /// `project_id`, `client_email` and `private_key` (an RSA key in PEM, PKCS#8 or PKCS#1) are
     /// required; `token_uri` defaults to Google's; `type`, when present, must be
     /// `service_account`. Errors name the field and never quote its value.
-    pub fn from_json(json: &str) -> Result<Self, FcmConfigError> {
+    pub fn from_json(json: &str) -> Result<Self, ConfigError> {
         // Parsed as a map, not a typed struct, so no error message can echo a field's value.
-        let mut fields: Map<String, Value> =
-            serde_json::from_str(json).map_err(|e| FcmConfigError::NotJson {
-                detail: format!("line {}, column {}", e.line(), e.column()),
-            })?;
+        let mut fields: Map<String, Value> = serde_json::from_str(json).map_err(|e| {
+            ConfigError::invalid(
+                "service_account_key",
+                format!(
+                    "is not a JSON object (line {}, column {})",
+                    e.line(),
+                    e.column()
+                ),
+            )
+        })?;
         if let Some(kind) = optional_string(&mut fields, "type")?
             && kind != "service_account"
         {
@@ -52,7 +60,7 @@ impl ServiceAccountKey {
         let private_key = parse_private_key(&pem)?;
         let token_uri = optional_string(&mut fields, "token_uri")?
             .unwrap_or_else(|| GOOGLE_TOKEN_URI.to_owned());
-        check_url("token_uri", &token_uri)?;
+        check_shape("token_uri", &token_uri, PathRule::Allowed)?;
         Ok(ServiceAccountKey {
             project_id,
             client_email,
@@ -60,6 +68,16 @@ impl ServiceAccountKey {
             private_key,
             token_uri,
         })
+    }
+
+    /// Reads and parses a service-account key file (see [`from_json`](Self::from_json)).
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let path = path.as_ref();
+        let json = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_json(&json)
     }
 
     /// The Firebase project messages are sent for.
@@ -98,7 +116,7 @@ impl fmt::Debug for ServiceAccountKey {
 }
 
 /// Reads the PEM and proves it is a usable RSA private key now rather than at the first send.
-fn parse_private_key(pem: &str) -> Result<EncodingKey, FcmConfigError> {
+fn parse_private_key(pem: &str) -> Result<EncodingKey, ConfigError> {
     let key = EncodingKey::from_rsa_pem(pem.as_bytes())
         .map_err(|_| invalid("private_key", "must be an RSA private key in PEM"))?;
     aws_lc_rs::rsa::KeyPair::from_der(key.as_bytes())
@@ -109,17 +127,17 @@ fn parse_private_key(pem: &str) -> Result<EncodingKey, FcmConfigError> {
 fn required_string(
     fields: &mut Map<String, Value>,
     field: &'static str,
-) -> Result<String, FcmConfigError> {
+) -> Result<String, ConfigError> {
     match optional_string(fields, field)? {
         Some(value) if !value.is_empty() => Ok(value),
-        _ => Err(FcmConfigError::MissingField { field }),
+        _ => Err(ConfigError::invalid(field, "is missing")),
     }
 }
 
 fn optional_string(
     fields: &mut Map<String, Value>,
     field: &'static str,
-) -> Result<Option<String>, FcmConfigError> {
+) -> Result<Option<String>, ConfigError> {
     match fields.remove(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(value)) => Ok(Some(value)),
@@ -127,9 +145,23 @@ fn optional_string(
     }
 }
 
-fn invalid(field: &'static str, reason: &str) -> FcmConfigError {
-    FcmConfigError::InvalidField {
-        field,
-        reason: reason.to_owned(),
+fn invalid(field: &'static str, reason: &str) -> ConfigError {
+    ConfigError::invalid(field, reason)
+}
+
+/// A project id goes into the request path: 1 to 100 of `a-z A-Z 0-9 - . :` (domain-scoped
+/// projects look like `example.com:project`).
+pub(crate) fn check_project_id(project_id: &str) -> Result<(), ConfigError> {
+    let fits = (1..=100).contains(&project_id.len())
+        && project_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-.:".contains(c));
+    if fits {
+        Ok(())
+    } else {
+        Err(ConfigError::expected(
+            "project_id",
+            "1 to 100 of a-z A-Z 0-9 - . :",
+        ))
     }
 }

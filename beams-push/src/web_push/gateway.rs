@@ -1,12 +1,11 @@
 //! `WebPushGateway`: encrypts each message for its browser, signs it with VAPID, and posts it
 //! to the subscription's push service over pooled connections.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use beams_core::{
-    Clock, Delivery, DeliveryOutcome, Payload, PushGateway, PushToken, SystemClock, async_trait,
+    Batch, Clock, DeliveryOutcome, PushGateway, PushToken, Recipient, WebSubscription, async_trait,
 };
 use bytes::Bytes;
 use futures_util::future::join_all;
@@ -20,9 +19,18 @@ use super::classify::classify;
 use super::encrypt::encrypt;
 use super::message::{WebMessage, web_message};
 use super::vapid::{VapidContact, VapidKey, VapidSigner};
-use crate::Transport;
 use crate::retry_after::retry_after;
-use crate::transport::{HttpClient, HttpClientOptions};
+use crate::transport::HttpClient;
+
+/// What the builder checked, for the gateway to take apart.
+pub(crate) struct Settings {
+    pub(crate) key: VapidKey,
+    pub(crate) contact: VapidContact,
+    pub(crate) client: HttpClient,
+    pub(crate) max_in_flight: usize,
+    pub(crate) request_timeout: Duration,
+    pub(crate) clock: Arc<dyn Clock>,
+}
 
 /// The most of an error answer's body kept for the report.
 const MAX_ERROR_BODY: usize = 1024;
@@ -34,7 +42,8 @@ const MAX_ERROR_BODY: usize = 1024;
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let key = VapidKey::from_pem(&std::fs::read_to_string("vapid.pem")?)?;
-/// let gateway = WebPushGateway::builder(key, VapidContact::new("mailto:ops@example.com")?).build();
+/// let contact = VapidContact::new("mailto:ops@example.com")?;
+/// let gateway = WebPushGateway::builder(key, contact).build()?;
 /// println!("applicationServerKey: {}", gateway.vapid_public_key());
 /// # Ok(())
 /// # }
@@ -48,75 +57,14 @@ pub struct WebPushGateway {
     request_timeout: Duration,
 }
 
-/// Configures a [`WebPushGateway`].
-#[derive(Debug)]
-pub struct WebPushGatewayBuilder {
-    key: VapidKey,
-    contact: VapidContact,
-    transport: Transport,
-    max_in_flight: usize,
-    request_timeout: Duration,
-    clock: Arc<dyn Clock>,
-}
-
-impl WebPushGatewayBuilder {
-    /// How push services are reached (default: TLS with public roots; plain `http://` only
-    /// ever reaches the loopback endpoints a store accepted).
-    pub fn transport(mut self, transport: Transport) -> Self {
-        self.transport = transport;
-        self
-    }
-
-    /// Requests in flight at once (default 64): many subscriptions share a handful of push
-    /// service origins, whose connections are pooled.
-    pub fn max_in_flight(mut self, requests: usize) -> Self {
-        self.max_in_flight = requests.max(1);
-        self
-    }
-
-    /// How long one request may take before it counts as a transient failure (default 30 s).
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
-        self
-    }
-
-    /// Where "now" comes from for VAPID token expiry (default: the system clock).
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// Builds the gateway.
-    pub fn build(self) -> WebPushGateway {
-        // Plain text speaks HTTP/1.1 (no prior knowledge), and `http://` loopback endpoints a
-        // store accepted stay reachable over any transport.
-        let client = self
-            .transport
-            .http_client(HttpClientOptions {
-                h2_prior_knowledge: false,
-                allow_http: true,
-            })
-            .expect("the aws-lc-rs provider always offers safe TLS protocol versions");
-        WebPushGateway {
-            signer: VapidSigner::new(self.key, self.contact, Arc::clone(&self.clock)),
-            clock: self.clock,
-            client,
-            permits: Semaphore::new(self.max_in_flight),
-            request_timeout: self.request_timeout,
-        }
-    }
-}
-
 impl WebPushGateway {
-    /// Starts configuring a gateway that signs with `key` and gives `contact` to push services.
-    pub fn builder(key: VapidKey, contact: VapidContact) -> WebPushGatewayBuilder {
-        WebPushGatewayBuilder {
-            key,
-            contact,
-            transport: Transport::default(),
-            max_in_flight: 64,
-            request_timeout: Duration::from_secs(30),
-            clock: Arc::new(SystemClock),
+    pub(crate) fn new(settings: Settings) -> Self {
+        WebPushGateway {
+            signer: VapidSigner::new(settings.key, settings.contact, Arc::clone(&settings.clock)),
+            clock: settings.clock,
+            client: settings.client,
+            permits: Semaphore::new(settings.max_in_flight),
+            request_timeout: settings.request_timeout,
         }
     }
 
@@ -125,14 +73,15 @@ impl WebPushGateway {
         self.signer.key().public_key_base64url()
     }
 
+    /// One recipient: checks, waits for a permit, then builds the request and exchanges it.
     async fn send_one(
         &self,
-        delivery: &Delivery,
+        recipient: &Recipient,
         message: &Result<WebMessage, String>,
     ) -> DeliveryOutcome {
-        let PushToken::Web(subscription) = &delivery.token else {
+        let PushToken::Web(subscription) = &recipient.token else {
             return DeliveryOutcome::Rejected {
-                reason: format!("{} is not a Web Push subscription", delivery.device),
+                reason: format!("{} is not a Web Push subscription", recipient.device),
             };
         };
         let message = match message {
@@ -151,22 +100,29 @@ impl WebPushGateway {
                 reason: "gateway shutting down".into(),
             };
         };
-        let body = match encrypt(subscription, &message.plaintext) {
-            Ok(body) => body,
-            Err(err) => {
-                return DeliveryOutcome::Rejected {
-                    reason: err.to_string(),
-                };
-            }
-        };
-        let authorization = match self.signer.authorization(subscription.endpoint_origin()) {
-            Ok(value) => value,
-            Err(err) => {
-                return DeliveryOutcome::ConfigFailure {
-                    reason: err.to_string(),
-                };
-            }
-        };
+        match self.request(subscription, message) {
+            Ok(request) => self.exchange(request).await,
+            Err(refused) => refused,
+        }
+    }
+
+    /// The POST for one subscription: the message encrypted for its browser and signed for its
+    /// push service's origin, or the outcome that stops it before sending.
+    fn request(
+        &self,
+        subscription: &WebSubscription,
+        message: &WebMessage,
+    ) -> Result<Request<Full<Bytes>>, DeliveryOutcome> {
+        let body =
+            encrypt(subscription, &message.plaintext).map_err(|err| DeliveryOutcome::Rejected {
+                reason: err.to_string(),
+            })?;
+        let authorization = self
+            .signer
+            .authorization(subscription.endpoint_origin())
+            .map_err(|err| DeliveryOutcome::ConfigFailure {
+                reason: err.to_string(),
+            })?;
         let mut request = Request::builder()
             .method(Method::POST)
             .uri(subscription.endpoint())
@@ -180,18 +136,18 @@ impl WebPushGateway {
         if let Some(topic) = &message.topic {
             request = request.header("Topic", topic);
         }
-        let request = match request.body(Full::new(Bytes::from(body))) {
-            Ok(request) => request,
-            Err(err) => {
-                return DeliveryOutcome::Rejected {
-                    reason: format!("cannot build the request: {err}"),
-                };
-            }
-        };
+        request
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|err| DeliveryOutcome::Rejected {
+                reason: format!("cannot build the request: {err}"),
+            })
+    }
 
-        // One deadline for the request and the error body: a push service that sends a head
-        // and then stalls must not hold the permit. What arrived before the deadline is kept,
-        // so a refusal whose body stalls is still classified by its status.
+    /// Sends `request` and classifies the answer. One deadline for the request and the error
+    /// body: a push service that sends a head and then stalls must not hold the permit. What
+    /// arrived before the deadline is kept, so a refusal whose body stalls is still classified
+    /// by its status.
+    async fn exchange(&self, request: Request<Full<Bytes>>) -> DeliveryOutcome {
         let mut head: Option<(StatusCode, Option<Duration>)> = None;
         let mut detail = Vec::new();
         let exchange = async {
@@ -232,26 +188,18 @@ async fn read_prefix(mut body: Incoming, into: &mut Vec<u8>) {
     }
 }
 
-/// Identifies a payload by its allocation: deliveries of one publish share one `Arc`.
-fn payload_key(payload: &Arc<Payload>) -> usize {
-    Arc::as_ptr(payload) as usize
-}
-
 #[async_trait]
 impl PushGateway for WebPushGateway {
-    async fn send(&self, deliveries: &[Delivery]) -> Vec<DeliveryOutcome> {
-        // A batch nearly always shares one payload: build each message once.
-        let mut messages: HashMap<usize, Result<WebMessage, String>> = HashMap::new();
-        for delivery in deliveries {
-            messages
-                .entry(payload_key(&delivery.payload))
-                .or_insert_with(|| web_message(&delivery.payload));
-        }
-        let span = tracing::debug_span!("web_push_batch", deliveries = deliveries.len());
-        join_all(deliveries.iter().map(|delivery| {
-            let message = &messages[&payload_key(&delivery.payload)];
-            self.send_one(delivery, message)
-        }))
+    async fn send(&self, batch: &Batch) -> Vec<DeliveryOutcome> {
+        // One payload: the message is built once for the whole batch.
+        let message = web_message(&batch.payload);
+        let span = tracing::debug_span!("web_push_batch", deliveries = batch.recipients.len());
+        join_all(
+            batch
+                .recipients
+                .iter()
+                .map(|recipient| self.send_one(recipient, &message)),
+        )
         .instrument(span)
         .await
     }

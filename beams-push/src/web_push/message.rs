@@ -97,6 +97,7 @@ mod tests {
         Payload {
             publish_id: PublishId::generate(),
             instance: InstanceId::new("instance-1").unwrap(),
+            platform: beams_core::Platform::Web,
             body,
         }
     }

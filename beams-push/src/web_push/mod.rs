@@ -6,14 +6,16 @@
 //! Beams service worker displays (`data.pusher.instanceId` and `publishId`), and is signed with
 //! a VAPID token cached per push-service origin.
 
+mod builder;
 mod classify;
 mod encrypt;
 mod gateway;
 mod message;
 mod vapid;
 
+pub use builder::WebPushGatewayBuilder;
 pub use encrypt::{EncryptError, MAX_PLAINTEXT, encrypt};
-pub use gateway::{WebPushGateway, WebPushGatewayBuilder};
+pub use gateway::WebPushGateway;
 pub use message::DEFAULT_TTL_SECONDS;
 pub use vapid::{VapidContact, VapidError, VapidKey};
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use beams_core::{
     AssociationPolicy, Beams, BeamsError, Clock, DeliveryOutcome, DeviceId, DeviceMetadata,
-    FakePushGateway, GatewayRouter, InstanceId, ManualClock, MemoryDeviceStore, Platform,
+    FakePushGateway, Gateways, InstanceId, ManualClock, MemoryDeviceStore, Platform,
     PublishRequest, SecretKey, Timestamp, UserId, WhenFull,
 };
 
@@ -150,10 +150,10 @@ async fn main() -> Result<()> {
         "  {} to {} devices",
         report.publish_id, report.devices_targeted
     );
-    for delivery in gateway.sent() {
-        println!("    sent to {}", demo.name(&delivery.device));
+    for recipient in gateway.sent() {
+        println!("    sent to {}", demo.name(&recipient.device));
     }
-    for (platform, counts) in &report.platforms {
+    for (platform, counts) in report.platforms.iter() {
         println!(
             "  {platform}: {} delivered, {} invalidated (device removed)",
             counts.delivered, counts.invalidated
@@ -178,11 +178,11 @@ async fn main() -> Result<()> {
 }
 
 /// One gateway for every platform: the fake stands in for APNs, FCM and Web Push alike.
-fn gateways(fake: &FakePushGateway) -> GatewayRouter {
+fn gateways(fake: &FakePushGateway) -> Gateways {
     Platform::ALL
         .into_iter()
-        .fold(GatewayRouter::new(), |router, platform| {
-            router.with(platform, Arc::new(fake.clone()))
+        .fold(Gateways::new(), |gateways, platform| {
+            gateways.with(platform, Arc::new(fake.clone()))
         })
 }
 

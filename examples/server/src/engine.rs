@@ -1,6 +1,6 @@
 //! The engine the configuration describes: store, policy, endpoint rules and gateways.
 
-use beams_core::{AssociationPolicy, Beams, EndpointRules, GatewayRouter, WhenFull};
+use beams_core::{AssociationPolicy, Beams, EndpointRules, Gateways, WhenFull};
 use beams_store_sled::SledDeviceStore;
 use beams_store_sqlite::SqliteDeviceStore;
 
@@ -12,7 +12,7 @@ use crate::startup::StartupError;
 pub async fn engine(
     config: &Config,
     identity: &Identity,
-    gateways: GatewayRouter,
+    gateways: Gateways,
 ) -> Result<Beams, StartupError> {
     let when_full = match config.device_limit_policy {
         LimitPolicy::EvictOldest => WhenFull::EvictOldest,

@@ -4,38 +4,35 @@
 use std::fs;
 use std::sync::Arc;
 
-use beams_core::{GatewayRouter, Platform};
-use beams_push::apns::{ApnsConfig, ApnsEndpoint, ApnsGateway};
-use beams_push::fcm::{FcmConfig, FcmGateway};
+use beams_core::{Gateways, Platform};
+use beams_push::apns::{ApnsEndpoint, ApnsGateway};
+use beams_push::fcm::{FcmGateway, ServiceAccountKey};
 use beams_push::web_push::{VapidContact, VapidKey, WebPushGateway};
 
 use crate::config::Config;
 use crate::startup::StartupError;
 
-/// Builds a gateway for every platform the configuration has credentials for; returns the
-/// router and the platforms enabled.
+/// Builds a gateway for every platform the configuration has credentials for; returns them
+/// and the platforms enabled.
 pub fn gateways(
     config: &Config,
     vapid_key: VapidKey,
-) -> Result<(GatewayRouter, Vec<Platform>), StartupError> {
-    let mut router = GatewayRouter::new();
-    let mut enabled = Vec::new();
+) -> Result<(Gateways, Vec<Platform>), StartupError> {
+    let mut gateways = Gateways::new();
 
-    let contact = VapidContact::new(config.vapid_contact.as_str()).map_err(|e| {
-        StartupError::Credentials {
-            platform: "Web Push",
-            reason: e.to_string(),
-        }
-    })?;
-    router = router.with(
-        Platform::Web,
-        Arc::new(WebPushGateway::builder(vapid_key, contact).build()),
-    );
-    enabled.push(Platform::Web);
+    let web_error = |reason: String| StartupError::Credentials {
+        platform: "Web Push",
+        reason,
+    };
+    let contact =
+        VapidContact::new(config.vapid_contact.as_str()).map_err(|e| web_error(e.to_string()))?;
+    let web = WebPushGateway::builder(vapid_key, contact)
+        .build()
+        .map_err(|e| web_error(e.to_string()))?;
+    gateways = gateways.with(Platform::Web, Arc::new(web));
 
     if let Some(apns) = apns(config)? {
-        router = router.with(Platform::Apns, Arc::new(apns));
-        enabled.push(Platform::Apns);
+        gateways = gateways.with(Platform::Apns, Arc::new(apns));
     }
 
     if let Some(path) = &config.fcm_service_account {
@@ -43,14 +40,15 @@ pub fn gateways(
             platform: "FCM",
             reason: format!("{}: {reason}", path.display()),
         };
-        let fcm_config =
-            FcmConfig::from_service_account_file(path).map_err(|e| fcm_error(e.to_string()))?;
-        let gateway = FcmGateway::new(fcm_config).map_err(|e| fcm_error(e.to_string()))?;
-        router = router.with(Platform::Fcm, Arc::new(gateway));
-        enabled.push(Platform::Fcm);
+        let key = ServiceAccountKey::from_file(path).map_err(|e| fcm_error(e.to_string()))?;
+        let gateway = FcmGateway::builder(key)
+            .build()
+            .map_err(|e| fcm_error(e.to_string()))?;
+        gateways = gateways.with(Platform::Fcm, Arc::new(gateway));
     }
 
-    Ok((router, enabled))
+    let enabled = gateways.platforms().collect();
+    Ok((gateways, enabled))
 }
 
 /// The APNs gateway, when any APNs setting is given (then all four are required).
@@ -81,9 +79,9 @@ fn apns(config: &Config) -> Result<Option<ApnsGateway>, StartupError> {
     } else {
         ApnsEndpoint::Production
     };
-    let apns_config = ApnsConfig::builder(&key_pem, key_id, team_id, topic)
+    let gateway = ApnsGateway::builder(&key_pem, key_id, team_id, topic)
         .endpoint(endpoint)
         .build()
         .map_err(|e| apns_error(e.to_string()))?;
-    Ok(Some(ApnsGateway::new(apns_config)))
+    Ok(Some(gateway))
 }

@@ -53,7 +53,7 @@ impl Publishes {
 /// One line per publish: how many devices got it and how many did not.
 fn log_outcome(report: &PublishReport) {
     let (mut delivered, mut failed, mut rejected, mut invalidated, mut skipped) = (0, 0, 0, 0, 0);
-    for platform in report.platforms.values() {
+    for (_, platform) in report.platforms.iter() {
         delivered += platform.delivered;
         failed += platform.failed;
         rejected += platform.rejected;

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::{Json, Router};
-use beams_core::{BeamsError, PublishRequest};
+use beams_core::{BeamsError, PublishRequest, PublishTargetKind};
 use serde_json::{Value, json};
 
 use crate::errors::ApiError;
@@ -35,7 +35,15 @@ async fn publish_to_users(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    publish(instance, auth, state, headers, body, Target::Users).await
+    publish(
+        instance,
+        auth,
+        state,
+        headers,
+        body,
+        PublishTargetKind::Users,
+    )
+    .await
 }
 
 /// `POST …/publishes/interests` and `POST …/publishes`: the same, to every device subscribed
@@ -47,13 +55,15 @@ async fn publish_to_interests(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    publish(instance, auth, state, headers, body, Target::Interests).await
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Target {
-    Users,
-    Interests,
+    publish(
+        instance,
+        auth,
+        state,
+        headers,
+        body,
+        PublishTargetKind::Interests,
+    )
+    .await
 }
 
 async fn publish(
@@ -62,27 +72,17 @@ async fn publish(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
-    target: Target,
+    kind: PublishTargetKind,
 ) -> Result<Json<Value>, ApiError> {
     require_json(&headers)?;
-    let (limit, parse): (usize, fn(&[u8]) -> _) = match target {
-        Target::Users => (PublishRequest::MAX_BODY_BYTES, PublishRequest::from_json),
-        Target::Interests => (
-            PublishRequest::MAX_INTERESTS_BODY_BYTES,
-            PublishRequest::from_interests_json,
-        ),
-    };
-    let body = read_body(&headers, body, limit).await?;
-    let request = parse(&body).map_err(|e| ApiError::from_publish(&e))?;
+    let body = read_body(&headers, body, kind.max_body_bytes()).await?;
+    let request = PublishRequest::parse(kind, &body).map_err(|e| ApiError::from_publish(&e))?;
     let publication = state.beams().publication(request).map_err(|e| match e {
         BeamsError::Invalid(invalid) => ApiError::from_publish(&invalid),
         other => ApiError::from_beams(other),
     })?;
-    let (users, interests) = (
-        publication.request().users().len(),
-        publication.request().interests().len(),
-    );
+    let targets = publication.request().target().count();
     let id = state.publishes().start(publication);
-    tracing::info!(publish_id = %id, users, interests, "publish accepted");
+    tracing::info!(publish_id = %id, to = kind.field(), targets, "publish accepted");
     Ok(Json(json!({ "publishId": id.as_str() })))
 }

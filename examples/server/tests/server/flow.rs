@@ -8,7 +8,7 @@ use hyper::http::Method;
 use serde_json::{Value, json};
 
 use crate::support::{INSTANCE, LIMIT, SECRET, TestServer, token_for, web_token};
-use crate::web_push_mock::PushService;
+use beams_test_support::web_push_mock::PushService;
 
 async fn wait_for_messages(push: &PushService, count: usize) {
     tokio::time::timeout(LIMIT, async {

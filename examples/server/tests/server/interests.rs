@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::support::{
     APNS_TOKEN, FCM_TOKEN, LIMIT, SECRET, TestServer, example_web_token, web_token,
 };
-use crate::web_push_mock::PushService;
+use beams_test_support::web_push_mock::PushService;
 
 fn interests_path(server: &TestServer, device: &str) -> String {
     let platform = device.split('-').next().unwrap();

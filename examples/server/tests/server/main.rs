@@ -7,14 +7,6 @@
 )]
 
 mod support;
-// The loopback push service of beams-push's own tests, reused as is.
-#[allow(
-    dead_code,
-    unreachable_pub,
-    reason = "the server tests use part of the mock"
-)]
-#[path = "../../../../beams-push/tests/support/web_push_mock.rs"]
-mod web_push_mock;
 
 mod first_run;
 mod flow;

@@ -1,5 +1,5 @@
-//! The Device Interests benchmark, shared by the SQLite and sled stores (each includes this
-//! file with `#[path]` and names its store through [`BenchStore`]).
+//! The Device Interests benchmark, shared by the SQLite and sled stores (each bench names its
+//! store with a [`BenchStore`] and calls [`run`]).
 //!
 //! The store holds 100,000 Web devices subscribed to `news`, some of them to `alerts`, `sports`
 //! and one of 20 `region-*` interests as well, and 1,000 devices in `alerts` and `sports` only,
@@ -16,19 +16,16 @@
 //!
 //! `cargo test --benches` runs it once on 1,000 devices and skips the memory step.
 
-#[path = "harness.rs"]
-mod harness;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use super::harness::{delivered, engine, reset_peak, run_child, status_kb};
 use beams_core::testing::fixtures::{metadata, push_token};
 use beams_core::{
     Beams, DeviceId, DeviceRegistration, DeviceStore, Interest, Platform, PublishRequest, Timestamp,
 };
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput};
-use harness::{delivered, engine, reset_peak, run_child, status_kb};
 use serde_json::json;
 use tokio::runtime::Runtime;
 
@@ -51,13 +48,14 @@ fn runtime() -> Runtime {
 }
 
 /// A store the benchmark runs on.
-pub(crate) trait BenchStore: DeviceStore + Clone + 'static {
+#[derive(Debug, Clone, Copy)]
+pub struct BenchStore<S> {
     /// The name in the criterion group.
-    const NAME: &'static str;
+    pub name: &'static str,
     /// Concurrent tasks building the store.
-    const BUILDERS: usize;
-    /// Opens (creating if needed) the store at `path`.
-    fn open(rt: &Runtime, path: &Path) -> Result<Self, String>;
+    pub builders: usize,
+    /// Opens (creating if needed) the store at a path.
+    pub open: fn(&Runtime, &Path) -> Result<S, String>,
 }
 
 fn interest(name: &str) -> Interest {
@@ -86,13 +84,13 @@ fn interests_of(n: usize, devices: usize) -> BTreeSet<Interest> {
 }
 
 /// Registers `devices` devices in `news` and `devices / 100` outside it, from concurrent tasks.
-async fn populate<S: BenchStore>(store: &S, devices: usize) {
+async fn populate<S: DeviceStore + Clone + 'static>(store: &S, builders: usize, devices: usize) {
     let total = devices + devices / 100;
-    let tasks: Vec<_> = (0..S::BUILDERS)
+    let tasks: Vec<_> = (0..builders)
         .map(|first| {
             let store = store.clone();
             tokio::spawn(async move {
-                for n in (first..total).step_by(S::BUILDERS) {
+                for n in (first..total).step_by(builders) {
                     let device = store
                         .register_device(DeviceRegistration {
                             id: DeviceId::generate(PLATFORM),
@@ -212,10 +210,15 @@ fn around(step: impl FnOnce() -> usize, devices: usize) -> Result<(u64, u64), St
 
 /// In the child: the opened store's RSS, then `step` run twice (cold, then warm store cache),
 /// each as [`around`] measures it, in kB.
-fn measure<S: BenchStore>(path: &Path, devices: usize, step: Step) -> Result<[u64; 5], String> {
+fn measure<S: DeviceStore + Clone + 'static>(
+    bench: BenchStore<S>,
+    path: &Path,
+    devices: usize,
+    step: Step,
+) -> Result<[u64; 5], String> {
     let rt = runtime();
     let empty = status_kb("VmRSS")?;
-    let store = S::open(&rt, path)?;
+    let store = (bench.open)(&rt, path)?;
     let beams = engine(store);
     let open = status_kb("VmRSS")?.saturating_sub(empty);
     let news = [interest("news")];
@@ -248,7 +251,7 @@ fn measure_isolated(path: &Path, devices: usize, step: Step) -> Result<[u64; 5],
 }
 
 /// The child's side: `MEMORY_CHILD_ENV` is `step devices path`.
-fn memory_child<S: BenchStore>(task: &str) {
+fn memory_child<S: DeviceStore + Clone + 'static>(bench: BenchStore<S>, task: &str) {
     let mut fields = task.splitn(3, ' ');
     let step = fields.next().and_then(Step::parse);
     let devices = fields.next().and_then(|n| n.parse().ok());
@@ -256,7 +259,7 @@ fn memory_child<S: BenchStore>(task: &str) {
         println!("the parent passed no step, count and path: {task}");
         return;
     };
-    match measure::<S>(Path::new(path), devices, step) {
+    match measure(bench, Path::new(path), devices, step) {
         Ok(kb) => println!("{} {} {} {} {}", kb[0], kb[1], kb[2], kb[3], kb[4]),
         Err(e) => println!("{e}"),
     }
@@ -292,22 +295,22 @@ fn memory_report(path: &Path, devices: usize) {
     }
 }
 
-/// Runs the whole benchmark on store `S`.
-pub(crate) fn run<S: BenchStore>() {
+/// Runs the whole benchmark on the store `bench` opens.
+pub fn run<S: DeviceStore + Clone + 'static>(bench: BenchStore<S>) {
     if let Ok(task) = std::env::var(MEMORY_CHILD_ENV) {
-        memory_child::<S>(&task);
+        memory_child(bench, &task);
         return;
     }
     // `cargo bench` passes `--bench`; without it criterion only tests, on a small store.
-    let bench = std::env::args().any(|arg| arg == "--bench");
-    let devices = if bench { DEVICES } else { TEST_DEVICES };
+    let benching = std::env::args().any(|arg| arg == "--bench");
+    let devices = if benching { DEVICES } else { TEST_DEVICES };
 
     let rt = runtime();
     let dir = tempfile::tempdir().expect("a temp dir is created");
     let path = dir.path().join("interests");
-    let store = S::open(&rt, &path).expect("the bench store opens");
+    let store = (bench.open)(&rt, &path).expect("the bench store opens");
     let start = Instant::now();
-    rt.block_on(populate(&store, devices));
+    rt.block_on(populate(&store, bench.builders, devices));
     println!(
         "built {} devices ({devices} in news) in {:.1} s",
         devices + devices / 100,
@@ -316,11 +319,11 @@ pub(crate) fn run<S: BenchStore>() {
 
     let beams = engine(store);
     let mut criterion = Criterion::default().configure_from_args();
-    interests_publish(&mut criterion, &rt, &beams, devices, S::NAME);
+    interests_publish(&mut criterion, &rt, &beams, devices, bench.name);
     criterion.final_summary();
     // Stores that lock their files (sled) open in the child only once this process lets go.
     drop(beams);
-    if bench {
+    if benching {
         memory_report(&path, devices);
     }
 }

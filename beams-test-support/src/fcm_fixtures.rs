@@ -1,12 +1,7 @@
 //! Fixtures for the FCM tests: a throwaway RSA key and its service-account key file, payloads,
 //! deliveries, and a gateway configured for the loopback mock.
 
-#![allow(
-    dead_code,
-    unreachable_pub,
-    clippy::unwrap_used,
-    reason = "shared by several test binaries, each using part of it; a fixture stops at the first surprise"
-)]
+#![allow(clippy::unwrap_used, reason = "a fixture stops at the first surprise")]
 
 use std::sync::Arc;
 
@@ -17,26 +12,38 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use beams_core::testing::fixtures::push_token;
 use beams_core::{
-    Delivery, DeviceId, InstanceId, ManualClock, Payload, Platform, PublishId, Timestamp,
+    Batch, DeviceId, InstanceId, ManualClock, Payload, Platform, PublishId, Recipient, Timestamp,
 };
 use beams_push::Transport;
-use beams_push::fcm::{FcmConfig, FcmGateway};
+use beams_push::fcm::{FcmGateway, FcmGatewayBuilder, ServiceAccountKey};
 use serde_json::{Value, json};
 
 use crate::fcm_mock::MockGoogle;
 
+/// The Firebase project of the test key.
 pub const PROJECT: &str = "beams-test";
+/// The service account of the test key.
 pub const CLIENT_EMAIL: &str = "beams@beams-test.iam.gserviceaccount.com";
+/// The scope an assertion must ask for.
 pub const SCOPE: &str = "https://www.googleapis.com/auth/firebase.messaging";
 
 /// A throwaway RSA key: PKCS#8 PEM for the key file, PKCS#1 DER public key for the mock.
 #[derive(Clone)]
 pub struct TestKey {
+    /// The private key, PKCS#8 PEM, as a key file holds it.
     pub pem: String,
+    /// The public key, PKCS#1 DER, for the mock to verify assertions with.
     pub public_key: Vec<u8>,
 }
 
+impl std::fmt::Debug for TestKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestKey").finish_non_exhaustive()
+    }
+}
+
 impl TestKey {
+    /// A new key (slow: prefer [`shared`](Self::shared)).
     pub fn generate() -> Self {
         let pair = KeyPair::generate(KeySize::Rsa2048).unwrap();
         let pkcs8 = pair.as_der().unwrap();
@@ -80,18 +87,18 @@ pub fn clock() -> ManualClock {
     ManualClock::new(Timestamp::from_unix_secs(1_700_000_000))
 }
 
-/// A configuration that sends to `mock` with the shared test key, over h2c, on `clock`.
-pub fn config(mock: &MockGoogle, clock: &ManualClock) -> FcmConfig {
-    FcmConfig::from_service_account_json(&mock.service_account_json(TestKey::shared()))
-        .unwrap()
-        .base_url(&mock.base_url())
-        .unwrap()
+/// A gateway builder that sends to `mock` with the shared test key, over h2c, on `clock`.
+pub fn builder(mock: &MockGoogle, clock: &ManualClock) -> FcmGatewayBuilder {
+    let key = ServiceAccountKey::from_json(&mock.service_account_json(TestKey::shared())).unwrap();
+    FcmGateway::builder(key)
+        .base_url(mock.base_url())
         .transport(Transport::PlainText)
         .clock(Arc::new(clock.clone()))
 }
 
+/// [`builder`], built.
 pub fn gateway(mock: &MockGoogle, clock: &ManualClock) -> FcmGateway {
-    FcmGateway::new(config(mock, clock)).unwrap()
+    builder(mock, clock).build().unwrap()
 }
 
 /// A payload whose `fcm` section is `body`.
@@ -99,6 +106,7 @@ pub fn payload(body: Value) -> Arc<Payload> {
     Arc::new(Payload {
         publish_id: PublishId::generate(),
         instance: InstanceId::new("00000000-0000-0000-0000-000000000000").unwrap(),
+        platform: Platform::Fcm,
         body,
     })
 }
@@ -108,15 +116,17 @@ pub fn token(n: u64) -> String {
     push_token(Platform::Fcm, n).key().to_owned()
 }
 
-/// One delivery of `payload` to each device numbered in `devices`.
-pub fn deliveries(payload: &Arc<Payload>, devices: std::ops::Range<u64>) -> Vec<Delivery> {
-    devices
-        .map(|n| Delivery {
-            device: DeviceId::generate(Platform::Fcm),
-            token: push_token(Platform::Fcm, n),
-            payload: payload.clone(),
-        })
-        .collect()
+/// A batch of `payload` to each device numbered in `devices`.
+pub fn batch(payload: &Arc<Payload>, devices: std::ops::Range<u64>) -> Batch {
+    Batch {
+        payload: Arc::clone(payload),
+        recipients: devices
+            .map(|n| Recipient {
+                device: DeviceId::generate(Platform::Fcm),
+                token: push_token(Platform::Fcm, n),
+            })
+            .collect(),
+    }
 }
 
 /// Runs `test`, failing it if it takes more than 30 seconds.

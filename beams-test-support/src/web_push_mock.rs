@@ -26,14 +26,20 @@ use sha2::Sha256;
 use tokio::net::TcpListener;
 
 /// A browser's side of a subscription: its private key and auth secret.
-pub(crate) struct Browser {
+pub struct Browser {
     secret: p256::SecretKey,
     auth: [u8; 16],
 }
 
+impl std::fmt::Debug for Browser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Browser").finish_non_exhaustive()
+    }
+}
+
 impl Browser {
     /// A browser with a known private key (32 bytes) and auth secret, for known answers.
-    pub(crate) fn from_parts(private_key: &[u8], auth: [u8; 16]) -> Self {
+    pub fn from_parts(private_key: &[u8], auth: [u8; 16]) -> Self {
         let secret = p256::SecretKey::from_slice(private_key).expect("a P-256 scalar");
         Browser { secret, auth }
     }
@@ -60,7 +66,7 @@ impl Browser {
     }
 
     /// RFC 8291 decryption, written from the RFC with other crates than the gateway uses.
-    pub(crate) fn decrypt(&self, body: &[u8]) -> Result<Vec<u8>, String> {
+    pub fn decrypt(&self, body: &[u8]) -> Result<Vec<u8>, String> {
         if body.len() < 86 + 16 {
             return Err("body shorter than a header and a tag".into());
         }
@@ -108,12 +114,17 @@ impl Browser {
 
 /// What the mock received and decrypted.
 #[derive(Debug, Clone)]
-pub(crate) struct Received {
-    pub(crate) path: String,
-    pub(crate) plaintext: Vec<u8>,
-    pub(crate) ttl: Option<String>,
-    pub(crate) urgency: Option<String>,
-    pub(crate) topic: Option<String>,
+pub struct Received {
+    /// The path it was posted to.
+    pub path: String,
+    /// The decrypted body.
+    pub plaintext: Vec<u8>,
+    /// Its `TTL` header.
+    pub ttl: Option<String>,
+    /// Its `Urgency` header.
+    pub urgency: Option<String>,
+    /// Its `Topic` header.
+    pub topic: Option<String>,
 }
 
 #[derive(Default)]
@@ -126,13 +137,22 @@ struct State {
 
 /// A running mock push service on 127.0.0.1.
 #[derive(Clone)]
-pub(crate) struct PushService {
+pub struct PushService {
     addr: SocketAddr,
     state: Arc<Mutex<State>>,
 }
 
+impl std::fmt::Debug for PushService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushService")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
 impl PushService {
-    pub(crate) async fn start() -> Self {
+    /// Starts a push service on 127.0.0.1.
+    pub async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");
@@ -157,12 +177,13 @@ impl PushService {
         service
     }
 
-    pub(crate) fn origin(&self) -> String {
+    /// Its origin, the `aud` of the VAPID tokens it expects.
+    pub fn origin(&self) -> String {
         format!("http://{}", self.addr)
     }
 
     /// A new browser subscription at `/push/<name>`.
-    pub(crate) fn subscribe(&self, name: &str) -> WebSubscription {
+    pub fn subscribe(&self, name: &str) -> WebSubscription {
         let browser = Browser::generate();
         let subscription = WebSubscription::from_parts(
             &format!("{}/push/{name}", self.origin()),
@@ -182,19 +203,20 @@ impl PushService {
     }
 
     /// Answers `status` (with `Retry-After` when given) to messages for `name`.
-    pub(crate) fn answer(&self, name: &str, status: u16, retry_after: Option<&str>) {
+    pub fn answer(&self, name: &str, status: u16, retry_after: Option<&str>) {
         self.state.lock().expect("state").answers.insert(
             format!("/push/{name}"),
             (status, retry_after.map(str::to_owned)),
         );
     }
 
-    pub(crate) fn received(&self) -> Vec<Received> {
+    /// Every message accepted so far.
+    pub fn received(&self) -> Vec<Received> {
         self.state.lock().expect("state").received.clone()
     }
 
     /// Every check that failed, as text; empty when all requests were right.
-    pub(crate) fn problems(&self) -> Vec<String> {
+    pub fn problems(&self) -> Vec<String> {
         self.state.lock().expect("state").problems.clone()
     }
 

@@ -5,24 +5,24 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
 use beams_core::{
-    Beams, Delivery, DeliveryOutcome, DeviceStore, InstanceId, Platform, PublishReport,
-    PushGateway, SecretKey, async_trait,
+    Batch, Beams, DeliveryOutcome, DeviceStore, InstanceId, Platform, PublishReport, PushGateway,
+    SecretKey, async_trait,
 };
 
 /// A push service that accepts everything at once and records nothing, so only the engine's
 /// own work is measured.
 #[derive(Debug)]
-pub(crate) struct ImmediateGateway;
+pub struct ImmediateGateway;
 
 #[async_trait]
 impl PushGateway for ImmediateGateway {
-    async fn send(&self, deliveries: &[Delivery]) -> Vec<DeliveryOutcome> {
-        vec![DeliveryOutcome::Delivered; deliveries.len()]
+    async fn send(&self, batch: &Batch) -> Vec<DeliveryOutcome> {
+        vec![DeliveryOutcome::Delivered; batch.recipients.len()]
     }
 }
 
 /// An engine over `store` with the immediate gateway on every platform.
-pub(crate) fn engine(store: impl DeviceStore + 'static) -> Beams {
+pub fn engine(store: impl DeviceStore + 'static) -> Beams {
     let gateway: Arc<dyn PushGateway> = Arc::new(ImmediateGateway);
     let instance = InstanceId::new("00000000-0000-0000-0000-000000000000");
     let secret = SecretKey::new("SECRETKEY").expect("bench secret is valid");
@@ -34,15 +34,12 @@ pub(crate) fn engine(store: impl DeviceStore + 'static) -> Beams {
 }
 
 /// Deliveries the report counts as delivered, on every platform.
-pub(crate) fn delivered(report: &PublishReport) -> usize {
-    Platform::ALL
-        .iter()
-        .map(|p| report.platform(*p).delivered)
-        .sum()
+pub fn delivered(report: &PublishReport) -> usize {
+    report.platforms.iter().map(|(_, p)| p.delivered).sum()
 }
 
 /// A `kB` field of `/proc/self/status` (`VmRSS`, `VmHWM`).
-pub(crate) fn status_kb(field: &str) -> Result<u64, String> {
+pub fn status_kb(field: &str) -> Result<u64, String> {
     let status = std::fs::read_to_string("/proc/self/status")
         .map_err(|e| format!("cannot read /proc/self/status: {e}"))?;
     status
@@ -53,13 +50,13 @@ pub(crate) fn status_kb(field: &str) -> Result<u64, String> {
 }
 
 /// Resets the peak RSS (`VmHWM`) to the current RSS (Linux).
-pub(crate) fn reset_peak() -> std::io::Result<()> {
+pub fn reset_peak() -> std::io::Result<()> {
     std::fs::write("/proc/self/clear_refs", "5")
 }
 
 /// Runs this binary again with `key=value` set, so a measurement starts from a fresh heap;
 /// glibc is told to give freed memory back, so no earlier phase's free heap hides a peak.
-pub(crate) fn run_child(key: &str, value: &str) -> std::io::Result<Output> {
+pub fn run_child(key: &str, value: &str) -> std::io::Result<Output> {
     Command::new(std::env::current_exe()?)
         .env(key, value)
         .env("MALLOC_MMAP_THRESHOLD_", "131072")

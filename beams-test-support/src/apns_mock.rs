@@ -3,12 +3,6 @@
 //! with the public key of a key pair made here), path and headers, watches how many streams
 //! each connection uses, and answers as scripted per device token.
 
-#![allow(
-    dead_code,
-    unreachable_pub,
-    reason = "each test file uses a part of the mock"
-)]
-
 use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -24,11 +18,11 @@ use aws_lc_rs::signature::{
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use beams_core::{
-    ApnsToken, Clock, Delivery, DeliveryOutcome, DeviceId, InstanceId, ManualClock, Payload,
-    Platform, PublishId, PushGateway, PushToken,
+    ApnsToken, Batch, Clock, DeliveryOutcome, DeviceId, InstanceId, ManualClock, Payload, Platform,
+    PublishId, PushGateway, PushToken, Recipient,
 };
 use beams_push::Transport;
-use beams_push::apns::{ApnsConfig, ApnsConfigBuilder, ApnsEndpoint, ApnsGateway};
+use beams_push::apns::{ApnsEndpoint, ApnsGateway, ApnsGatewayBuilder};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -39,14 +33,24 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+/// The key id the test gateway signs with.
 pub const KEY_ID: &str = "ABC123DEFG";
+/// The team id the test gateway signs for.
 pub const TEAM_ID: &str = "DEF123GHIJ";
+/// The topic (bundle id) the test gateway sends to.
 pub const TOPIC: &str = "com.example.beams";
 
 /// A `.p8`-style signing key made for the test, and its public half.
 pub struct TestKey {
+    /// The private key, PKCS#8 PEM, as a `.p8` file holds it.
     pub pem: String,
     public: Vec<u8>,
+}
+
+impl std::fmt::Debug for TestKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestKey").finish_non_exhaustive()
+    }
 }
 
 impl TestKey {
@@ -72,15 +76,22 @@ impl TestKey {
 /// How the mock answers one device token.
 #[derive(Debug, Clone)]
 pub enum Reply {
+    /// `200` with no body.
     Ok,
+    /// An error answer: `status`, `{"reason", "timestamp"?}`, and `Retry-After` if given.
     Error {
+        /// The HTTP status.
         status: u16,
+        /// The `reason` of the body.
         reason: &'static str,
+        /// The `timestamp` of the body (milliseconds), as APNs gives with 410.
         timestamp: Option<i64>,
+        /// A `Retry-After` header, in seconds.
         retry_after: Option<u64>,
     },
     /// `403 ExpiredProviderToken` to tokens issued before `iat`, then 200.
     ExpiredBefore {
+        /// Tokens issued before this (seconds) are refused.
         iat: i64,
     },
     /// A status with no body at all.
@@ -88,6 +99,7 @@ pub enum Reply {
 }
 
 impl Reply {
+    /// An error with no timestamp or `Retry-After`.
     pub fn error(status: u16, reason: &'static str) -> Self {
         Reply::Error {
             status,
@@ -101,14 +113,20 @@ impl Reply {
 /// What the mock saw of one request.
 #[derive(Debug, Clone)]
 pub struct Seen {
+    /// The connection it came on (1 for the first).
     pub connection: u64,
+    /// The device token in the path.
     pub token: String,
+    /// The issue time of its provider token.
     pub iat: i64,
+    /// Its headers.
     pub headers: http::HeaderMap,
+    /// Its body.
     pub body: Bytes,
 }
 
 #[derive(Debug, Default)]
+/// How a mock behaves; the default is plain text, 1000 streams, nothing recorded.
 pub struct MockOptions {
     /// SETTINGS_MAX_CONCURRENT_STREAMS the server advertises (default 1000).
     pub max_concurrent_streams: Option<u32>,
@@ -159,10 +177,20 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// A running mock; stops when dropped.
 pub struct MockApns {
+    /// Where it listens, on 127.0.0.1.
     pub addr: SocketAddr,
     state: Arc<State>,
     certificate: Option<CertificateDer<'static>>,
     server: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for MockApns {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockApns")
+            .field("addr", &self.addr)
+            .field("tls", &self.certificate.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Drop for MockApns {
@@ -172,6 +200,7 @@ impl Drop for MockApns {
 }
 
 impl MockApns {
+    /// Starts a mock that accepts provider tokens signed with `key`.
     pub async fn start(key: &TestKey, options: MockOptions) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
@@ -207,8 +236,8 @@ impl MockApns {
         }
     }
 
-    /// A configuration pointed at this mock, with the test key and ids.
-    pub fn config(&self, key: &TestKey) -> ApnsConfigBuilder {
+    /// A gateway builder pointed at this mock, with the test key and ids.
+    pub fn builder(&self, key: &TestKey) -> ApnsGatewayBuilder {
         let endpoint = match &self.certificate {
             Some(certificate) => ApnsEndpoint::custom(
                 format!("https://{}", self.addr),
@@ -216,18 +245,19 @@ impl MockApns {
             ),
             None => ApnsEndpoint::custom(format!("http://{}", self.addr), Transport::PlainText),
         };
-        ApnsConfig::builder(&key.pem, KEY_ID, TEAM_ID, TOPIC).endpoint(endpoint)
+        ApnsGateway::builder(&key.pem, KEY_ID, TEAM_ID, TOPIC).endpoint(endpoint)
     }
 
-    /// Like [`config`](Self::config), but sent through a plain-text HTTP/2 proxy (such as the
-    /// test `H2Proxy`) at `proxy` that forwards to this mock.
-    pub(crate) fn config_via(&self, key: &TestKey, proxy: SocketAddr) -> ApnsConfigBuilder {
-        self.config(key).endpoint(ApnsEndpoint::custom(
+    /// Like [`builder`](Self::builder), but sent through a plain-text HTTP/2 proxy (such as
+    /// [`H2Proxy`](crate::apns_h2_proxy::H2Proxy)) at `proxy` that forwards to this mock.
+    pub fn builder_via(&self, key: &TestKey, proxy: SocketAddr) -> ApnsGatewayBuilder {
+        self.builder(key).endpoint(ApnsEndpoint::custom(
             format!("http://{proxy}"),
             Transport::PlainText,
         ))
     }
 
+    /// Answers `reply` to requests for device `token` (default `Reply::Ok`).
     pub fn script(&self, token: &str, reply: Reply) {
         lock(&self.state.scripts).insert(token.to_owned(), reply);
     }
@@ -244,6 +274,7 @@ impl MockApns {
         *lock(&self.state.kill_after) = Some((connection, requests));
     }
 
+    /// Every request seen, when `MockOptions::record` is on.
     pub fn seen(&self) -> Vec<Seen> {
         lock(&self.state.seen).clone()
     }
@@ -260,15 +291,17 @@ impl MockApns {
 
     /// Fails the test, listing them, if the mock found anything wrong.
     #[track_caller]
-    pub(crate) fn assert_no_violations(&self) {
+    pub fn assert_no_violations(&self) {
         let violations = self.violations();
         assert!(violations.is_empty(), "{violations:?}");
     }
 
+    /// Connections accepted so far.
     pub fn connections(&self) -> u64 {
         self.state.next_connection.load(Ordering::SeqCst)
     }
 
+    /// Requests answered so far.
     pub fn answered(&self) -> u64 {
         self.state.answered.load(Ordering::SeqCst)
     }
@@ -593,36 +626,33 @@ pub fn payload(body: serde_json::Value) -> Arc<Payload> {
     Arc::new(Payload {
         publish_id: PublishId::generate(),
         instance: InstanceId::new("00000000-0000-0000-0000-000000000000").expect("an instance id"),
+        platform: Platform::Apns,
         body,
     })
 }
 
-/// A delivery of `payload` to the device with token `token`.
-pub fn delivery(token: &str, payload: &Arc<Payload>) -> Delivery {
-    Delivery {
+/// The device with token `token`, as a batch's recipient.
+pub fn recipient(token: &str) -> Recipient {
+    Recipient {
         device: DeviceId::generate(Platform::Apns),
         token: PushToken::Apns(ApnsToken::new(token).expect("a hex token")),
-        payload: payload.clone(),
     }
 }
 
-/// A delivery of `payload` to `device_token(n)` for each `n` in `tokens`.
-pub(crate) fn deliveries(
-    tokens: impl IntoIterator<Item = usize>,
-    payload: &Arc<Payload>,
-) -> Vec<Delivery> {
-    tokens
-        .into_iter()
-        .map(|n| delivery(&device_token(n), payload))
-        .collect()
+/// A batch of `payload` to `device_token(n)` for each `n` in `tokens`.
+pub fn batch(tokens: impl IntoIterator<Item = usize>, payload: &Arc<Payload>) -> Batch {
+    Batch {
+        payload: Arc::clone(payload),
+        recipients: tokens
+            .into_iter()
+            .map(|n| recipient(&device_token(n)))
+            .collect(),
+    }
 }
 
-/// `gateway.send(deliveries)`, failing the test if it takes longer than 30 s.
-pub(crate) async fn send_within(
-    gateway: &ApnsGateway,
-    deliveries: &[Delivery],
-) -> Vec<DeliveryOutcome> {
-    tokio::time::timeout(Duration::from_secs(30), gateway.send(deliveries))
+/// `gateway.send(batch)`, failing the test if it takes longer than 30 s.
+pub async fn send_within(gateway: &ApnsGateway, batch: &Batch) -> Vec<DeliveryOutcome> {
+    tokio::time::timeout(Duration::from_secs(30), gateway.send(batch))
         .await
         .expect("the batch completes within 30 s")
 }

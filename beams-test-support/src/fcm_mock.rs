@@ -6,12 +6,7 @@
 //! The FCM endpoint checks the bearer token and the message's shape (exactly one target,
 //! string-only data, a duration-string TTL) and answers as scripted per registration token.
 
-#![allow(
-    dead_code,
-    unreachable_pub,
-    clippy::unwrap_used,
-    reason = "shared by several test binaries, each using part of it; a mock stops at the first surprise"
-)]
+#![allow(clippy::unwrap_used, reason = "a mock stops at the first surprise")]
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
@@ -40,8 +35,11 @@ use crate::fcm_fixtures::{CLIENT_EMAIL, PROJECT, SCOPE, TestKey, service_account
 /// A scripted answer.
 #[derive(Debug, Clone)]
 pub struct Answer {
+    /// The HTTP status.
     pub status: u16,
+    /// The body.
     pub body: String,
+    /// Extra headers.
     pub headers: Vec<(&'static str, String)>,
 }
 
@@ -65,6 +63,7 @@ impl Answer {
         }
     }
 
+    /// `status` with `body` as given.
     pub fn raw(status: u16, body: &str) -> Self {
         Answer {
             status,
@@ -73,6 +72,7 @@ impl Answer {
         }
     }
 
+    /// Adds a header.
     pub fn with_header(mut self, name: &'static str, value: &str) -> Self {
         self.headers.push((name, value.to_owned()));
         self
@@ -107,6 +107,15 @@ pub struct MockGoogle {
     state: Arc<State>,
     token_gate: watch::Sender<bool>,
     accept: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for MockGoogle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockGoogle")
+            .field("addr", &self.addr)
+            .field("scheme", &self.scheme)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Drop for MockGoogle {
@@ -162,14 +171,17 @@ impl MockGoogle {
         }
     }
 
+    /// Where FCM is, for the gateway's `base_url`.
     pub fn base_url(&self) -> String {
         format!("{}://{}", self.scheme, self.addr)
     }
 
+    /// The token endpoint, as a key file names it.
     pub fn token_uri(&self) -> String {
         self.state.token_uri.clone()
     }
 
+    /// A key file for `key` whose `token_uri` is this mock.
     pub fn service_account_json(&self, key: &TestKey) -> String {
         service_account_json(key, &self.token_uri())
     }
@@ -188,6 +200,7 @@ impl MockGoogle {
         self.state.token_answers.lock().unwrap().push_back(answer);
     }
 
+    /// Access tokens issued from now on live `secs` seconds.
     pub fn set_token_lifetime(&self, secs: u64) {
         self.state.token_lifetime_secs.store(secs, Ordering::SeqCst);
     }
@@ -197,6 +210,7 @@ impl MockGoogle {
         self.token_gate.send_replace(false);
     }
 
+    /// Lets held token requests through.
     pub fn release_token_answers(&self) {
         self.token_gate.send_replace(true);
     }
@@ -221,14 +235,17 @@ impl MockGoogle {
     }
 
     /// Stops recording messages (benchmarks).
+    /// Stops keeping messages (for long runs).
     pub fn stop_recording(&self) {
         self.state.record.store(false, Ordering::SeqCst);
     }
 
+    /// Access tokens issued so far.
     pub fn tokens_issued(&self) -> u64 {
         self.state.tokens_issued.load(Ordering::SeqCst)
     }
 
+    /// Assertions the token endpoint refused.
     pub fn assertions_refused(&self) -> u64 {
         self.state.assertions_refused.load(Ordering::SeqCst)
     }
@@ -243,6 +260,7 @@ impl MockGoogle {
         self.state.http2_requests.load(Ordering::SeqCst)
     }
 
+    /// FCM messages accepted.
     pub fn accepted(&self) -> u64 {
         self.state.accepted.load(Ordering::SeqCst)
     }

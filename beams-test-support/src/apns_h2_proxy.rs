@@ -9,12 +9,6 @@
 //!
 //! Plain text only (HTTP/2 with prior knowledge).
 
-#![allow(
-    dead_code,
-    unreachable_pub,
-    reason = "each test file uses a part of the proxy"
-)]
-
 use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
@@ -70,10 +64,20 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// A running proxy; stops when dropped.
 pub struct H2Proxy {
+    /// Where clients connect.
     pub addr: SocketAddr,
     shared: Arc<Shared>,
     task: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for H2Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("H2Proxy")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Drop for H2Proxy {
@@ -107,22 +111,27 @@ impl H2Proxy {
         self.shared.goaway_at.store(n, Ordering::SeqCst);
     }
 
+    /// What the client did that the advertised limits forbid.
     pub fn violations(&self) -> Vec<String> {
         lock(&self.shared.violations).clone()
     }
 
+    /// The most streams the client had open at once.
     pub fn max_open(&self) -> usize {
         self.shared.max_open.load(Ordering::SeqCst)
     }
 
+    /// The most streams open at once before the limit was raised.
     pub fn max_open_before_raise(&self) -> usize {
         self.shared.max_open_before_raise.load(Ordering::SeqCst)
     }
 
+    /// Whether the proxy has raised the limit yet.
     pub fn raised(&self) -> bool {
         self.shared.raised.load(Ordering::SeqCst)
     }
 
+    /// Connections the client opened.
     pub fn connections(&self) -> usize {
         self.shared.connections.load(Ordering::SeqCst)
     }
