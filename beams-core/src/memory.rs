@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use crate::{
-    AssociatedDevice, AssociationOutcome, AssociationPlan, AssociationRequest, Device, DeviceId,
-    DeviceMetadata, DeviceRegistration, DeviceStore, Interest, InterestChange, Platform, PushToken,
-    StoreError, Timestamp, UserId, association_order, check_token_platform,
+    AssociatedDevice, AssociationOutcome, AssociationRequest, Device, DeviceId, DeviceMetadata,
+    DeviceRegistration, DeviceStore, Interest, InterestChange, Platform, PushToken, StoreError,
+    Timestamp, UserId, association_order, check_token_platform,
 };
 
 /// A `DeviceStore` that keeps everything in memory behind one lock. Clones share the data.
@@ -401,12 +401,9 @@ impl DeviceStore for MemoryDeviceStore {
                     Ok::<_, Infallible>(inner.associated(&request.user, device.platform()))
                 });
         let Ok(plan) = plan;
-        let evict = match plan {
-            AssociationPlan::Unchanged => return Ok(Some(AssociationOutcome::AlreadyAssociated)),
-            AssociationPlan::Refuse(refusal) => {
-                return Ok(Some(AssociationOutcome::Refused(refusal)));
-            }
-            AssociationPlan::Associate { evict } => evict,
+        let evict = match plan.to_apply() {
+            Ok(evict) => evict,
+            Err(unchanged) => return Ok(Some(unchanged)),
         };
         for id in &evict {
             inner.detach_user(id);

@@ -179,6 +179,18 @@ pub enum AssociationPlan {
     Refuse(AssociationRefusal),
 }
 
+impl AssociationPlan {
+    /// What a store applies: `Ok(evict)` to associate the device after disassociating
+    /// `evict`, or `Err(outcome)`, the answer when nothing is to change.
+    pub fn to_apply(self) -> Result<Vec<DeviceId>, crate::AssociationOutcome> {
+        match self {
+            AssociationPlan::Associate { evict } => Ok(evict),
+            AssociationPlan::Unchanged => Err(crate::AssociationOutcome::AlreadyAssociated),
+            AssociationPlan::Refuse(refusal) => Err(crate::AssociationOutcome::Refused(refusal)),
+        }
+    }
+}
+
 /// Why an association was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AssociationRefusal {

@@ -42,4 +42,16 @@ impl ConfigError {
     pub(crate) fn expected(field: &'static str, expected: &str) -> Self {
         Self::invalid(field, format!("must be {expected}"))
     }
+
+    /// Refuses a zero timeout: every request would fail at once.
+    pub(crate) fn check_timeout(
+        field: &'static str,
+        timeout: std::time::Duration,
+    ) -> Result<(), Self> {
+        if timeout.is_zero() {
+            Err(Self::expected(field, "a duration above zero"))
+        } else {
+            Ok(())
+        }
+    }
 }

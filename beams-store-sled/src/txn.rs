@@ -8,9 +8,9 @@
 use std::collections::BTreeSet;
 
 use beams_core::{
-    AssociatedDevice, AssociationOutcome, AssociationPlan, AssociationRequest, Device, DeviceId,
-    DeviceMetadata, DeviceRegistration, Interest, InterestChange, Platform, PushToken, StoreError,
-    StoreErrorKind, Timestamp, UserId,
+    AssociatedDevice, AssociationOutcome, AssociationRequest, Device, DeviceId, DeviceMetadata,
+    DeviceRegistration, Interest, InterestChange, Platform, PushToken, StoreError, StoreErrorKind,
+    Timestamp, UserId,
 };
 use sled::transaction::ConflictableTransactionError;
 
@@ -224,12 +224,9 @@ fn associate(tx: &Tx<'_>, request: &AssociationRequest) -> TxResult<Option<Assoc
                 listed = Some(read.clone());
                 Ok::<_, ConflictableTransactionError<StoreError>>(read)
             })?;
-    let evict = match plan {
-        AssociationPlan::Unchanged => return Ok(Some(AssociationOutcome::AlreadyAssociated)),
-        AssociationPlan::Refuse(refusal) => {
-            return Ok(Some(AssociationOutcome::Refused(refusal)));
-        }
-        AssociationPlan::Associate { evict } => evict,
+    let evict = match plan.to_apply() {
+        Ok(evict) => evict,
+        Err(unchanged) => return Ok(Some(unchanged)),
     };
     for id in &evict {
         let mut evicted = tx.listed_device(&request.user, id)?;

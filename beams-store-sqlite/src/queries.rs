@@ -4,9 +4,8 @@
 //! queue on the busy timeout instead of interleaving.
 
 use beams_core::{
-    AssociatedDevice, AssociationOutcome, AssociationPlan, AssociationRequest, Device, DeviceId,
-    DeviceMetadata, DeviceRegistration, Platform, PushToken, StoreError, Timestamp, UserId,
-    check_token_platform,
+    AssociatedDevice, AssociationOutcome, AssociationRequest, Device, DeviceId, DeviceMetadata,
+    DeviceRegistration, Platform, PushToken, StoreError, Timestamp, UserId, check_token_platform,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -260,12 +259,9 @@ pub(crate) fn associate(
             .plan_loading(&request.device, current.as_ref(), &request.user, || {
                 associated(&tx, &request.user, request.device.platform())
             })?;
-    let evicted = match plan {
-        AssociationPlan::Unchanged => return Ok(Some(AssociationOutcome::AlreadyAssociated)),
-        AssociationPlan::Refuse(refusal) => {
-            return Ok(Some(AssociationOutcome::Refused(refusal)));
-        }
-        AssociationPlan::Associate { evict } => evict,
+    let evicted = match plan.to_apply() {
+        Ok(evict) => evict,
+        Err(unchanged) => return Ok(Some(unchanged)),
     };
     {
         let mut disassociate = tx.prepare_cached(DISASSOCIATE).map_err(store_error)?;

@@ -115,9 +115,8 @@ impl ApnsGatewayBuilder {
         let pool_size = NonZeroUsize::new(self.pool_size)
             .filter(|n| n.get() <= 64)
             .ok_or(ConfigError::expected("pool_size", "1 to 64 connections"))?;
-        if self.request_timeout.is_zero() || self.connect_timeout.is_zero() {
-            return Err(ConfigError::expected("timeout", "a duration above zero"));
-        }
+        ConfigError::check_timeout("request_timeout", self.request_timeout)?;
+        ConfigError::check_timeout("connect_timeout", self.connect_timeout)?;
         if self.max_resends > 10 {
             return Err(ConfigError::expected("max_resends", "0 to 10"));
         }

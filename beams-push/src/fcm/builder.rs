@@ -111,7 +111,8 @@ impl FcmGatewayBuilder {
         self
     }
 
-    /// How long one request may take before it counts as a transient failure (default 30 s).
+    /// How long one FCM or token-endpoint request may take before it counts as a transient
+    /// failure (default 30 s).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
         self
@@ -126,12 +127,7 @@ impl FcmGatewayBuilder {
     /// Checks every setting and builds the gateway. Needs no runtime and makes no request:
     /// the first access token is fetched by the first send.
     pub fn build(self) -> Result<FcmGateway, ConfigError> {
-        if self.request_timeout.is_zero() {
-            return Err(ConfigError::expected(
-                "request_timeout",
-                "a duration above zero",
-            ));
-        }
+        ConfigError::check_timeout("request_timeout", self.request_timeout)?;
         let base_url = self.base_url.trim_end_matches('/');
         check_url("base_url", base_url, &self.transport, PathRule::Allowed)?;
         let project_id = match &self.credentials {

@@ -55,13 +55,15 @@ impl WebPushGatewayBuilder {
         self
     }
 
-    /// How long one request may take before it counts as a transient failure (default 30 s).
+    /// How long one push service may take to answer, its error body included, before the
+    /// delivery counts as a transient failure (default 30 s).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
         self
     }
 
-    /// Where "now" comes from for VAPID token expiry (default: the system clock).
+    /// Where "now" comes from for VAPID token expiry and `Retry-After` dates (default: the
+    /// system clock).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
@@ -69,12 +71,7 @@ impl WebPushGatewayBuilder {
 
     /// Checks every setting and builds the gateway. Needs no runtime and makes no request.
     pub fn build(self) -> Result<WebPushGateway, ConfigError> {
-        if self.request_timeout.is_zero() {
-            return Err(ConfigError::expected(
-                "request_timeout",
-                "a duration above zero",
-            ));
-        }
+        ConfigError::check_timeout("request_timeout", self.request_timeout)?;
         // Plain text speaks HTTP/1.1 (no prior knowledge), and `http://` loopback endpoints a
         // store accepted stay reachable over any transport.
         let client = self
