@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use beams_core::{Batch, DeliveryOutcome, PushGateway};
 use beams_push::fcm::FcmGateway;
-use beams_test_support::fcm_fixtures::{TestKey, batch, builder, clock, payload};
+use beams_test_support::fcm_fixtures::{TestKey, batch, clock, payload};
 use beams_test_support::fcm_mock::MockGoogle;
 use serde_json::json;
 use tokio::runtime::Runtime;
@@ -59,7 +59,7 @@ fn main() {
     for &(messages, in_flight, batches) in plan {
         let clock = clock();
         let gateway = Arc::new(
-            builder(&mock, &clock)
+            mock.builder(&clock)
                 .max_in_flight(in_flight)
                 .build()
                 .unwrap(),

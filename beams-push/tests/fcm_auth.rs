@@ -17,7 +17,7 @@ use beams_push::fcm::{
     AccessToken, AccessTokenError, AccessTokenSource, FcmGateway, ServiceAccountKey,
 };
 use beams_test_support::fcm_fixtures::{
-    PROJECT, TestKey, batch, bounded, builder, clock, gateway, payload, service_account_json,
+    PROJECT, TestKey, batch, bounded, clock, payload, service_account_json,
 };
 use beams_test_support::fcm_mock::{Answer, MockGoogle};
 use serde_json::json;
@@ -31,7 +31,7 @@ async fn gateway_with_a_token(
     mock: &MockGoogle,
     clock: &beams_core::ManualClock,
 ) -> (Arc<FcmGateway>, Arc<beams_core::Payload>) {
-    let gateway = Arc::new(gateway(mock, clock));
+    let gateway = Arc::new(mock.gateway(clock));
     let hello = payload(json!({"data": {"k": "v"}}));
     assert!(all_delivered(&gateway.send(&batch(&hello, 0..1)).await));
     (gateway, hello)
@@ -57,7 +57,7 @@ async fn the_assertion_is_verified_and_one_token_serves_every_send() {
     bounded(async {
         let mock = MockGoogle::start(TestKey::shared()).await;
         let clock = clock();
-        let gateway = gateway(&mock, &clock);
+        let gateway = mock.gateway(&clock);
         let hello = payload(json!({"notification": {"title": "Hi"}}));
         for round in 0..3 {
             let outcomes = gateway
@@ -167,7 +167,7 @@ async fn a_token_revoked_mid_batch_is_replaced_once_and_the_batch_completes() {
     bounded(async {
         let mock = MockGoogle::start(TestKey::shared()).await;
         let clock = clock();
-        let gateway = builder(&mock, &clock).max_in_flight(50).build().unwrap();
+        let gateway = mock.builder(&clock).max_in_flight(50).build().unwrap();
         mock.revoke_after_accepted(100);
         let outgoing = batch(&payload(json!({"data": {"k": "v"}})), 0..1000);
         let outcomes = gateway.send(&outgoing).await;
@@ -256,7 +256,7 @@ async fn a_token_endpoint_outage_is_retry_later_with_its_retry_after() {
     bounded(async {
         let mock = MockGoogle::start(TestKey::shared()).await;
         let clock = clock();
-        let gateway = gateway(&mock, &clock);
+        let gateway = mock.gateway(&clock);
         mock.queue_token_answer(
             Answer::raw(503, r#"{"error":"unavailable"}"#).with_header("retry-after", "7"),
         );
@@ -284,7 +284,7 @@ async fn key_material_and_access_tokens_never_show_in_debug() {
     bounded(async {
         let mock = MockGoogle::start(TestKey::shared()).await;
         let clock = clock();
-        let builder = builder(&mock, &clock);
+        let builder = mock.builder(&clock);
         let gateway = builder.clone().build().unwrap();
         assert!(all_delivered(
             &gateway.send(&batch(&payload(json!({})), 0..1)).await

@@ -11,7 +11,7 @@ use std::time::Duration;
 use beams_core::{DeliveryOutcome, PushGateway};
 use beams_push::Transport;
 use beams_push::fcm::{FcmGateway, ServiceAccountKey};
-use beams_test_support::fcm_fixtures::{TestKey, batch, bounded, clock, gateway, payload, token};
+use beams_test_support::fcm_fixtures::{TestKey, batch, bounded, clock, payload, token};
 use beams_test_support::fcm_mock::{Answer, MockGoogle};
 use serde_json::json;
 
@@ -32,7 +32,7 @@ async fn each_fcm_error_maps_to_its_outcome_in_order() {
     bounded(async {
         let mock = MockGoogle::start(TestKey::shared()).await;
         let clock = clock();
-        let gateway = gateway(&mock, &clock);
+        let gateway = mock.gateway(&clock);
         let invalid_token = "The registration token is not a valid FCM registration token";
         let table: [(Answer, &str, &str); 11] = [
             (Answer::raw(200, "{}"), "delivered", ""),
@@ -131,7 +131,7 @@ async fn retry_after_is_carried_through_as_seconds_or_a_date() {
     bounded(async {
         let mock = MockGoogle::start(TestKey::shared()).await;
         let clock = clock();
-        let gateway = gateway(&mock, &clock);
+        let gateway = mock.gateway(&clock);
         // The gateway's clock shows 2023-11-14T22:13:20Z; this date is 90 s later.
         let date = "Tue, 14 Nov 2023 22:14:50 GMT";
         let scripts = [
@@ -173,7 +173,7 @@ async fn answers_that_are_not_fcm_json_are_classified_by_status() {
     bounded(async {
         let mock = MockGoogle::start(TestKey::shared()).await;
         let clock = clock();
-        let gateway = gateway(&mock, &clock);
+        let gateway = mock.gateway(&clock);
         mock.script(&token(0), Answer::raw(502, "<html>Bad Gateway</html>"));
         mock.script(&token(1), Answer::raw(413, "too large"));
         mock.script(&token(2), Answer::raw(404, "<html>no</html>"));
@@ -217,7 +217,7 @@ async fn an_unreachable_fcm_is_retry_later_for_every_delivery() {
 async fn an_empty_batch_sends_nothing() {
     bounded(async {
         let mock = MockGoogle::start(TestKey::shared()).await;
-        let gateway = gateway(&mock, &clock());
+        let gateway = mock.gateway(&clock());
         assert!(
             gateway
                 .send(&batch(&payload(json!({})), 0..0))

@@ -9,7 +9,7 @@
 
 use beams_core::testing::fixtures::push_token;
 use beams_core::{DeliveryOutcome, DeviceId, Platform, PushGateway, Recipient};
-use beams_test_support::fcm_fixtures::{TestKey, batch, bounded, clock, gateway, payload, token};
+use beams_test_support::fcm_fixtures::{TestKey, batch, bounded, clock, payload, token};
 use beams_test_support::fcm_mock::MockGoogle;
 use serde_json::json;
 
@@ -17,7 +17,7 @@ use serde_json::json;
 async fn the_beams_section_arrives_as_a_v1_message() {
     bounded(async {
         let mock = MockGoogle::start(TestKey::shared()).await;
-        let gateway = gateway(&mock, &clock());
+        let gateway = mock.gateway(&clock());
         let section = json!({
             "notification": {"title": "Hello", "body": "Hello, world!", "sound": "default"},
             "data": {"deep_link": "https://example.com/inbox", "count": "3"},
@@ -53,7 +53,7 @@ async fn the_beams_section_arrives_as_a_v1_message() {
 async fn data_that_is_not_strings_is_rejected_by_name_and_nothing_is_sent() {
     bounded(async {
         let mock = MockGoogle::start(TestKey::shared()).await;
-        let gateway = gateway(&mock, &clock());
+        let gateway = mock.gateway(&clock());
         let section = json!({"notification": {"title": "Hi"}, "data": {"unread": 3}});
         let outcomes = gateway.send(&batch(&payload(section), 0..3)).await;
         for outcome in &outcomes {
@@ -76,7 +76,7 @@ async fn data_that_is_not_strings_is_rejected_by_name_and_nothing_is_sent() {
 async fn payloads_over_4096_bytes_are_rejected_before_sending() {
     bounded(async {
         let mock = MockGoogle::start(TestKey::shared()).await;
-        let gateway = gateway(&mock, &clock());
+        let gateway = mock.gateway(&clock());
         let section = json!({"data": {"blob": "x".repeat(4096)}});
         let outcomes = gateway.send(&batch(&payload(section), 0..1)).await;
         let [DeliveryOutcome::Rejected { reason }] = outcomes.as_slice() else {
@@ -92,7 +92,7 @@ async fn payloads_over_4096_bytes_are_rejected_before_sending() {
 async fn a_refused_payload_or_recipient_is_rejected_in_place_and_never_sent() {
     bounded(async {
         let mock = MockGoogle::start(TestKey::shared()).await;
-        let gateway = gateway(&mock, &clock());
+        let gateway = mock.gateway(&clock());
         let good = payload(json!({"data": {"k": "v"}}));
         let bad = payload(json!({"android": {"ttl": 60}}));
 

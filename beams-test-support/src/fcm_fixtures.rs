@@ -14,11 +14,7 @@ use beams_core::testing::fixtures::push_token;
 use beams_core::{
     Batch, DeviceId, InstanceId, ManualClock, Payload, Platform, PublishId, Recipient, Timestamp,
 };
-use beams_push::Transport;
-use beams_push::fcm::{FcmGateway, FcmGatewayBuilder, ServiceAccountKey};
 use serde_json::{Value, json};
-
-use crate::fcm_mock::MockGoogle;
 
 /// The Firebase project of the test key.
 pub const PROJECT: &str = "beams-test";
@@ -85,20 +81,6 @@ pub fn service_account_json(key: &TestKey, token_uri: &str) -> String {
 /// A clock at a fixed, known time.
 pub fn clock() -> ManualClock {
     ManualClock::new(Timestamp::from_unix_secs(1_700_000_000))
-}
-
-/// A gateway builder that sends to `mock` with the shared test key, over h2c, on `clock`.
-pub fn builder(mock: &MockGoogle, clock: &ManualClock) -> FcmGatewayBuilder {
-    let key = ServiceAccountKey::from_json(&mock.service_account_json(TestKey::shared())).unwrap();
-    FcmGateway::builder(key)
-        .base_url(mock.base_url())
-        .transport(Transport::PlainText)
-        .clock(Arc::new(clock.clone()))
-}
-
-/// [`builder`], built.
-pub fn gateway(mock: &MockGoogle, clock: &ManualClock) -> FcmGateway {
-    builder(mock, clock).build().unwrap()
 }
 
 /// A payload whose `fcm` section is `body`.

@@ -30,6 +30,10 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
+use beams_core::ManualClock;
+use beams_push::Transport;
+use beams_push::fcm::{FcmGateway, FcmGatewayBuilder, ServiceAccountKey};
+
 use crate::fcm_fixtures::{CLIENT_EMAIL, PROJECT, SCOPE, TestKey, service_account_json};
 
 /// A scripted answer.
@@ -169,6 +173,22 @@ impl MockGoogle {
             token_gate,
             accept,
         }
+    }
+
+    /// A gateway builder that sends to this (plain-text) mock with the shared test key, over
+    /// h2c, on `clock`.
+    pub fn builder(&self, clock: &ManualClock) -> FcmGatewayBuilder {
+        let key =
+            ServiceAccountKey::from_json(&self.service_account_json(TestKey::shared())).unwrap();
+        FcmGateway::builder(key)
+            .base_url(self.base_url())
+            .transport(Transport::PlainText)
+            .clock(Arc::new(clock.clone()))
+    }
+
+    /// [`builder`](Self::builder), built.
+    pub fn gateway(&self, clock: &ManualClock) -> FcmGateway {
+        self.builder(clock).build().unwrap()
     }
 
     /// Where FCM is, for the gateway's `base_url`.

@@ -32,7 +32,9 @@ async fn instance_path_params(
         .await
         .map(|Path(params)| params)
         .map_err(|rejection| ApiError::bad_request(rejection.body_text()))?;
-    state.check_instance(param(&params, "instance"))?;
+    if param(&params, "instance") != state.beams().instance_id().as_str() {
+        return Err(ApiError::instance_not_found());
+    }
     Ok(params)
 }
 
@@ -61,8 +63,10 @@ impl FromRequestParts<AppState> for SecretKeyAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        state.check_secret_key(&parts.headers)?;
-        Ok(SecretKeyAuth)
+        match bearer_token(&parts.headers) {
+            Some(presented) if state.beams().secret_key().matches(presented) => Ok(SecretKeyAuth),
+            _ => Err(ApiError::incorrect_secret_key()),
+        }
     }
 }
 

@@ -2,11 +2,8 @@
 
 use std::sync::Arc;
 
-use axum::http::HeaderMap;
 use beams_core::Beams;
 
-use crate::errors::ApiError;
-use crate::extract::bearer_token;
 use crate::publishes::Publishes;
 
 /// The state behind [`router`](crate::router): cheap to clone, shared by every request.
@@ -70,22 +67,5 @@ impl AppState {
     /// The publishes delivering in the background; drain them before the process exits.
     pub fn publishes(&self) -> &Publishes {
         &self.inner.publishes
-    }
-
-    /// Refuses a path naming another instance than the one served.
-    pub(crate) fn check_instance(&self, instance: &str) -> Result<(), ApiError> {
-        if instance == self.beams().instance_id().as_str() {
-            Ok(())
-        } else {
-            Err(ApiError::instance_not_found())
-        }
-    }
-
-    /// Refuses a publish or customer API call without `Authorization: Bearer <secret key>`.
-    pub(crate) fn check_secret_key(&self, headers: &HeaderMap) -> Result<(), ApiError> {
-        match bearer_token(headers) {
-            Some(presented) if self.beams().secret_key().matches(presented) => Ok(()),
-            _ => Err(ApiError::incorrect_secret_key()),
-        }
     }
 }
