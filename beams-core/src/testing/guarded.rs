@@ -8,11 +8,14 @@ use crate::store::forward_device_store;
 /// A store that keeps `guard` (a temporary directory, a server handle) alive as long as
 /// itself, for conformance runs of stores that live in files:
 ///
-/// ```ignore
+/// ```
+/// use beams_core::MemoryDeviceStore;
+/// use beams_core::testing::Guarded;
+///
 /// beams_core::device_store_conformance!(async || {
-///     let dir = tempfile::tempdir().unwrap();
-///     let store = MyStore::open(dir.path().join("devices")).await.unwrap();
-///     beams_core::testing::Guarded::new(store, dir)
+///     let dir = tempfile::tempdir().expect("a temporary directory");
+///     // A store that lives in files opens under `dir.path()` here.
+///     Guarded::new(MemoryDeviceStore::new(), dir)
 /// });
 /// ```
 #[derive(Debug)]

@@ -6,12 +6,10 @@
 //! The invoking crate needs `tokio` (features `macros`, `rt-multi-thread`) as a
 //! dev-dependency.
 //!
-//! ```ignore
+//! ```
 //! mod conformance {
-//!     beams_core::device_store_conformance!(
-//!         async || my_store::MyStore::in_memory(),
-//!         reopen: async |dir: std::path::PathBuf| my_store::MyStore::open(dir.join("devices")).unwrap()
-//!     );
+//!     // Your store's `open` in place of the memory store's.
+//!     beams_core::device_store_conformance!(async || beams_core::MemoryDeviceStore::new());
 //! }
 //! ```
 

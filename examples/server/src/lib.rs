@@ -72,3 +72,9 @@ pub use routes::router;
 pub use server::{Server, run, shutdown_signal};
 pub use startup::StartupError;
 pub use state::AppState;
+
+/// The README's Rust snippets, compiled (not run) with this crate's doctests, so the front
+/// page of the project never shows code that does not build.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeSnippets;
