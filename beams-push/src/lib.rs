@@ -28,9 +28,11 @@ pub mod apns;
 mod base_url;
 mod config_error;
 pub mod fcm;
+mod http_builder;
 mod retry_after;
 mod transport;
 pub mod web_push;
 
 pub use config_error::ConfigError;
+pub use http_builder::HttpGatewayBuilder;
 pub use transport::Transport;

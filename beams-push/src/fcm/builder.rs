@@ -2,9 +2,7 @@
 //! send at once, each checked before anything is sent.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use beams_core::{Clock, SystemClock};
 use http::Uri;
 
 use super::access_token::AccessTokenSource;
@@ -12,8 +10,9 @@ use super::gateway::{FcmGateway, Settings};
 use super::http::build_client;
 use super::oauth::ServiceAccountTokenSource;
 use super::service_account::{ServiceAccountKey, check_project_id};
+use crate::ConfigError;
 use crate::base_url::{PathRule, check_scheme, check_url};
-use crate::{ConfigError, Transport};
+use crate::http_builder::HttpGatewayBuilder;
 
 /// Where FCM's HTTP v1 API is.
 pub const FCM_BASE_URL: &str = "https://fcm.googleapis.com";
@@ -32,7 +31,7 @@ impl FcmGateway {
     /// Starts configuring a gateway that sends for the key's project, authenticating with
     /// access tokens the key obtains.
     pub fn builder(key: ServiceAccountKey) -> FcmGatewayBuilder {
-        FcmGatewayBuilder::new(Credentials::ServiceAccount(key))
+        FcmGatewayBuilder::for_fcm(Credentials::ServiceAccount(key))
     }
 
     /// Starts configuring a gateway that sends for `project_id`, authenticating with tokens
@@ -41,15 +40,23 @@ impl FcmGateway {
         project_id: impl Into<String>,
         source: Arc<dyn AccessTokenSource>,
     ) -> FcmGatewayBuilder {
-        FcmGatewayBuilder::new(Credentials::Source {
+        FcmGatewayBuilder::for_fcm(Credentials::Source {
             project_id: project_id.into(),
             source,
         })
     }
 }
 
-/// Configures an [`FcmGateway`]: start with [`FcmGateway::builder`]; [`build`](Self::build)
-/// checks every setting.
+/// What an [`FcmGatewayBuilder`] holds beside the shared settings: the credentials and where
+/// FCM is.
+#[derive(Debug, Clone)]
+pub struct FcmSettings {
+    credentials: Credentials,
+    base_url: String,
+}
+
+/// Configures an [`FcmGateway`]: start with [`FcmGateway::builder`]; the shared settings are
+/// [`HttpGatewayBuilder`]'s; [`build`](Self::build) checks every setting.
 ///
 /// ```
 /// use std::time::Duration;
@@ -63,64 +70,24 @@ impl FcmGateway {
 ///     .build()?;
 /// # Ok(gateway) }
 /// ```
-#[derive(Debug, Clone)]
-pub struct FcmGatewayBuilder {
-    credentials: Credentials,
-    base_url: String,
-    transport: Transport,
-    max_in_flight: usize,
-    request_timeout: Duration,
-    clock: Arc<dyn Clock>,
-}
+pub type FcmGatewayBuilder = HttpGatewayBuilder<FcmSettings>;
 
-impl FcmGatewayBuilder {
+impl HttpGatewayBuilder<FcmSettings> {
     /// The default number of requests in flight at once.
     pub const DEFAULT_MAX_IN_FLIGHT: usize = 100;
-    /// The default time one request may take.
-    pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-    fn new(credentials: Credentials) -> Self {
-        FcmGatewayBuilder {
+    fn for_fcm(credentials: Credentials) -> Self {
+        let own = FcmSettings {
             credentials,
             base_url: FCM_BASE_URL.to_owned(),
-            transport: Transport::default(),
-            max_in_flight: Self::DEFAULT_MAX_IN_FLIGHT,
-            request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
-            clock: Arc::new(SystemClock),
-        }
+        };
+        HttpGatewayBuilder::new(own, Self::DEFAULT_MAX_IN_FLIGHT)
     }
 
     /// Where FCM is (default [`FCM_BASE_URL`]): scheme, host, optional port and path prefix.
     /// Messages go to `{base_url}/v1/projects/{project_id}/messages:send`.
     pub fn base_url(mut self, url: impl Into<String>) -> Self {
-        self.base_url = url.into();
-        self
-    }
-
-    /// How FCM and the token endpoint are reached (default: TLS with public roots).
-    /// [`Transport::PlainText`] speaks HTTP/2 with prior knowledge to `http://` URLs, for
-    /// loopback tests.
-    pub fn transport(mut self, transport: Transport) -> Self {
-        self.transport = transport;
-        self
-    }
-
-    /// How many requests may be in flight at once across all batches (default 100, at least 1).
-    pub fn max_in_flight(mut self, requests: usize) -> Self {
-        self.max_in_flight = requests.max(1);
-        self
-    }
-
-    /// How long one FCM or token-endpoint request may take before it counts as a transient
-    /// failure (default 30 s).
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
-        self
-    }
-
-    /// Where "now" comes from for token expiry and `Retry-After` dates (default: system clock).
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
+        self.own.base_url = url.into();
         self
     }
 
@@ -128,9 +95,9 @@ impl FcmGatewayBuilder {
     /// the first access token is fetched by the first send.
     pub fn build(self) -> Result<FcmGateway, ConfigError> {
         ConfigError::check_timeout("request_timeout", self.request_timeout)?;
-        let base_url = self.base_url.trim_end_matches('/');
+        let base_url = self.own.base_url.trim_end_matches('/');
         check_url("base_url", base_url, &self.transport, PathRule::Allowed)?;
-        let project_id = match &self.credentials {
+        let project_id = match &self.own.credentials {
             Credentials::ServiceAccount(key) => key.project_id(),
             Credentials::Source { project_id, .. } => project_id,
         };
@@ -139,7 +106,8 @@ impl FcmGatewayBuilder {
             .parse()
             .map_err(|_| ConfigError::invalid("base_url", "does not make a valid request URL"))?;
         let client = build_client(&self.transport)?;
-        let (project_id, source): (String, Arc<dyn AccessTokenSource>) = match self.credentials {
+        let (project_id, source): (String, Arc<dyn AccessTokenSource>) = match self.own.credentials
+        {
             Credentials::ServiceAccount(key) => {
                 let token_uri: Uri = key
                     .token_uri()

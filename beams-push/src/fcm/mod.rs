@@ -43,7 +43,7 @@ mod stats;
 mod token_cache;
 
 pub use access_token::{AccessToken, AccessTokenError, AccessTokenSource};
-pub use builder::{FCM_BASE_URL, FcmGatewayBuilder};
+pub use builder::{FCM_BASE_URL, FcmGatewayBuilder, FcmSettings};
 pub use gateway::FcmGateway;
 pub use message::MAX_PAYLOAD_BYTES;
 pub use oauth::FCM_SCOPE;

@@ -13,7 +13,7 @@ mod gateway;
 mod message;
 mod vapid;
 
-pub use builder::WebPushGatewayBuilder;
+pub use builder::{WebPushGatewayBuilder, WebPushSettings};
 pub use encrypt::{EncryptError, MAX_PLAINTEXT, encrypt};
 pub use gateway::WebPushGateway;
 pub use message::DEFAULT_TTL_SECONDS;

@@ -29,53 +29,37 @@ pub(crate) fn routes() -> Router<AppState> {
 
 /// `POST …/publishes/users`: answers `{"publishId"}` at once and delivers in the background.
 async fn publish_to_users(
-    instance: Instance,
-    auth: SecretKeyAuth,
-    state: State<AppState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Json<Value>, ApiError> {
-    publish(
-        instance,
-        auth,
-        state,
-        headers,
-        body,
-        PublishTargetKind::Users,
-    )
-    .await
-}
-
-/// `POST …/publishes/interests` and `POST …/publishes`: the same, to every device subscribed
-/// to any of the interests.
-async fn publish_to_interests(
-    instance: Instance,
-    auth: SecretKeyAuth,
-    state: State<AppState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Json<Value>, ApiError> {
-    publish(
-        instance,
-        auth,
-        state,
-        headers,
-        body,
-        PublishTargetKind::Interests,
-    )
-    .await
-}
-
-async fn publish(
     _: Instance,
     _: SecretKeyAuth,
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
+) -> Result<Json<Value>, ApiError> {
+    publish(&state, &headers, body, PublishTargetKind::Users).await
+}
+
+/// `POST …/publishes/interests` and `POST …/publishes`: the same, to every device subscribed
+/// to any of the interests.
+async fn publish_to_interests(
+    _: Instance,
+    _: SecretKeyAuth,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    publish(&state, &headers, body, PublishTargetKind::Interests).await
+}
+
+/// Reads and checks a publish of `kind` (the instance and secret key already checked), and
+/// starts delivering it.
+async fn publish(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
     kind: PublishTargetKind,
 ) -> Result<Json<Value>, ApiError> {
-    require_json(&headers)?;
-    let body = read_body(&headers, body, kind.max_body_bytes()).await?;
+    require_json(headers)?;
+    let body = read_body(headers, body, kind.max_body_bytes()).await?;
     let request = PublishRequest::parse(kind, &body).map_err(|e| ApiError::from_publish(&e))?;
     let publication = state.beams().publication(request).map_err(|e| match e {
         BeamsError::Invalid(invalid) => ApiError::from_publish(&invalid),
