@@ -327,9 +327,16 @@ mod tests {
 
     #[test]
     fn the_order_of_associated_devices_is_time_then_id() {
-        let (a, b) = (associated(1), associated(1));
-        let later = associated(2);
-        assert!(a.clone().min(b.clone()) < later);
-        assert_eq!(a < b, a.id < b.id);
+        let id = |uuid: &str| DeviceId::parse(&format!("fcm-{uuid}")).unwrap();
+        let small = id("00000000-0000-4000-8000-000000000001");
+        let large = id("ffffffff-ffff-4fff-bfff-ffffffffffff");
+        let at = |millis, id: &DeviceId| AssociatedDevice {
+            associated_at: Timestamp::from_unix_millis(millis),
+            id: id.clone(),
+        };
+        // Time first: the later association sorts after, though its id is the smaller.
+        assert!(at(1, &large) < at(2, &small));
+        // Then the id, when the times tie.
+        assert!(at(1, &small) < at(1, &large));
     }
 }

@@ -76,6 +76,7 @@ async fn an_untrusted_certificate_is_a_connection_failure_not_a_dead_token() {
 
     let outcomes = gateway.send(&batch([1, 2], &message)).await;
 
+    assert_eq!(outcomes.len(), 2, "one outcome per recipient");
     for outcome in &outcomes {
         assert!(
             matches!(outcome, DeliveryOutcome::RetryLater { reason, .. } if reason.contains("TLS")),

@@ -210,6 +210,7 @@ async fn each_answer_maps_to_its_outcome() {
         recipients.push(recipient(&service, &n.to_string()));
     }
     let outcomes = gateway().send(&batch(&payload, recipients)).await;
+    assert_eq!(outcomes.len(), cases.len(), "one outcome per recipient");
     for ((status, _, expected), outcome) in cases.iter().zip(outcomes) {
         let got = match outcome {
             DeliveryOutcome::Delivered => "delivered".to_owned(),
@@ -320,6 +321,7 @@ async fn an_error_body_that_stalls_is_cut_off_by_the_timeout_and_keeps_its_statu
     let outcomes = tokio::time::timeout(Duration::from_secs(10), gateway.send(&two))
         .await
         .expect("the stalled body does not hold the permit");
+    assert_eq!(outcomes.len(), 2, "one outcome per recipient");
     for outcome in outcomes {
         match outcome {
             DeliveryOutcome::TokenDead { reason, .. } => {

@@ -108,7 +108,10 @@ impl SledDeviceStore {
     /// that flushes on an interval, at a point where all must be kept. (Dropping the last
     /// handle writes everything out too.)
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.blocking(|database| database.db.flush().map(drop).map_err(from_sled))
+        // Through the writer, so it knows nothing is left behind and its next write need not
+        // flush again.
+        let writer = Arc::clone(&self.writer);
+        self.blocking(move |database| writer.flush(&database.db))
             .await
     }
 

@@ -209,7 +209,8 @@ impl Writer {
         }
     }
 
-    fn flush(&self, db: &sled::Db) -> Result<(), StoreError> {
+    /// Writes everything committed so far to disk.
+    pub(crate) fn flush(&self, db: &sled::Db) -> Result<(), StoreError> {
         let mut unflushed = lock(&self.unflushed);
         db.flush().map_err(from_sled)?;
         *unflushed = 0;
@@ -379,8 +380,13 @@ mod tests {
                 answer
             })
         };
-        // Far longer than the test may take: only the second write can end the wait.
+        // Far longer than the test may take: only the second write can end the wait early.
+        let started = Instant::now();
         writer.gather(2, Duration::from_secs(600));
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "woken by the second write, not by the timeout"
+        );
         let _second = late.join().unwrap();
         assert_eq!(writer.next_batch().map(|batch| batch.len()), Some(2));
     }

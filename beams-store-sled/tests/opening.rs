@@ -209,7 +209,9 @@ async fn interval_durability_keeps_data_across_a_clean_close() {
         assert_eq!(store.durability(), durability);
         let flushed = register(&store, Platform::Fcm, 1, 10).await;
         store.flush().await.expect("explicit flush");
-        // Not flushed by the interval (a minute) nor by hand: closing writes it.
+        // Not flushed by the interval (a minute), by hand, nor by the writer (which flushes
+        // once two transactions are behind, and the explicit flush left none): closing
+        // writes it.
         let closed = register(&store, Platform::Fcm, 2, 10).await;
         (flushed, closed)
     };

@@ -383,11 +383,20 @@ mod tests {
                 .expect("plan rows")
                 .collect::<Result<_, _>>()
                 .expect("plan text");
-            // `SEARCH devices …` probes an index; `SCAN devices …` reads all of one.
-            let scans_devices = plan
-                .iter()
-                .any(|step| step.contains("devices") && !step.starts_with("SEARCH devices"));
-            assert!(!scans_devices, "{sql}\n{plan:#?}");
+            // `SEARCH <table> USING … (col=? …)` probes an index; `SCAN <table>` reads all of
+            // the table or of an index, and so does a search on a range alone (`(id>?)`):
+            // every step on the devices or the interests must probe with an equality.
+            for table in ["devices", "device_interests"] {
+                for step in plan.iter().filter(|step| {
+                    step.starts_with(&format!("SCAN {table}"))
+                        || step.starts_with(&format!("SEARCH {table} "))
+                }) {
+                    assert!(
+                        step.starts_with("SEARCH") && step.contains("=?"),
+                        "{sql} reads {table} without probing an index: {step}\n{plan:#?}"
+                    );
+                }
+            }
         }
     }
 }

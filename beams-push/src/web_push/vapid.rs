@@ -309,6 +309,9 @@ mod tests {
         let shown = format!("{key:?}");
         assert!(shown.contains(&key.public_key_base64url()));
         assert!(!shown.contains(&key.to_base64url().unwrap()));
+        // Nor as the bytes a derived `Debug` would print.
+        let bytes = format!("{:?}", key.pkcs8.as_slice());
+        assert!(!shown.contains(&bytes[1..bytes.len() - 1]), "{shown}");
     }
 
     #[test]

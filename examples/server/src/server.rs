@@ -9,12 +9,14 @@ use std::time::Duration;
 use axum::Router;
 use beams_core::Platform;
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::bootstrap::{self, Identity};
 use crate::config::{Config, StoreKind};
+use crate::publishes::Publishes;
 use crate::startup::StartupError;
 use crate::state::AppState;
 use crate::tls::{self, TlsListener};
@@ -120,7 +122,7 @@ impl Server {
     ) -> Result<(), StartupError> {
         let stop = CancellationToken::new();
         let graceful = stop.clone().cancelled_owned();
-        let mut serving = match self.tls {
+        let serving = match self.tls {
             None => tokio::spawn(
                 axum::serve(listener, self.app)
                     .with_graceful_shutdown(graceful)
@@ -138,38 +140,8 @@ impl Server {
             }
         };
 
-        let stopped_early = tokio::select! {
-            finished = &mut serving => Some(finished),
-            () = shutdown => None,
-        };
         let deadline = Instant::now() + self.shutdown_timeout;
-        let failure = if let Some(finished) = stopped_early {
-            // axum's server only returns after a shutdown was asked for: whatever ended it
-            // is a failure, and the process must not exit as if it had stopped cleanly.
-            let error = stopped_early_error(finished);
-            tracing::error!(%error, "server stopped unexpectedly");
-            Some(error)
-        } else {
-            tracing::info!(
-                timeout_secs = self.shutdown_timeout.as_secs(),
-                publishes_in_flight = self.state.publishes().in_flight(),
-                "shutting down: finishing open requests and in-flight publishes"
-            );
-            stop.cancel();
-            match tokio::time::timeout_at(deadline, &mut serving).await {
-                Ok(Ok(Ok(()))) => None,
-                Ok(finished) => {
-                    let error = stopped_early_error(finished);
-                    tracing::error!(%error, "server failed while shutting down");
-                    Some(error)
-                }
-                Err(_) => {
-                    tracing::warn!("requests still open at the shutdown timeout were cut off");
-                    serving.abort();
-                    None
-                }
-            }
-        };
+        let failure = supervise(serving, stop, shutdown, deadline, self.state.publishes()).await;
         if self.state.publishes().drain(deadline).await {
             tracing::info!("every accepted publish finished; stopped");
         } else {
@@ -179,6 +151,48 @@ impl Server {
             );
         }
         failure.map_or(Ok(()), Err)
+    }
+}
+
+/// Waits for `shutdown`, then has `serving` stop (through `stop`) and waits for it until
+/// `deadline`. A serving task that ends before a shutdown was asked for, or fails while
+/// stopping, is the error returned; requests still open at the deadline are cut off.
+async fn supervise(
+    mut serving: JoinHandle<std::io::Result<()>>,
+    stop: CancellationToken,
+    shutdown: impl Future<Output = ()>,
+    deadline: Instant,
+    publishes: &Publishes,
+) -> Option<StartupError> {
+    let stopped_early = tokio::select! {
+        finished = &mut serving => Some(finished),
+        () = shutdown => None,
+    };
+    if let Some(finished) = stopped_early {
+        // axum's server only returns after a shutdown was asked for: whatever ended it is a
+        // failure, and the process must not exit as if it had stopped cleanly.
+        let error = stopped_early_error(finished);
+        tracing::error!(%error, "server stopped unexpectedly");
+        return Some(error);
+    }
+    tracing::info!(
+        timeout_secs = deadline.saturating_duration_since(Instant::now()).as_secs(),
+        publishes_in_flight = publishes.in_flight(),
+        "shutting down: finishing open requests and in-flight publishes"
+    );
+    stop.cancel();
+    match tokio::time::timeout_at(deadline, &mut serving).await {
+        Ok(Ok(Ok(()))) => None,
+        Ok(finished) => {
+            let error = stopped_early_error(finished);
+            tracing::error!(%error, "server failed while shutting down");
+            Some(error)
+        }
+        Err(_) => {
+            tracing::warn!("requests still open at the shutdown timeout were cut off");
+            serving.abort();
+            None
+        }
     }
 }
 
@@ -298,22 +312,63 @@ mod tests {
 
     #[tokio::test]
     async fn a_serving_task_that_ends_on_its_own_is_an_error() {
+        let never = std::future::pending::<()>;
+        let soon = || Instant::now() + Duration::from_secs(5);
+        let publishes = Publishes::new();
+
         let panicked = tokio::spawn(async {
             if true {
                 panic!("boom");
             }
             std::io::Result::Ok(())
-        })
-        .await;
-        let error = stopped_early_error(panicked);
+        });
+        let error = supervise(
+            panicked,
+            CancellationToken::new(),
+            never(),
+            soon(),
+            &publishes,
+        )
+        .await
+        .expect("a panic is an error");
         assert!(matches!(error, StartupError::Stopped(_)), "{error:?}");
         assert!(error.to_string().contains("panicked"), "{error}");
 
-        let failed = Ok(Err(std::io::Error::other("accept failed")));
-        let error = stopped_early_error(failed);
+        let failed = tokio::spawn(async { Err(std::io::Error::other("accept failed")) });
+        let error = supervise(
+            failed,
+            CancellationToken::new(),
+            never(),
+            soon(),
+            &publishes,
+        )
+        .await
+        .expect("a failure is an error");
         assert!(error.to_string().contains("accept failed"), "{error}");
 
-        let returned = stopped_early_error(Ok(Ok(())));
-        assert!(matches!(returned, StartupError::Stopped(_)), "{returned:?}");
+        let returned = tokio::spawn(async { Ok(()) });
+        let error = supervise(
+            returned,
+            CancellationToken::new(),
+            never(),
+            soon(),
+            &publishes,
+        )
+        .await
+        .expect("a return nobody asked for is an error");
+        assert!(error.to_string().contains("returned before"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_serving_task_that_stops_when_asked_is_a_clean_stop() {
+        let stop = CancellationToken::new();
+        let asked = stop.clone();
+        let serving = tokio::spawn(async move {
+            asked.cancelled().await;
+            Ok(())
+        });
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let failure = supervise(serving, stop, async {}, deadline, &Publishes::new()).await;
+        assert!(failure.is_none(), "{failure:?}");
     }
 }

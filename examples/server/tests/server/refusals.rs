@@ -257,6 +257,19 @@ async fn a_device_of_another_user_is_refused_until_stopped() {
         answer.assert_error(400),
         "A User Id is already associated with this device."
     );
+
+    // Stopped (the app's logout), the token registers as a device bob may have.
+    let path = server.device_api(&format!("/devices/fcm/{device}"));
+    let stopped = server.send(Method::DELETE, &path, &[], Bytes::new()).await;
+    assert_eq!(stopped.status, 200);
+    assert_eq!(server.get(&path).await.status, 404, "the device is gone");
+    let again = server.register("fcm", FCM_TOKEN).await;
+    assert_ne!(again, device, "a new device, not the old one renewed");
+    assert_eq!(server.set_user(&again, &token_for("bob")).await.status, 200);
+    let read = server
+        .get(&server.device_api(&format!("/devices/fcm/{again}")))
+        .await;
+    assert_eq!(read.json()["userId"], "bob");
     server.stop().await;
 }
 
@@ -264,6 +277,8 @@ async fn a_device_of_another_user_is_refused_until_stopped() {
 async fn unknown_devices_are_404_so_clients_register_again() {
     let server = TestServer::start(&[]).await;
     let device = server.register("fcm", FCM_TOKEN).await;
+    let real = server.device_api(&format!("/devices/fcm/{device}"));
+    let before = server.get(&real).await.json();
     let absent = "fcm-00000000-0000-4000-8000-000000000000";
     let paths = [
         format!("/devices/fcm/{absent}"),
@@ -308,11 +323,11 @@ async fn unknown_devices_are_404_so_clients_register_again() {
             );
         }
     }
-    // Nothing above touched the real device.
-    let read = server
-        .get(&server.device_api(&format!("/devices/fcm/{device}")))
-        .await;
+    // Nothing above touched the real device: no user, the same metadata.
+    let read = server.get(&real).await;
     assert_eq!(read.status, 200);
+    assert_eq!(read.json(), before);
+    assert_eq!(before["userId"], json!(null));
     server.stop().await;
 }
 

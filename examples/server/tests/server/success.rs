@@ -349,6 +349,8 @@ async fn browsers_may_call_the_device_api_from_other_origins() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sled_store_serves_the_same_api() {
     let server = TestServer::start(&["--store", "sled"]).await;
+    let store = format!("{:?}", server.state.beams().store());
+    assert!(store.starts_with("SledDeviceStore"), "{store}");
     let device = server.register("apns", APNS_TOKEN).await;
     assert_eq!(
         server.set_user(&device, &token_for("frank")).await.status,
