@@ -45,6 +45,22 @@ pub struct DeviceRegistration {
     pub at: Timestamp,
 }
 
+impl DeviceRegistration {
+    /// The device a registration of a new token makes: no user yet, and `at` as both its
+    /// creation and its token's registration time.
+    pub fn into_device(self) -> Device {
+        Device {
+            id: self.id,
+            token: self.token,
+            user: None,
+            metadata: self.metadata,
+            created_at: self.at,
+            associated_at: None,
+            token_registered_at: self.at,
+        }
+    }
+}
+
 /// Free-form facts a client SDK reports about itself (`sdkVersion`, `iosVersion`, …), as
 /// string pairs with bounded size.
 ///

@@ -170,15 +170,7 @@ impl DeviceStore for MemoryDeviceStore {
                 return Ok(device.clone());
             }
         }
-        let device = Device {
-            id: registration.id,
-            token: registration.token,
-            user: None,
-            metadata: registration.metadata,
-            created_at: registration.at,
-            associated_at: None,
-            token_registered_at: registration.at,
-        };
+        let device = registration.into_device();
         // A caller reusing an id replaces that device whole, token index included.
         inner.remove(&device.id);
         inner.by_token.insert(key, device.id.clone());

@@ -171,15 +171,7 @@ impl Raw {
     }
 
     fn register(&self, registration: DeviceRegistration) -> Device {
-        let device = Device {
-            id: registration.id,
-            token: registration.token,
-            user: None,
-            metadata: registration.metadata,
-            created_at: registration.at,
-            associated_at: None,
-            token_registered_at: registration.at,
-        };
+        let device = registration.into_device();
         self.put(&device);
         self.flush();
         device

@@ -112,15 +112,8 @@ fn register(tx: &Tx<'_>, registration: &DeviceRegistration) -> TxResult<Device> 
         // A new device starts with no interests, whatever a damaged store left under its id.
         tx.clear_interests(&registration.id)?;
     }
-    let device = Device {
-        id: registration.id.clone(),
-        token: registration.token.clone(),
-        user: None,
-        metadata: registration.metadata.clone(),
-        created_at: registration.at,
-        associated_at: None,
-        token_registered_at: registration.at,
-    };
+    // sled may run the transaction again: the registration stays for the next run.
+    let device = registration.clone().into_device();
     tx.tokens
         .insert(keys::token(&device.token), keys::device(&device.id))?;
     tx.put_device(&device)?;
