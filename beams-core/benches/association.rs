@@ -69,7 +69,9 @@ impl Fixture {
             };
             let device = rt
                 .block_on(self.store.register_device(registration))
-                .expect("register_device succeeds");
+                .expect("register_device succeeds")
+                .into_device()
+                .expect("a new token registers");
             batch.push(AssociationRequest {
                 device: device.id,
                 user: self.user.clone(),

@@ -10,9 +10,23 @@ use crate::{
     DeadToken, Device, DeviceId, DeviceMetadata, DeviceRegistration, DeviceStore, EndpointRules,
     Gateways, InstanceId, Interest, InterestChange, IssuedToken, Platform, Publication,
     PublishConfig, PublishId, PublishObserver, PublishReport, PublishRequest, PushGateway,
-    PushToken, SecretKey, StoreError, SystemClock, TokenError, TokenIssuer, TokenVerifier, UserId,
-    ValidationError,
+    PushToken, RegistrationOutcome, RegistrationRefusal, Rule, SecretKey, StoreError, SystemClock,
+    TokenError, TokenIssuer, TokenVerifier, UserId, ValidationError,
 };
+
+/// The browsers' push services, a ready value for [`BeamsBuilder::web_push_hosts`]:
+/// `fcm.googleapis.com` (Chrome, Edge, Opera), `updates.push.services.mozilla.com` (Firefox),
+/// `web.push.apple.com` (Safari) and `notify.windows.com` (Edge's older endpoints).
+pub const WELL_KNOWN_WEB_PUSH_HOSTS: [&str; 4] = [
+    "fcm.googleapis.com",
+    "updates.push.services.mozilla.com",
+    "web.push.apple.com",
+    "notify.windows.com",
+];
+
+/// Interests read per store call when answering all of a device's: a device has at most
+/// this many under the default limit, so usually one call.
+const INTEREST_PAGE: usize = crate::DEFAULT_MAX_INTERESTS_PER_DEVICE;
 
 /// Why an engine operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +58,16 @@ pub enum BeamsError {
         limit: usize,
         /// The platform that is full.
         platform: Platform,
+    },
+    /// A device already has the push token, and a registration may not renew it (see
+    /// [`check_renewal`](crate::check_renewal)); nothing changed.
+    #[error("{}", match refusal {
+        RegistrationRefusal::OtherKeys => "this Web Push endpoint is registered with other keys",
+        RegistrationRefusal::SignedInDevice => "this token belongs to a device with a user",
+    })]
+    RegistrationRefused {
+        /// Why.
+        refusal: RegistrationRefusal,
     },
     /// The device would have more interests than allowed.
     #[error("interest set too large: at most {max} interests per device")]
@@ -100,6 +124,7 @@ pub struct Beams {
     store: Arc<dyn DeviceStore>,
     policy: AssociationPolicy,
     endpoint_rules: EndpointRules,
+    web_push_hosts: Option<Arc<[String]>>,
     clock: Arc<dyn Clock>,
     /// What publishes fan out with; shared by every [`Publication`].
     fanout: Arc<Fanout>,
@@ -114,6 +139,7 @@ pub struct BeamsBuilder {
     store: Arc<dyn DeviceStore>,
     policy: AssociationPolicy,
     endpoint_rules: EndpointRules,
+    web_push_hosts: Option<Arc<[String]>>,
     clock: Arc<dyn Clock>,
     token_lifetime: Duration,
     token_leeway: Duration,
@@ -136,9 +162,30 @@ impl BeamsBuilder {
         self
     }
 
-    /// Which Web Push endpoints registrations may use (default: https only).
+    /// Which Web Push endpoints registrations may use (default: https on public hosts).
     pub fn endpoint_rules(mut self, rules: EndpointRules) -> Self {
         self.endpoint_rules = rules;
+        self
+    }
+
+    /// Accepts Web Push endpoints only on these push-service hosts and their subdomains
+    /// (default: any public host). [`WELL_KNOWN_WEB_PUSH_HOSTS`] lists the browsers' services.
+    ///
+    /// ```
+    /// use beams_core::{Beams, InstanceId, MemoryDeviceStore, SecretKey, WELL_KNOWN_WEB_PUSH_HOSTS};
+    ///
+    /// let beams = Beams::builder(InstanceId::new("i")?, SecretKey::new("k")?, MemoryDeviceStore::new())
+    ///     .web_push_hosts(WELL_KNOWN_WEB_PUSH_HOSTS)
+    ///     .build();
+    /// # let _ = beams;
+    /// # Ok::<(), beams_core::ValidationError>(())
+    /// ```
+    pub fn web_push_hosts<H: Into<String>>(mut self, hosts: impl IntoIterator<Item = H>) -> Self {
+        let hosts: Vec<String> = hosts
+            .into_iter()
+            .map(|host| host.into().trim_end_matches('.').to_ascii_lowercase())
+            .collect();
+        self.web_push_hosts = Some(hosts.into());
         self
     }
 
@@ -209,6 +256,7 @@ impl BeamsBuilder {
             store: self.store,
             policy: self.policy,
             endpoint_rules: self.endpoint_rules,
+            web_push_hosts: self.web_push_hosts,
             clock: self.clock,
             fanout: Arc::new(fanout),
             max_interests: self.max_interests,
@@ -229,6 +277,7 @@ impl Beams {
             store: Arc::new(store),
             policy: AssociationPolicy::default(),
             endpoint_rules: EndpointRules::default(),
+            web_push_hosts: None,
             clock: Arc::new(SystemClock),
             token_lifetime: crate::token::DEFAULT_TOKEN_LIFETIME,
             token_leeway: crate::token::DEFAULT_LEEWAY,
@@ -271,7 +320,10 @@ impl Beams {
     }
 
     /// Registers a device from the token its client SDK sent for `platform`. A token already
-    /// known on the platform renews its device (same id, no user).
+    /// known on the platform renews its device when [`check_renewal`](crate::check_renewal)
+    /// allows: the same id, user and interests, the new metadata; otherwise
+    /// [`BeamsError::RegistrationRefused`]. A Web Push endpoint must be on a public host (see
+    /// [`EndpointRules`]) and, when [`BeamsBuilder::web_push_hosts`] is set, on one of those.
     pub async fn register_device(
         &self,
         platform: Platform,
@@ -279,6 +331,7 @@ impl Beams {
         metadata: DeviceMetadata,
     ) -> Result<Device, BeamsError> {
         let token = PushToken::parse(platform, raw_token, self.endpoint_rules)?;
+        self.check_web_push_host(&token)?;
         self.register_token(token, metadata).await
     }
 
@@ -294,7 +347,14 @@ impl Beams {
             metadata,
             at: self.clock.now(),
         };
-        Ok(self.store.register_device(registration).await?)
+        match self.store.register_device(registration).await? {
+            RegistrationOutcome::Registered(device) | RegistrationOutcome::Renewed(device) => {
+                Ok(device)
+            }
+            RegistrationOutcome::Refused(refusal) => {
+                Err(BeamsError::RegistrationRefused { refusal })
+            }
+        }
     }
 
     /// The device with this id.
@@ -317,18 +377,55 @@ impl Beams {
             .ok_or_else(|| BeamsError::DeviceNotFound { device: id.clone() })
     }
 
-    /// Gives a device the new push token its client SDK reports (an FCM token refresh),
-    /// keeping its id and user. The token is validated for the device's platform.
+    /// Gives an FCM device the new token its client SDK reports (the Android SDK's token
+    /// refresh), keeping its id and user. Only FCM devices are refreshed, as the SDKs do: the
+    /// others register again, and a refresh would let whoever holds a device's id move its
+    /// notifications to a token of theirs.
     pub async fn refresh_token(
         &self,
         id: &DeviceId,
         raw_token: &str,
     ) -> Result<Device, BeamsError> {
+        if id.platform() != Platform::Fcm {
+            return Err(BeamsError::Invalid(ValidationError::new(
+                "platform",
+                Rule::Format {
+                    expected: "fcm: only FCM tokens are refreshed",
+                },
+            )));
+        }
         let token = PushToken::parse(id.platform(), raw_token, self.endpoint_rules)?;
         self.store
             .update_token(id, token, self.clock.now())
             .await?
             .ok_or_else(|| BeamsError::DeviceNotFound { device: id.clone() })
+    }
+
+    /// Refuses a Web Push endpoint outside the configured push-service hosts.
+    fn check_web_push_host(&self, token: &PushToken) -> Result<(), ValidationError> {
+        let (Some(hosts), PushToken::Web(subscription)) = (&self.web_push_hosts, token) else {
+            return Ok(());
+        };
+        let host = subscription
+            .endpoint_host()
+            .trim_end_matches('.')
+            .as_bytes();
+        // The host itself, or a name under it: `fcm.googleapis.com` allows
+        // `x.fcm.googleapis.com`, never `evilfcm.googleapis.com`.
+        let allowed = hosts
+            .iter()
+            .map(|allowed| allowed.as_bytes())
+            .any(|allowed| {
+                host.eq_ignore_ascii_case(allowed)
+                    || host.len() > allowed.len()
+                        && host[host.len() - allowed.len() - 1] == b'.'
+                        && host[host.len() - allowed.len()..].eq_ignore_ascii_case(allowed)
+            });
+        if allowed {
+            Ok(())
+        } else {
+            Err(ValidationError::new("endpoint", Rule::HostNotAllowed))
+        }
     }
 
     /// Associates a device with the user named by a Beams Token's `sub`, after verifying it.
@@ -446,6 +543,28 @@ impl Beams {
             .remove_interest(id, interest)
             .await?
             .ok_or_else(|| BeamsError::DeviceNotFound { device: id.clone() })
+    }
+
+    /// The interests a registration answers as `initialInterestSet`, by the rule of
+    /// [`check_renewal`](crate::check_renewal): an APNs device's interests in name order, since
+    /// the iOS SDK replaces its own with them at every launch (a new device has none); nothing
+    /// for FCM and Web Push, whose SDKs have no use for them, so that a caller holding only
+    /// such a token learns nothing of the device.
+    pub async fn initial_interest_set(&self, device: &Device) -> Result<Vec<Interest>, BeamsError> {
+        if device.id.platform() != Platform::Apns {
+            return Ok(Vec::new());
+        }
+        let mut interests = Vec::new();
+        loop {
+            let page = self
+                .interests_of_device(&device.id, interests.last(), INTEREST_PAGE)
+                .await?;
+            let full = page.len() == INTEREST_PAGE;
+            interests.extend(page);
+            if !full {
+                return Ok(interests);
+            }
+        }
     }
 
     /// A page of a device's interests in name order, after `after`, at most `limit`.

@@ -62,9 +62,11 @@ mod newtype;
 mod per_platform;
 mod platform;
 mod policy;
+mod public_address;
 mod publish;
 mod publish_id;
 mod push_token;
+mod renewal;
 mod secret_key;
 mod store;
 mod store_error;
@@ -80,7 +82,7 @@ pub mod testing;
 pub use dead_token::DeadToken;
 pub use device::{Device, DeviceMetadata, DeviceRegistration};
 pub use device_id::DeviceId;
-pub use engine::{Association, Beams, BeamsBuilder, BeamsError};
+pub use engine::{Association, Beams, BeamsBuilder, BeamsError, WELL_KNOWN_WEB_PUSH_HOSTS};
 pub use fake_gateway::FakePushGateway;
 pub use gateway::{Batch, DeliveryOutcome, Payload, PushGateway, Recipient};
 pub use instance_id::InstanceId;
@@ -93,6 +95,7 @@ pub use policy::{
     AssociatedDevice, AssociationPlan, AssociationPolicy, AssociationRefusal, WhenFull,
     association_order,
 };
+pub use public_address::is_public_address;
 pub use publish::{
     BreakerPolicy, DeliveryEvent, DeviceReport, DeviceResult, Gateways, PlatformReport,
     Publication, PublishConfig, PublishObserver, PublishReport, PublishRequest, PublishTarget,
@@ -100,8 +103,11 @@ pub use publish::{
 };
 pub use publish_id::PublishId;
 pub use push_token::{ApnsToken, FcmToken, PushToken};
+pub use renewal::{RegistrationRefusal, check_renewal};
 pub use secret_key::SecretKey;
-pub use store::{AssociationOutcome, AssociationRequest, DeviceStore, check_token_platform};
+pub use store::{
+    AssociationOutcome, AssociationRequest, DeviceStore, RegistrationOutcome, check_token_platform,
+};
 pub use store_error::{StoreError, StoreErrorKind};
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};
 pub use token::{IssuedToken, TokenError, TokenIssuer, TokenVerifier, VerifiedToken};

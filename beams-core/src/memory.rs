@@ -9,8 +9,9 @@ use async_trait::async_trait;
 
 use crate::{
     AssociatedDevice, AssociationOutcome, AssociationRequest, Device, DeviceId, DeviceMetadata,
-    DeviceRegistration, DeviceStore, Interest, InterestChange, Platform, PushToken, StoreError,
-    Timestamp, UserId, association_order, check_token_platform,
+    DeviceRegistration, DeviceStore, Interest, InterestChange, Platform, PushToken,
+    RegistrationOutcome, StoreError, Timestamp, UserId, association_order, check_renewal,
+    check_token_platform,
 };
 
 /// A `DeviceStore` that keeps everything in memory behind one lock. Clones share the data.
@@ -157,25 +158,25 @@ impl DeviceStore for MemoryDeviceStore {
     async fn register_device(
         &self,
         registration: DeviceRegistration,
-    ) -> Result<Device, StoreError> {
+    ) -> Result<RegistrationOutcome, StoreError> {
         check_token_platform(&registration.id, &registration.token)?;
         let mut inner = self.lock();
         let key = Inner::token_key(&registration.token);
-        if let Some(existing) = inner.by_token.get(&key).cloned() {
-            inner.detach_user(&existing);
-            if let Some(device) = inner.devices.get_mut(&existing) {
-                device.token = registration.token;
-                device.metadata = registration.metadata;
-                device.token_registered_at = registration.at;
-                return Ok(device.clone());
+        let holder = inner.by_token.get(&key).cloned();
+        if let Some(device) = holder.and_then(|id| inner.devices.get_mut(&id)) {
+            if let Err(refusal) = check_renewal(device, &registration) {
+                return Ok(RegistrationOutcome::Refused(refusal));
             }
+            device.metadata = registration.metadata;
+            device.token_registered_at = registration.at;
+            return Ok(RegistrationOutcome::Renewed(device.clone()));
         }
         let device = registration.into_device();
         // A caller reusing an id replaces that device whole, token index included.
         inner.remove(&device.id);
         inner.by_token.insert(key, device.id.clone());
         inner.devices.insert(device.id.clone(), device.clone());
-        Ok(device)
+        Ok(RegistrationOutcome::Registered(device))
     }
 
     async fn device(&self, id: &DeviceId) -> Result<Option<Device>, StoreError> {

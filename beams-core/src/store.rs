@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use crate::{
     AssociationPolicy, AssociationRefusal, Device, DeviceId, DeviceMetadata, DeviceRegistration,
-    Interest, InterestChange, PushToken, StoreError, Timestamp, UserId,
+    Interest, InterestChange, PushToken, RegistrationRefusal, StoreError, Timestamp, UserId,
 };
 
 /// One association to make atomically: see [`DeviceStore::associate`].
@@ -37,6 +37,41 @@ pub enum AssociationOutcome {
     Refused(AssociationRefusal),
 }
 
+/// What [`DeviceStore::register_device`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistrationOutcome {
+    /// No device had the token: this one was made for it.
+    Registered(Device),
+    /// A device had the token and was renewed ([`check_renewal`](crate::check_renewal)
+    /// allowed it).
+    Renewed(Device),
+    /// A device has the token and [`check_renewal`](crate::check_renewal) refused to renew
+    /// it; nothing changed.
+    Refused(RegistrationRefusal),
+}
+
+impl RegistrationOutcome {
+    /// The device registered or renewed, if it was.
+    pub fn device(&self) -> Option<&Device> {
+        match self {
+            RegistrationOutcome::Registered(device) | RegistrationOutcome::Renewed(device) => {
+                Some(device)
+            }
+            RegistrationOutcome::Refused(_) => None,
+        }
+    }
+
+    /// The device registered or renewed, if it was, taken out of the outcome.
+    pub fn into_device(self) -> Option<Device> {
+        match self {
+            RegistrationOutcome::Registered(device) | RegistrationOutcome::Renewed(device) => {
+                Some(device)
+            }
+            RegistrationOutcome::Refused(_) => None,
+        }
+    }
+}
+
 /// Keeps devices, their push tokens and the users they are associated with.
 ///
 /// Backends implement this; the rules of *what* to do live in beams-core, and the store makes
@@ -59,13 +94,19 @@ pub enum AssociationOutcome {
 ///
 /// - `registered_device_can_be_read_back`: [`register_device`](Self::register_device) stores
 ///   the device with the registration's id, token, metadata, and `at` as both `created_at` and
-///   `token_registered_at`; [`device`](Self::device) returns it unchanged.
+///   `token_registered_at`, and answers `Registered`; [`device`](Self::device) returns it
+///   unchanged.
 /// - `unknown_device_reads_as_none`: reading, removing, or removing by token an absent device
 ///   gives `None`.
 /// - `registering_a_known_token_renews_its_device`: registering a token whose
-///   [`key`](PushToken::key) a device of the same platform already has keeps that device's id
-///   and `created_at`, takes the new token, metadata and `token_registered_at`, and clears its
-///   user (a registration proves no user).
+///   [`key`](PushToken::key) a device of the same platform already has asks
+///   [`check_renewal`](crate::check_renewal) in the same atomic step; allowed, it answers
+///   `Renewed` with that device: its id, `created_at`, user, `associated_at` and interests
+///   kept, the registration's metadata and `token_registered_at` taken.
+/// - `a_known_web_endpoint_with_other_keys_is_refused`: answers `Refused(OtherKeys)` and
+///   changes nothing.
+/// - `a_known_fcm_token_of_a_signed_in_device_is_refused`: answers `Refused(SignedInDevice)`
+///   and changes nothing; once the device has no user, the token renews it.
 /// - `push_tokens_are_unique_per_platform`: at most one device per platform and token key;
 ///   the same key on two platforms is two devices.
 /// - `a_registration_of_mixed_platforms_is_refused`: a registration whose id names another
@@ -134,11 +175,13 @@ pub enum AssociationOutcome {
 ///   after reopening.
 #[async_trait]
 pub trait DeviceStore: Send + Sync + std::fmt::Debug {
-    /// Registers a device, or renews the device of the same platform that has the token's key.
-    /// Returns the device as stored. The registration's id must be of its token's platform
-    /// (else `Precondition`).
-    async fn register_device(&self, registration: DeviceRegistration)
-    -> Result<Device, StoreError>;
+    /// Registers a device, or renews the device of the same platform that has the token's key
+    /// when [`check_renewal`](crate::check_renewal) allows. The registration's id must be of
+    /// its token's platform (else `Precondition`).
+    async fn register_device(
+        &self,
+        registration: DeviceRegistration,
+    ) -> Result<RegistrationOutcome, StoreError>;
 
     /// The device with this id.
     async fn device(&self, id: &DeviceId) -> Result<Option<Device>, StoreError>;
@@ -260,7 +303,7 @@ macro_rules! forward_device_store {
             async fn register_device(
                 &self,
                 registration: $crate::DeviceRegistration,
-            ) -> Result<$crate::Device, $crate::StoreError> {
+            ) -> Result<$crate::RegistrationOutcome, $crate::StoreError> {
                 (**self).register_device(registration).await
             }
 

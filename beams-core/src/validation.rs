@@ -89,6 +89,11 @@ pub enum Rule {
     },
     /// A URL's scheme is not allowed.
     InsecureUrl,
+    /// A URL's host is not on the public internet: loopback, private, link-local, reserved,
+    /// or a name that can only be local (`localhost`, a single label, `.local`, …).
+    NonPublicHost,
+    /// A URL's host is not among the hosts allowed.
+    HostNotAllowed,
     /// The field is required and absent.
     Required,
     /// An entry of a list breaks a rule.
@@ -127,6 +132,11 @@ impl fmt::Display for Rule {
             Rule::InsecureUrl => f.write_str(
                 "must be an https URL (plain http only for a loopback host when allowed)",
             ),
+            Rule::NonPublicHost => f.write_str(
+                "must name a host on the public internet (not loopback, private, link-local, \
+                 reserved, or a local name such as localhost)",
+            ),
+            Rule::HostNotAllowed => f.write_str("must be on one of the allowed hosts"),
         }
     }
 }

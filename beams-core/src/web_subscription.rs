@@ -1,25 +1,34 @@
 //! A browser's Web Push subscription.
 
 use std::fmt;
-use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Rule, ValidationError, base64url};
+use crate::public_address::{Host, is_local_name, parse_host};
+use crate::{Rule, ValidationError, base64url, is_public_address};
 
 /// Where a push service may be reached for a subscription to be accepted.
+///
+/// An endpoint must be `https://` on a host of the public internet: an address that is not
+/// loopback, private, link-local, shared, multicast or reserved, in any spelling
+/// (`0x7f000001`, `127.1`, `[::ffff:127.0.0.1]`, a trailing dot…), or a name that is not
+/// local-only (`localhost`, a single label, `.local`, `.internal`, `.lan`, `.home.arpa`…).
+/// Otherwise anyone who can register a device could make the server send requests to its
+/// own network (server-side request forgery). The Web Push gateway checks again, after DNS,
+/// the address it connects to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct EndpointRules {
-    /// Accept `http://` endpoints whose host is a loopback address (`127.0.0.0/8`, `[::1]`,
-    /// `localhost`). Off by default; tests that run a mock push service turn it on.
-    pub allow_loopback_http: bool,
+    /// Accept endpoints on a loopback host (`127.0.0.0/8`, `[::1]`, `localhost`), over
+    /// `http://` too. Off by default; tests that run a mock push service turn it on.
+    pub allow_loopback: bool,
 }
 
 impl EndpointRules {
-    /// The rules for reading back what a store saved: loopback http allowed, since a
-    /// subscription could only have been stored under rules that accepted it.
+    /// The rules for reading back what a store saved: loopback allowed, since a subscription
+    /// could only have been stored under rules that accepted it (and the gateway checks every
+    /// address it connects to anyway).
     pub const STORED: EndpointRules = EndpointRules {
-        allow_loopback_http: true,
+        allow_loopback: true,
     };
 }
 
@@ -171,6 +180,19 @@ impl WebSubscription {
         &self.endpoint[..self.origin_len]
     }
 
+    /// The endpoint's host, as written (a name, an IPv4 address or `[v6]`), without its port.
+    pub fn endpoint_host(&self) -> &str {
+        let authority = self
+            .endpoint_origin()
+            .split_once("://")
+            .map_or("", |(_, authority)| authority);
+        match authority.rfind(':') {
+            // A colon after a `]` (or with none) starts the port.
+            Some(colon) if !authority[colon..].contains(']') => &authority[..colon],
+            _ => authority,
+        }
+    }
+
     /// The browser's P-256 public key, uncompressed (65 bytes).
     pub fn p256dh(&self) -> &[u8; 65] {
         &self.p256dh
@@ -294,12 +316,22 @@ fn check_endpoint(endpoint: &str, rules: EndpointRules) -> Result<usize, Validat
     if authority.is_empty() || authority.contains('@') {
         return Err(bad_shape());
     }
-    let host = host_of(authority).ok_or_else(bad_shape)?;
+    let host = host_of(authority)
+        .and_then(parse_host)
+        .ok_or_else(bad_shape)?;
+    let loopback = is_loopback(&host);
     let secure = scheme.eq_ignore_ascii_case("https");
-    let loopback_http =
-        scheme.eq_ignore_ascii_case("http") && rules.allow_loopback_http && is_loopback(host);
+    let loopback_http = scheme.eq_ignore_ascii_case("http") && rules.allow_loopback && loopback;
     if !(secure || loopback_http) {
         return Err(ValidationError::new(FIELD, Rule::InsecureUrl));
+    }
+    let public = match host {
+        Host::Ip(ip) => is_public_address(ip),
+        Host::Name(name) => !is_local_name(name),
+    };
+    let allowed_loopback = loopback && rules.allow_loopback;
+    if !(public || allowed_loopback) {
+        return Err(ValidationError::new(FIELD, Rule::NonPublicHost));
     }
     Ok(scheme.len() + "://".len() + authority_len)
 }
@@ -331,14 +363,14 @@ fn host_of(authority: &str) -> Option<&str> {
     valid_host.then_some(host)
 }
 
-fn is_loopback(host: &str) -> bool {
-    if host.eq_ignore_ascii_case("localhost") {
-        return true;
+fn is_loopback(host: &Host<'_>) -> bool {
+    match host {
+        Host::Ip(std::net::IpAddr::V4(ip)) => ip.is_loopback(),
+        Host::Ip(std::net::IpAddr::V6(ip)) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        Host::Name(name) => name.eq_ignore_ascii_case("localhost"),
     }
-    if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        return v6.parse::<Ipv6Addr>().is_ok_and(|ip| ip.is_loopback());
-    }
-    host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -382,7 +414,7 @@ mod tests {
     #[test]
     fn plain_http_only_for_loopback_when_allowed() {
         let allow = EndpointRules {
-            allow_loopback_http: true,
+            allow_loopback: true,
         };
         for endpoint in [
             "http://127.0.0.1:9000/p",
@@ -419,7 +451,7 @@ mod tests {
 
     #[test]
     fn keys_must_have_their_lengths() {
-        let short_key = json("https://h/x").replace(AUTH, "AAAA");
+        let short_key = json("https://push.example.net/x").replace(AUTH, "AAAA");
         let err = WebSubscription::parse(&short_key, EndpointRules::default()).unwrap_err();
         assert_eq!(err.field(), "keys.auth");
         assert_eq!(
@@ -429,7 +461,7 @@ mod tests {
                 actual: 3
             }
         );
-        let compressed = json("https://h/x").replace("BCVx", "AiVx");
+        let compressed = json("https://push.example.net/x").replace("BCVx", "AiVx");
         let err = WebSubscription::parse(&compressed, EndpointRules::default()).unwrap_err();
         assert_eq!(err.field(), "keys.p256dh");
     }
@@ -446,7 +478,11 @@ mod tests {
 
     #[test]
     fn debug_hides_the_auth_secret() {
-        let sub = WebSubscription::parse(&json("https://h/x"), EndpointRules::default()).unwrap();
+        let sub = WebSubscription::parse(
+            &json("https://push.example.net/x"),
+            EndpointRules::default(),
+        )
+        .unwrap();
         let shown = format!("{sub:?}");
         assert!(!shown.contains(AUTH), "{shown}");
         // Nor as the bytes a derived `Debug` would print.

@@ -136,7 +136,7 @@ async fn loopback_http_subscriptions_need_the_opt_in() {
         store,
     )
     .endpoint_rules(EndpointRules {
-        allow_loopback_http: true,
+        allow_loopback: true,
     })
     .build();
     assert!(

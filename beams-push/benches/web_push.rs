@@ -81,6 +81,7 @@ fn web_push(c: &mut Criterion) {
         VapidContact::new("mailto:bench@example.com").expect("a contact"),
     )
     .transport(Transport::PlainText)
+    .allow_loopback(true)
     .build()
     .expect("a gateway");
     let payload = Arc::new(Payload {
@@ -96,7 +97,7 @@ fn web_push(c: &mut Criterion) {
                 TEST_P256DH,
                 TEST_AUTH,
                 EndpointRules {
-                    allow_loopback_http: true,
+                    allow_loopback: true,
                 },
             )
             .expect("a loopback subscription");

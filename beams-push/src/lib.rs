@@ -29,6 +29,7 @@ mod base_url;
 mod config_error;
 pub mod fcm;
 mod http_builder;
+mod reach;
 mod retry_after;
 mod transport;
 pub mod web_push;

@@ -12,17 +12,23 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls::pki_types::CertificateDer;
 
-/// The pooled HTTP client FCM and Web Push send with: HTTP/2 or HTTP/1.1 by ALPN over TLS.
-pub(crate) type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+use crate::reach::{Reach, ReachCheck, ReachResolver};
+
+/// The pooled HTTP client FCM and Web Push send with: HTTP/2 or HTTP/1.1 by ALPN over TLS,
+/// connecting only where its [`Reach`] allows.
+pub(crate) type HttpClient =
+    Client<ReachCheck<HttpsConnector<HttpConnector<ReachResolver>>>, Full<Bytes>>;
 
 /// What a gateway needs of [`Transport::http_client`] beyond the transport itself.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct HttpClientOptions {
     /// Over plain text, speak HTTP/2 with prior knowledge (otherwise HTTP/1.1).
     pub(crate) h2_prior_knowledge: bool,
     /// Over TLS, still send `http://` URIs in plain text (Web Push's loopback endpoints);
     /// otherwise only `https://` is reached.
     pub(crate) allow_http: bool,
+    /// The addresses the client may connect to.
+    pub(crate) reach: Reach,
 }
 
 /// How a gateway connects to its push service.
@@ -78,7 +84,7 @@ impl Transport {
             Transport::PlainText => Transport::Tls.tls_config(&[]),
             _ => self.tls_config(&[]),
         }?;
-        let mut tcp = HttpConnector::new();
+        let mut tcp = HttpConnector::new_with_resolver(ReachResolver::new(options.reach));
         // HTTP/2 frames are small: without this, Nagle's algorithm meets delayed ACKs and each
         // round trip waits ~40 ms.
         tcp.set_nodelay(true);
@@ -108,7 +114,7 @@ impl Transport {
                 .pool_idle_timeout(Duration::from_secs(90))
                 .http2_keep_alive_interval(Duration::from_secs(30))
                 .http2_keep_alive_timeout(Duration::from_secs(10))
-                .build(connector),
+                .build(ReachCheck::new(connector, options.reach)),
         )
     }
 }

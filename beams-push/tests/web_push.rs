@@ -25,6 +25,7 @@ fn gateway() -> WebPushGateway {
         VapidContact::new("mailto:ops@example.com").unwrap(),
     )
     .transport(Transport::PlainText)
+    .allow_loopback(true)
     .build()
     .unwrap()
 }
@@ -245,7 +246,7 @@ async fn an_unreachable_push_service_is_retried_later() {
         beams_core::testing::fixtures::TEST_P256DH,
         beams_core::testing::fixtures::TEST_AUTH,
         beams_core::EndpointRules {
-            allow_loopback_http: true,
+            allow_loopback: true,
         },
     )
     .unwrap();
@@ -254,6 +255,7 @@ async fn an_unreachable_push_service_is_retried_later() {
         VapidContact::new("mailto:a@b.c").unwrap(),
     )
     .transport(Transport::PlainText)
+    .allow_loopback(true)
     .request_timeout(Duration::from_secs(5))
     .build()
     .unwrap();
@@ -299,7 +301,7 @@ async fn an_error_body_that_stalls_is_cut_off_by_the_timeout_and_keeps_its_statu
         keys.p256dh(),
         keys.auth(),
         beams_core::EndpointRules {
-            allow_loopback_http: true,
+            allow_loopback: true,
         },
     )
     .unwrap();
@@ -308,6 +310,7 @@ async fn an_error_body_that_stalls_is_cut_off_by_the_timeout_and_keeps_its_statu
         VapidContact::new("mailto:ops@example.com").unwrap(),
     )
     .transport(Transport::PlainText)
+    .allow_loopback(true)
     .request_timeout(Duration::from_millis(300))
     .max_in_flight(1)
     .build()
@@ -345,7 +348,7 @@ async fn a_long_error_body_keeps_its_first_kibibyte() {
         keys.p256dh(),
         keys.auth(),
         beams_core::EndpointRules {
-            allow_loopback_http: true,
+            allow_loopback: true,
         },
     )
     .unwrap();
@@ -359,4 +362,72 @@ async fn a_long_error_body_keeps_its_first_kibibyte() {
         }
         other => panic!("expected Rejected, got {other:?}"),
     }
+}
+
+/// A listener on 127.0.0.1 that counts the connections made to it.
+async fn counting_listener() -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(stream);
+        }
+    });
+    (port, accepted)
+}
+
+#[tokio::test]
+async fn an_endpoint_that_is_not_a_public_address_is_rejected_without_a_connection() {
+    // Subscriptions stored before registration refused such hosts, or a name that resolves to
+    // loopback: the check is on the address the client would connect to.
+    let (port, accepted) = counting_listener().await;
+    let gateway = WebPushGateway::builder(
+        VapidKey::generate().unwrap(),
+        VapidContact::new("mailto:ops@example.com").unwrap(),
+    )
+    .transport(Transport::PlainText)
+    .request_timeout(Duration::from_secs(5))
+    .build()
+    .unwrap();
+    let loopback_allowed_then = beams_core::EndpointRules {
+        allow_loopback: true,
+    };
+    let endpoints = [
+        format!("http://localhost:{port}/by-name"),
+        format!("http://127.0.0.1:{port}/literal"),
+        format!("http://[::ffff:127.0.0.1]:{port}/mapped"),
+    ];
+    let recipients = endpoints
+        .iter()
+        .map(|endpoint| {
+            subscribed(
+                WebSubscription::from_parts(
+                    endpoint,
+                    beams_core::testing::fixtures::TEST_P256DH,
+                    beams_core::testing::fixtures::TEST_AUTH,
+                    loopback_allowed_then,
+                )
+                .unwrap(),
+            )
+        })
+        .collect();
+    let outcomes = gateway.send(&batch(&payload(json!({})), recipients)).await;
+    for (endpoint, outcome) in endpoints.iter().zip(&outcomes) {
+        let DeliveryOutcome::Rejected { reason } = outcome else {
+            panic!("{endpoint}: {outcome:?}");
+        };
+        assert!(
+            reason.contains("not a public internet address"),
+            "{endpoint}: {reason}"
+        );
+    }
+    tokio::task::yield_now().await;
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "no connection reaches the listener"
+    );
 }

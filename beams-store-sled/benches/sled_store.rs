@@ -282,7 +282,9 @@ impl Pair {
             let n = self.next;
             let device = rt
                 .block_on(self.store.register_device(registration(*platform, n)))
-                .expect("register_device succeeds");
+                .expect("register_device succeeds")
+                .into_device()
+                .expect("a new token registers");
             let raw = self.raw.register(registration(*platform, n));
             if let Some(who) = who {
                 let outcome = rt.block_on(associate(
@@ -459,7 +461,9 @@ fn bench_associate_new_user(
                                     let device = store
                                         .register_device(registration)
                                         .await
-                                        .expect("register_device succeeds");
+                                        .expect("register_device succeeds")
+                                        .into_device()
+                                        .expect("a new token registers");
                                     ready.push((device.id, who, at));
                                 }
                                 ready

@@ -22,7 +22,9 @@
 //!         metadata: DeviceMetadata::default(),
 //!         at: Timestamp::from_unix_millis(1_700_000_000_000),
 //!     })
-//!     .await?;
+//!     .await?
+//!     .into_device()
+//!     .ok_or("a new token is registered, never refused")?;
 //!
 //! let alice = UserId::new("alice")?;
 //! let outcome = store

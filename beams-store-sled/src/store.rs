@@ -9,8 +9,8 @@ use tokio::sync::oneshot;
 
 use beams_core::{
     AssociationOutcome, AssociationRequest, Device, DeviceId, DeviceMetadata, DeviceRegistration,
-    DeviceStore, Interest, InterestChange, PushToken, StoreError, StoreErrorKind, Timestamp,
-    UserId, async_trait, check_token_platform,
+    DeviceStore, Interest, InterestChange, PushToken, RegistrationOutcome, StoreError,
+    StoreErrorKind, Timestamp, UserId, async_trait, check_token_platform,
 };
 
 use crate::Durability;
@@ -149,10 +149,10 @@ impl DeviceStore for SledDeviceStore {
     async fn register_device(
         &self,
         registration: DeviceRegistration,
-    ) -> Result<Device, StoreError> {
+    ) -> Result<RegistrationOutcome, StoreError> {
         check_token_platform(&registration.id, &registration.token)?;
         match self.write(WriteOp::Register(registration)).await? {
-            Written::Device(device) => Ok(device),
+            Written::Registered(outcome) => Ok(outcome),
             other => Err(mismatch(other)),
         }
     }

@@ -9,8 +9,8 @@ use std::collections::BTreeSet;
 
 use beams_core::{
     AssociatedDevice, AssociationOutcome, AssociationRequest, Device, DeviceId, DeviceMetadata,
-    DeviceRegistration, Interest, InterestChange, Platform, PushToken, StoreError, StoreErrorKind,
-    Timestamp, UserId,
+    DeviceRegistration, Interest, InterestChange, Platform, PushToken, RegistrationOutcome,
+    StoreError, StoreErrorKind, Timestamp, UserId, check_renewal,
 };
 use sled::transaction::ConflictableTransactionError;
 
@@ -38,7 +38,7 @@ pub(crate) enum WriteOp {
 /// What a [`WriteOp`] did.
 #[derive(Debug)]
 pub(crate) enum Written {
-    Device(Device),
+    Registered(RegistrationOutcome),
     Removed(Option<Device>),
     RemovedAll(Vec<Device>),
     Updated(Option<Device>),
@@ -54,7 +54,7 @@ impl Written {
     /// Whether the operation changed the store.
     pub(crate) fn changed(&self) -> bool {
         match self {
-            Written::Device(_) => true,
+            Written::Registered(outcome) => outcome.device().is_some(),
             Written::Removed(device) | Written::Updated(device) => device.is_some(),
             Written::RemovedAll(removed) => !removed.is_empty(),
             Written::Associated(outcome) => {
@@ -70,7 +70,7 @@ impl Written {
 /// Applies `op` inside the transaction `tx`.
 pub(crate) fn apply(tx: &Tx<'_>, op: &WriteOp) -> TxResult<Written> {
     Ok(match op {
-        WriteOp::Register(registration) => Written::Device(register(tx, registration)?),
+        WriteOp::Register(registration) => Written::Registered(register(tx, registration)?),
         WriteOp::RemoveDevice(id) => Written::Removed(remove_device(tx, id)?),
         WriteOp::RemoveByToken(token, cutoff) => {
             Written::Removed(remove_device_by_token(tx, token, *cutoff)?)
@@ -94,16 +94,15 @@ pub(crate) fn apply(tx: &Tx<'_>, op: &WriteOp) -> TxResult<Written> {
 }
 
 /// Registers a device, or renews the device that has the token's key.
-fn register(tx: &Tx<'_>, registration: &DeviceRegistration) -> TxResult<Device> {
+fn register(tx: &Tx<'_>, registration: &DeviceRegistration) -> TxResult<RegistrationOutcome> {
     if let Some(mut device) = tx.device_by_token(&registration.token)? {
-        tx.unlist(&device)?;
-        device.user = None;
-        device.associated_at = None;
-        device.token = registration.token.clone();
+        if let Err(refusal) = check_renewal(&device, registration) {
+            return Ok(RegistrationOutcome::Refused(refusal));
+        }
         device.metadata = registration.metadata.clone();
         device.token_registered_at = registration.at;
         tx.put_device(&device)?;
-        return Ok(device);
+        return Ok(RegistrationOutcome::Renewed(device));
     }
     // A caller reusing an id replaces that device whole, its index entries included.
     if let Some(old) = tx.device(&registration.id)? {
@@ -117,7 +116,7 @@ fn register(tx: &Tx<'_>, registration: &DeviceRegistration) -> TxResult<Device> 
     tx.tokens
         .insert(keys::token(&device.token), keys::device(&device.id))?;
     tx.put_device(&device)?;
-    Ok(device)
+    Ok(RegistrationOutcome::Registered(device))
 }
 
 /// Deletes a device; returns it as it was stored.

@@ -223,7 +223,7 @@ mod tests {
     use beams_core::testing::fixtures::{metadata, push_token, user};
     use beams_core::{
         AssociationOutcome, AssociationPolicy, AssociationRefusal, AssociationRequest, DeviceId,
-        DeviceRegistration, InterestChange, Platform, Timestamp,
+        DeviceRegistration, InterestChange, Platform, RegistrationOutcome, Timestamp,
     };
 
     use super::*;
@@ -275,7 +275,13 @@ mod tests {
         ]);
         let answers = Writer::new(Durability::FlushEveryWrite).commit(&db, &trees, &batch);
         let outcomes: Vec<String> = answers.iter().map(|a| format!("{a:?}")).collect();
-        assert!(matches!(answers[0], Ok(Written::Device(_))), "{outcomes:?}");
+        assert!(
+            matches!(
+                answers[0],
+                Ok(Written::Registered(RegistrationOutcome::Registered(_)))
+            ),
+            "{outcomes:?}"
+        );
         assert!(matches!(
             answers[1],
             Ok(Written::Associated(Some(

@@ -5,17 +5,22 @@
 
 use beams_core::{
     AssociatedDevice, AssociationOutcome, AssociationRequest, Device, DeviceId, DeviceMetadata,
-    DeviceRegistration, Platform, PushToken, StoreError, Timestamp, UserId, check_token_platform,
+    DeviceRegistration, Platform, PushToken, RegistrationOutcome, StoreError, Timestamp, UserId,
+    check_renewal, check_token_platform,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::error::{corrupt_row, store_error};
 use crate::row::{device_columns, device_from_row, metadata_column, web_key_columns};
 
-const SELECT_ID_BY_TOKEN: &str = "SELECT id FROM devices WHERE platform = ?1 AND token = ?2";
+const SELECT_BY_TOKEN: &str = concat!(
+    "SELECT ",
+    device_columns!(),
+    " FROM devices WHERE platform = ?1 AND token = ?2"
+);
+/// A renewal changes the metadata and the registration time only (see `check_renewal`).
 const RENEW: &str = concat!(
-    "UPDATE devices SET web_p256dh = ?2, web_auth = ?3, metadata = ?4, ",
-    "token_registered_at = ?5, user_id = NULL, associated_at = NULL WHERE id = ?1 RETURNING ",
+    "UPDATE devices SET metadata = ?2, token_registered_at = ?3 WHERE id = ?1 RETURNING ",
     device_columns!()
 );
 const DELETE_ID: &str = "DELETE FROM devices WHERE id = ?1";
@@ -70,57 +75,52 @@ const ASSOCIATE: &str = "UPDATE devices SET user_id = ?2, associated_at = ?3 WHE
 pub(crate) fn register(
     conn: &mut Connection,
     registration: &DeviceRegistration,
-) -> Result<Device, StoreError> {
+) -> Result<RegistrationOutcome, StoreError> {
     check_token_platform(&registration.id, &registration.token)?;
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(store_error)?;
-    let platform = registration.token.platform().as_str();
-    let token = registration.token.key();
-    let (p256dh, auth) = web_key_columns(&registration.token);
-    let metadata = metadata_column(&registration.metadata);
-    let at = registration.at.as_unix_millis();
+    in_transaction(conn, |tx| {
+        let platform = registration.token.platform().as_str();
+        let token = registration.token.key();
+        let metadata = metadata_column(&registration.metadata);
+        let at = registration.at.as_unix_millis();
+        let vanished = || {
+            corrupt_row(
+                registration.id.as_str(),
+                "id",
+                "the registered row vanished inside its transaction",
+            )
+        };
 
-    let existing: Option<String> = tx
-        .prepare_cached(SELECT_ID_BY_TOKEN)
-        .and_then(|mut stmt| {
-            stmt.query_row(params![platform, token], |row| row.get(0))
-                .optional()
-        })
-        .map_err(store_error)?;
-
-    let device = match existing {
-        // A known token renews its device; a registration proves no user.
-        Some(id) => one_device(&tx, RENEW, params![id, p256dh, auth, metadata, at])?,
-        None => {
-            // A caller reusing an id replaces that device whole.
-            tx.prepare_cached(DELETE_ID)
-                .and_then(|mut stmt| stmt.execute([registration.id.as_str()]))
-                .map_err(store_error)?;
-            one_device(
-                &tx,
-                INSERT,
-                params![
-                    registration.id.as_str(),
-                    platform,
-                    token,
-                    p256dh,
-                    auth,
-                    metadata,
-                    at
-                ],
-            )?
+        if let Some(existing) = one_device(tx, SELECT_BY_TOKEN, params![platform, token])? {
+            if let Err(refusal) = check_renewal(&existing, registration) {
+                return Ok(RegistrationOutcome::Refused(refusal));
+            }
+            let renewed = one_device(tx, RENEW, params![existing.id.as_str(), metadata, at])?;
+            return renewed
+                .map(RegistrationOutcome::Renewed)
+                .ok_or_else(vanished);
         }
-    };
-    let device = device.ok_or_else(|| {
-        corrupt_row(
-            registration.id.as_str(),
-            "id",
-            "the registered row vanished inside its transaction",
-        )
-    })?;
-    tx.commit().map_err(store_error)?;
-    Ok(device)
+        // A caller reusing an id replaces that device whole.
+        tx.prepare_cached(DELETE_ID)
+            .and_then(|mut stmt| stmt.execute([registration.id.as_str()]))
+            .map_err(store_error)?;
+        let (p256dh, auth) = web_key_columns(&registration.token);
+        let inserted = one_device(
+            tx,
+            INSERT,
+            params![
+                registration.id.as_str(),
+                platform,
+                token,
+                p256dh,
+                auth,
+                metadata,
+                at
+            ],
+        )?;
+        inserted
+            .map(RegistrationOutcome::Registered)
+            .ok_or_else(vanished)
+    })
 }
 
 pub(crate) fn device(conn: &Connection, id: &DeviceId) -> Result<Option<Device>, StoreError> {
@@ -347,7 +347,7 @@ mod tests {
         let mut conn = Connection::open_in_memory().expect("an in-memory database");
         crate::schema::migrate(&mut conn).expect("schema");
         for sql in [
-            SELECT_ID_BY_TOKEN,
+            SELECT_BY_TOKEN,
             RENEW,
             DELETE_ID,
             SELECT_BY_ID,

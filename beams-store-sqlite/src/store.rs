@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use beams_core::{
     AssociationOutcome, AssociationRequest, Device, DeviceId, DeviceMetadata, DeviceRegistration,
-    DeviceStore, Interest, InterestChange, PushToken, StoreError, Timestamp, UserId, async_trait,
+    DeviceStore, Interest, InterestChange, PushToken, RegistrationOutcome, StoreError, Timestamp,
+    UserId, async_trait,
 };
 use rusqlite::{Connection, OpenFlags};
 
@@ -188,7 +189,7 @@ impl DeviceStore for SqliteDeviceStore {
     async fn register_device(
         &self,
         registration: DeviceRegistration,
-    ) -> Result<Device, StoreError> {
+    ) -> Result<RegistrationOutcome, StoreError> {
         self.write(move |conn| queries::register(conn, &registration))
             .await
     }

@@ -62,7 +62,9 @@ async fn register_many(store: &SqliteDeviceStore, first: u64, count: u64) -> Vec
                 at: Timestamp::from_unix_millis(n as i64),
             })
             .await
-            .expect("register_device succeeds");
+            .expect("register_device succeeds")
+            .into_device()
+            .expect("a new token registers");
         ids.push(device.id);
     }
     ids

@@ -190,7 +190,7 @@ impl PushService {
             &URL_SAFE_NO_PAD.encode(browser.public_uncompressed()),
             &URL_SAFE_NO_PAD.encode(browser.auth),
             EndpointRules {
-                allow_loopback_http: true,
+                allow_loopback: true,
             },
         )
         .expect("a valid subscription");

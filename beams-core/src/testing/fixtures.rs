@@ -6,7 +6,7 @@ use std::num::NonZeroUsize;
 use crate::{
     ApnsToken, AssociationOutcome, AssociationPolicy, AssociationRequest, Device, DeviceId,
     DeviceMetadata, DeviceRegistration, DeviceStore, EndpointRules, FcmToken, Platform, PushToken,
-    Timestamp, UserId, WebSubscription, WhenFull,
+    RegistrationOutcome, Timestamp, UserId, WebSubscription, WhenFull,
 };
 
 /// A browser public key (uncompressed P-256 point) for test subscriptions.
@@ -55,14 +55,15 @@ pub fn metadata(sdk_version: &str) -> DeviceMetadata {
     DeviceMetadata::new([("sdkVersion", sdk_version)]).expect("test metadata is valid")
 }
 
-/// Registers device number `n` on `platform` at `at` (milliseconds).
+/// Registers device number `n` on `platform` at `at` (milliseconds): a new device, or the
+/// device that has the token renewed (which must be allowed).
 pub async fn register<S: DeviceStore + ?Sized>(
     store: &S,
     platform: Platform,
     n: u64,
     at: i64,
 ) -> Device {
-    store
+    let outcome = store
         .register_device(DeviceRegistration {
             id: DeviceId::generate(platform),
             token: push_token(platform, n),
@@ -70,7 +71,11 @@ pub async fn register<S: DeviceStore + ?Sized>(
             at: Timestamp::from_unix_millis(at),
         })
         .await
-        .expect("register_device succeeds")
+        .expect("register_device succeeds");
+    match outcome {
+        RegistrationOutcome::Registered(device) | RegistrationOutcome::Renewed(device) => device,
+        RegistrationOutcome::Refused(refusal) => panic!("registration refused: {refusal:?}"),
+    }
 }
 
 /// Associates `device`, which must exist, with `user` under `policy` at `at` (milliseconds).
@@ -113,34 +118,18 @@ pub async fn user_device_ids<S: DeviceStore + ?Sized>(store: &S, user: &UserId) 
         .collect()
 }
 
-/// The device a push token leads to, found the way a client finds it: by registering the
-/// token again. A token no device holds registers a new device, which is removed again
-/// (`None`); a held token renews its device, which then has no user, and names it. So probe
-/// last, once nothing else is to be checked of the device.
+/// Which device a push token leads to, found the way a dead-token report finds it: by
+/// removing the device that has the token. So probe last, once nothing else is to be checked
+/// of the device.
 pub async fn token_holder<S: DeviceStore + ?Sized>(
     store: &S,
     token: &PushToken,
 ) -> Option<DeviceId> {
-    let probe = DeviceId::generate(token.platform());
-    let registered = store
-        .register_device(DeviceRegistration {
-            id: probe.clone(),
-            token: token.clone(),
-            metadata: metadata("probe"),
-            at: Timestamp::from_unix_millis(i64::MAX),
-        })
+    store
+        .remove_device_by_token(token, Timestamp::from_unix_millis(i64::MAX))
         .await
-        .expect("register_device succeeds");
-    if registered.id == probe {
-        store
-            .remove_device(&probe)
-            .await
-            .expect("remove succeeds")
-            .expect("the probe was just registered");
-        None
-    } else {
-        Some(registered.id)
-    }
+        .expect("remove_device_by_token succeeds")
+        .map(|device| device.id)
 }
 
 /// Asserts that no read finds `device` any more and that its token leads to no device.

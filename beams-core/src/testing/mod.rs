@@ -46,6 +46,8 @@ macro_rules! device_store_conformance {
             registered_device_can_be_read_back,
             unknown_device_reads_as_none,
             registering_a_known_token_renews_its_device,
+            a_known_web_endpoint_with_other_keys_is_refused,
+            a_known_fcm_token_of_a_signed_in_device_is_refused,
             push_tokens_are_unique_per_platform,
             a_registration_of_mixed_platforms_is_refused,
             removing_a_device_removes_it_everywhere,

@@ -5,9 +5,21 @@ use super::fixtures::{
     user_device_ids,
 };
 use crate::{
-    AssociationPolicy, DeviceId, DeviceRegistration, DeviceStore, Platform, StoreErrorKind,
-    Timestamp,
+    AssociationPolicy, Device, DeviceId, DeviceRegistration, DeviceStore, EndpointRules, Interest,
+    Platform, PushToken, RegistrationOutcome, RegistrationRefusal, StoreErrorKind, Timestamp,
+    WebSubscription,
 };
+
+/// Registers `registration`, which must make or renew a device, and answers which it did.
+async fn registered<S: DeviceStore + ?Sized>(
+    store: &S,
+    registration: DeviceRegistration,
+) -> RegistrationOutcome {
+    store
+        .register_device(registration)
+        .await
+        .expect("register_device succeeds")
+}
 
 /// `register_device` stores what it was given; `device` reads it back unchanged.
 pub async fn registered_device_can_be_read_back<S: DeviceStore>(store: S) {
@@ -18,10 +30,11 @@ pub async fn registered_device_can_be_read_back<S: DeviceStore>(store: S) {
             metadata: metadata("2.3.4"),
             at: Timestamp::from_unix_millis(1_000 + n as i64),
         };
-        let device = store
-            .register_device(registration.clone())
-            .await
-            .expect("register_device succeeds");
+        let RegistrationOutcome::Registered(device) =
+            registered(&store, registration.clone()).await
+        else {
+            panic!("a new token registers a new device");
+        };
         assert_eq!(device.id, registration.id);
         assert_eq!(device.token, registration.token);
         assert_eq!(device.metadata, registration.metadata);
@@ -51,34 +64,136 @@ pub async fn unknown_device_reads_as_none<S: DeviceStore>(store: S) {
     );
 }
 
-/// A known token renews its device: same id and creation time; new token, metadata and
-/// registration time; no user.
+/// A known token renews its device when the renewal rule allows: same id, creation time, user,
+/// association time and interests; new metadata and registration time.
 pub async fn registering_a_known_token_renews_its_device<S: DeviceStore>(store: S) {
-    let first = register(&store, Platform::Apns, 7, 100).await;
     let alice = user("alice");
+    let sports = Interest::new("sports").expect("a valid interest");
+    // An APNs device with a user (the iOS SDK registers its token at every launch), and a Web
+    // Push device registered again with its own keys.
+    for platform in [Platform::Apns, Platform::Web] {
+        let first = register(&store, platform, 7, 100).await;
+        associate(&store, &first.id, &alice, AssociationPolicy::default(), 150).await;
+        store
+            .add_interest(&first.id, &sports, 10)
+            .await
+            .expect("add_interest succeeds")
+            .expect("the device exists");
+        let before = stored(&store, &first.id).await;
+
+        let outcome = registered(
+            &store,
+            DeviceRegistration {
+                id: DeviceId::generate(platform),
+                token: push_token(platform, 7),
+                metadata: metadata("9.9.9"),
+                at: Timestamp::from_unix_millis(200),
+            },
+        )
+        .await;
+
+        let RegistrationOutcome::Renewed(renewed) = outcome else {
+            panic!("{platform}: a known token renews its device, got {outcome:?}");
+        };
+        assert_eq!(
+            renewed,
+            Device {
+                metadata: metadata("9.9.9"),
+                token_registered_at: Timestamp::from_unix_millis(200),
+                ..before
+            },
+            "{platform}: only the metadata and the registration time change"
+        );
+        assert_eq!(
+            renewed.user.as_ref(),
+            Some(&alice),
+            "a registration keeps the user"
+        );
+        assert_eq!(stored(&store, &first.id).await, renewed);
+        assert!(user_device_ids(&store, &alice).await.contains(&first.id));
+        let interests = store
+            .interests_of_device(&first.id, None, 10)
+            .await
+            .expect("interests_of_device succeeds");
+        assert_eq!(
+            interests,
+            Some(vec![sports.clone()]),
+            "{platform}: interests kept"
+        );
+    }
+}
+
+/// The same Web Push endpoint with other keys is not the browser's: refused, nothing changes.
+pub async fn a_known_web_endpoint_with_other_keys_is_refused<S: DeviceStore>(store: S) {
+    let alice = user("alice");
+    let first = register(&store, Platform::Web, 3, 100).await;
     associate(&store, &first.id, &alice, AssociationPolicy::default(), 150).await;
+    let before = stored(&store, &first.id).await;
+    let PushToken::Web(subscription) = &first.token else {
+        panic!("a web fixture is a web token");
+    };
+    let mut other_auth = *subscription.auth();
+    other_auth[0] ^= 0xff;
+    let impostor = WebSubscription::from_bytes(
+        subscription.endpoint(),
+        subscription.p256dh(),
+        &other_auth,
+        EndpointRules::default(),
+    )
+    .expect("a valid subscription");
 
-    let renewed = store
-        .register_device(DeviceRegistration {
-            id: DeviceId::generate(Platform::Apns),
-            token: push_token(Platform::Apns, 7),
-            metadata: metadata("9.9.9"),
+    let outcome = registered(
+        &store,
+        DeviceRegistration {
+            id: DeviceId::generate(Platform::Web),
+            token: PushToken::Web(impostor),
+            metadata: metadata("6.6.6"),
             at: Timestamp::from_unix_millis(200),
-        })
-        .await
-        .expect("register_device succeeds");
+        },
+    )
+    .await;
 
-    assert_eq!(renewed.id, first.id, "a known token keeps its device id");
-    assert_eq!(renewed.created_at, first.created_at);
     assert_eq!(
-        renewed.token_registered_at,
-        Timestamp::from_unix_millis(200)
+        outcome,
+        RegistrationOutcome::Refused(RegistrationRefusal::OtherKeys)
     );
-    assert_eq!(renewed.metadata, metadata("9.9.9"));
-    assert_eq!(renewed.user, None, "a registration proves no user");
-    assert_eq!(renewed.associated_at, None);
-    assert_eq!(stored(&store, &first.id).await, renewed);
-    assert!(user_device_ids(&store, &alice).await.is_empty());
+    assert_eq!(stored(&store, &first.id).await, before, "nothing changed");
+}
+
+/// An FCM token whose device has a user is not registered again (the Android SDK never does);
+/// once the device has no user, the token renews it.
+pub async fn a_known_fcm_token_of_a_signed_in_device_is_refused<S: DeviceStore>(store: S) {
+    let alice = user("alice");
+    let first = register(&store, Platform::Fcm, 4, 100).await;
+    associate(&store, &first.id, &alice, AssociationPolicy::default(), 150).await;
+    let before = stored(&store, &first.id).await;
+    let again = || DeviceRegistration {
+        id: DeviceId::generate(Platform::Fcm),
+        token: push_token(Platform::Fcm, 4),
+        metadata: metadata("6.6.6"),
+        at: Timestamp::from_unix_millis(200),
+    };
+
+    let outcome = registered(&store, again()).await;
+
+    assert_eq!(
+        outcome,
+        RegistrationOutcome::Refused(RegistrationRefusal::SignedInDevice)
+    );
+    assert_eq!(stored(&store, &first.id).await, before, "nothing changed");
+
+    // Evicted from alice's devices by a newer one (a limit of one), the device has no user,
+    // and the token renews it.
+    let newer = register(&store, Platform::Fcm, 5, 100).await;
+    let one = crate::testing::fixtures::policy(1, crate::WhenFull::EvictOldest);
+    associate(&store, &newer.id, &alice, one, 160).await;
+    assert_eq!(stored(&store, &first.id).await.user, None);
+    let outcome = registered(&store, again()).await;
+    let RegistrationOutcome::Renewed(renewed) = outcome else {
+        panic!("a device with no user is renewed, got {outcome:?}");
+    };
+    assert_eq!(renewed.id, first.id);
+    assert_eq!(renewed.metadata, metadata("6.6.6"));
 }
 
 /// One device per platform and token key; the same key on two platforms is two devices.
@@ -89,17 +204,21 @@ pub async fn push_tokens_are_unique_per_platform<S: DeviceStore>(store: S) {
 
     // An APNs token of hex digits is also a valid FCM token: same key, other platform.
     let apns = register(&store, Platform::Apns, 5, 30).await;
-    let fcm_same_key = store
-        .register_device(DeviceRegistration {
+    let RegistrationOutcome::Registered(fcm_same_key) = registered(
+        &store,
+        DeviceRegistration {
             id: DeviceId::generate(Platform::Fcm),
             token: crate::PushToken::Fcm(
                 crate::FcmToken::new(apns.token.key()).expect("hex is a valid FCM token"),
             ),
             metadata: metadata("1.0.0"),
             at: Timestamp::from_unix_millis(40),
-        })
-        .await
-        .expect("register_device succeeds");
+        },
+    )
+    .await
+    else {
+        panic!("the same key on another platform is another device");
+    };
     assert_ne!(fcm_same_key.id, apns.id);
     assert_eq!(
         token_holder(&store, &apns.token).await,

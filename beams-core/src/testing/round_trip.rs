@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use super::fixtures::{associate, metadata, push_token, register, stored, token_holder, user};
 use crate::{
     AssociationPolicy, Device, DeviceId, DeviceMetadata, DeviceRegistration, DeviceStore,
-    EndpointRules, Platform, PushToken, Timestamp, WebSubscription,
+    EndpointRules, Platform, PushToken, RegistrationOutcome, Timestamp, WebSubscription,
 };
 
 /// Every field of every platform's token reads back equal.
@@ -37,10 +37,13 @@ pub async fn device_fields_round_trip<S: DeviceStore>(store: S) {
             metadata: rich.clone(),
             at: Timestamp::from_unix_millis(-5 + n as i64),
         };
-        let device = store
+        let outcome = store
             .register_device(registration)
             .await
             .expect("register_device succeeds");
+        let RegistrationOutcome::Registered(device) = outcome else {
+            panic!("a new token registers a new device, got {outcome:?}");
+        };
         let at = i64::MAX - n as i64;
         associate(&store, &device.id, &alice, AssociationPolicy::default(), at).await;
         let read = stored(&store, &device.id).await;
@@ -104,6 +107,11 @@ where
         .await
         .expect("devices_of_user succeeds");
     assert_eq!(listed.iter().collect::<Vec<_>>(), alices);
+
+    // The reopened store still enforces its rules on old data.
+    let renewed = register(&store, Platform::Apns, 0, 99).await;
+    assert_eq!(renewed.id, devices[0].id);
+    assert_eq!(renewed.metadata, metadata("1.0.0"));
     for device in &devices {
         assert_eq!(
             token_holder(&store, &device.token).await.as_ref(),
@@ -112,9 +120,4 @@ where
             device.id
         );
     }
-
-    // The reopened store still enforces its rules on old data.
-    let renewed = register(&store, Platform::Apns, 0, 99).await;
-    assert_eq!(renewed.id, devices[0].id);
-    assert_eq!(renewed.metadata, metadata("1.0.0"));
 }

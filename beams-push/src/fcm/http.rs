@@ -7,6 +7,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 
+use crate::reach::Reach;
 use crate::transport::HttpClientOptions;
 use crate::{ConfigError, Transport};
 
@@ -22,6 +23,8 @@ pub(crate) fn build_client(transport: &Transport) -> Result<HttpClient, ConfigEr
         .http_client(HttpClientOptions {
             h2_prior_knowledge: true,
             allow_http: false,
+            // The operator configured FCM's and the token endpoint's URLs.
+            reach: Reach::Anywhere,
         })
         .ok_or(ConfigError::Tls)
 }

@@ -5,6 +5,7 @@ use super::gateway::{Settings, WebPushGateway};
 use super::vapid::{VapidContact, VapidKey};
 use crate::ConfigError;
 use crate::http_builder::HttpGatewayBuilder;
+use crate::reach::Reach;
 use crate::transport::HttpClientOptions;
 
 impl WebPushGateway {
@@ -13,7 +14,12 @@ impl WebPushGateway {
     /// Defaults: TLS with public roots, 64 requests in flight, 30 s per request, the system
     /// clock.
     pub fn builder(key: VapidKey, contact: VapidContact) -> WebPushGatewayBuilder {
-        HttpGatewayBuilder::new(WebPushSettings { key, contact }, 64)
+        let own = WebPushSettings {
+            key,
+            contact,
+            allow_loopback: false,
+        };
+        HttpGatewayBuilder::new(own, 64)
     }
 }
 
@@ -23,6 +29,7 @@ impl WebPushGateway {
 pub struct WebPushSettings {
     key: VapidKey,
     contact: VapidContact,
+    allow_loopback: bool,
 }
 
 /// Configures a [`WebPushGateway`]: start with [`WebPushGateway::builder`]; the settings are
@@ -30,6 +37,16 @@ pub struct WebPushSettings {
 pub type WebPushGatewayBuilder = HttpGatewayBuilder<WebPushSettings>;
 
 impl HttpGatewayBuilder<WebPushSettings> {
+    /// Whether push services may be on a loopback address (default: no). Endpoints are sent
+    /// to only when the address connected to, after DNS, is on the public internet: otherwise
+    /// anyone who registers a device could make the server reach its own network. Turn this
+    /// on only for loopback test servers, with
+    /// [`EndpointRules::allow_loopback`](beams_core::EndpointRules::allow_loopback).
+    pub fn allow_loopback(mut self, allow: bool) -> Self {
+        self.own.allow_loopback = allow;
+        self
+    }
+
     /// Checks every setting and builds the gateway. Needs no runtime and makes no request.
     pub fn build(self) -> Result<WebPushGateway, ConfigError> {
         ConfigError::check_timeout("request_timeout", self.request_timeout)?;
@@ -40,6 +57,9 @@ impl HttpGatewayBuilder<WebPushSettings> {
             .http_client(HttpClientOptions {
                 h2_prior_knowledge: false,
                 allow_http: true,
+                reach: Reach::Public {
+                    allow_loopback: self.own.allow_loopback,
+                },
             })
             .ok_or(ConfigError::Tls)?;
         Ok(WebPushGateway::new(Settings {

@@ -19,6 +19,7 @@ use super::classify::classify;
 use super::encrypt::encrypt;
 use super::message::{WebMessage, web_message};
 use super::vapid::{VapidContact, VapidKey, VapidSigner};
+use crate::reach::NotPublic;
 use crate::retry_after::retry_after;
 use crate::transport::HttpClient;
 
@@ -161,12 +162,21 @@ impl WebPushGateway {
         };
         let finished = tokio::time::timeout(self.request_timeout, exchange).await;
         let Some((status, wait)) = head else {
+            let Ok(Err(err)) = finished else {
+                return DeliveryOutcome::RetryLater {
+                    retry_after: None,
+                    reason: "push service timed out".into(),
+                };
+            };
+            // Not a push service's address: sending again would not change that.
+            if let Some(refused) = NotPublic::in_chain(&err) {
+                return DeliveryOutcome::Rejected {
+                    reason: format!("refused: {refused}"),
+                };
+            }
             return DeliveryOutcome::RetryLater {
                 retry_after: None,
-                reason: match finished {
-                    Ok(Err(err)) => format!("push service unreachable: {err}"),
-                    _ => "push service timed out".into(),
-                },
+                reason: format!("push service unreachable: {err}"),
             };
         };
         classify(status, wait, String::from_utf8_lossy(&detail).trim())

@@ -99,7 +99,9 @@ async fn populate<S: DeviceStore + Clone + 'static>(store: &S, builders: usize, 
                             at: Timestamp::from_unix_millis(n as i64),
                         })
                         .await
-                        .expect("register_device succeeds");
+                        .expect("register_device succeeds")
+                        .into_device()
+                        .expect("a new token registers");
                     store
                         .set_interests(&device.id, &interests_of(n, devices))
                         .await

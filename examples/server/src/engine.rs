@@ -50,7 +50,7 @@ pub async fn engine(
     Ok(builder
         .policy(policy)
         .endpoint_rules(EndpointRules {
-            allow_loopback_http: config.allow_loopback_http_endpoints,
+            allow_loopback: config.allow_loopback_http_endpoints,
         })
         .gateways(gateways)
         .build())

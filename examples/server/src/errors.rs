@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use beams_core::{BeamsError, Platform, Rule, TokenError, ValidationError};
+use beams_core::{BeamsError, Platform, RegistrationRefusal, Rule, TokenError, ValidationError};
 use serde::Serialize;
 
 /// The body of every error answer: `{"error": "<short>", "description": "<human text>"}`.
@@ -138,6 +138,17 @@ impl ApiError {
                 "User already has reached the maximum of {limit} devices."
             )),
             BeamsError::TooManyInterests { .. } => Self::bad_request("Interest set too large"),
+            BeamsError::RegistrationRefused { refusal } => Self::bad_request(match refusal {
+                RegistrationRefusal::OtherKeys => {
+                    "This Web Push endpoint is registered with other keys; subscribe again to get a new endpoint"
+                }
+                RegistrationRefusal::SignedInDevice => {
+                    "This token belongs to a device that is signed in; register a new token"
+                }
+                // Whatever is added later is a refusal all the same: a 400, which the SDKs
+                // take as "give up", never a retry loop.
+                _ => "This registration was refused",
+            }),
             other => {
                 tracing::error!(error = %other, "engine failure");
                 Self::internal()

@@ -27,6 +27,7 @@ pub fn gateways(
     let contact =
         VapidContact::new(config.vapid_contact.as_str()).map_err(|e| web_error(e.to_string()))?;
     let web = WebPushGateway::builder(vapid_key, contact)
+        .allow_loopback(config.allow_loopback_http_endpoints)
         .build()
         .map_err(|e| web_error(e.to_string()))?;
     gateways = gateways.with(Platform::Web, Arc::new(web));

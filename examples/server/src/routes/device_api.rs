@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::{get, post, put};
-use beams_core::{DEFAULT_MAX_INTERESTS_PER_DEVICE, DeviceId, Interest, Platform};
+use beams_core::Platform;
 use serde_json::{Value, json};
 
 use crate::errors::ApiError;
@@ -51,8 +51,8 @@ async fn vapid_public_key(
 }
 
 /// `POST …/devices/{platform}` `{"token", "metadata"}` → `{"id"}` (web) or
-/// `{"id", "initialInterestSet": [...]}` (apns, fcm): empty for a new device, the kept
-/// interests when a known token registers again.
+/// `{"id", "initialInterestSet": [...]}` (apns, fcm), as
+/// [`Beams::initial_interest_set`](beams_core::Beams::initial_interest_set) answers it.
 ///
 /// APNs clients also send `bundleIdentifier` and FCM clients may send
 /// `knownPreviousClientIds`; both are accepted and not used.
@@ -75,30 +75,10 @@ async fn register(
     Ok(Json(match platform {
         Platform::Web => json!({ "id": device.id }),
         Platform::Apns | Platform::Fcm => {
-            let interests = all_interests(&state, &device.id).await?;
+            let interests = state.beams().initial_interest_set(&device).await?;
             json!({ "id": device.id, "initialInterestSet": interests })
         }
     }))
-}
-
-/// Every interest of a device, in name order. A known token registering again keeps its
-/// device and so its interests, which the client SDKs read back as `initialInterestSet`.
-async fn all_interests(state: &AppState, id: &DeviceId) -> Result<Vec<String>, ApiError> {
-    const PAGE: usize = DEFAULT_MAX_INTERESTS_PER_DEVICE;
-    let mut names = Vec::new();
-    let mut after: Option<Interest> = None;
-    loop {
-        let page = state
-            .beams()
-            .interests_of_device(id, after.as_ref(), PAGE)
-            .await?;
-        let full = page.len() == PAGE;
-        after = page.last().cloned();
-        names.extend(page.iter().map(|interest| interest.as_str().to_owned()));
-        if !full {
-            return Ok(names);
-        }
-    }
 }
 
 /// `GET …/devices/{platform}/{device_id}` → `{"id", "userId", "metadata"}` (`userId` is

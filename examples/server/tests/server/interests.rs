@@ -267,9 +267,14 @@ async fn publishing_to_an_interest_reaches_its_subscribers_on_both_paths() {
 }
 
 #[tokio::test]
-async fn a_known_token_registering_again_gets_its_kept_interests() {
+async fn a_known_token_registering_again_keeps_its_interests_and_only_apns_reads_them() {
     let server = TestServer::start(&[]).await;
-    for (platform, token) in [("fcm", FCM_TOKEN), ("apns", APNS_TOKEN)] {
+    // The iOS SDK replaces its interests with the answer at every launch; the Android SDK never
+    // reads it, so an FCM token's holder is told nothing.
+    for (platform, token, answered) in [
+        ("fcm", FCM_TOKEN, json!([])),
+        ("apns", APNS_TOKEN, json!(["news", "sport"])),
+    ] {
         let register_path = server.device_api(&format!("/devices/{platform}"));
         let register_body = json!({"token": token, "metadata": {"sdkVersion": "1.0.0"}});
         let register = || server.json(Method::POST, &register_path, &register_body);
@@ -295,10 +300,14 @@ async fn a_known_token_registering_again_gets_its_kept_interests() {
         assert_eq!(again.status, 200, "{again:?}");
         let body = again.json();
         assert_eq!(body["id"], device.as_str(), "{body}");
+        assert_eq!(body["initialInterestSet"], answered, "{platform}: {body}");
+
+        let kept = server.send(Method::GET, &path, &[], Bytes::new()).await;
+        assert_eq!(kept.status, 200, "{kept:?}");
         assert_eq!(
-            body["initialInterestSet"],
+            kept.json()["interests"],
             json!(["news", "sport"]),
-            "{body}"
+            "{platform}"
         );
     }
     server.stop().await;
