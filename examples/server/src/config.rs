@@ -2,10 +2,18 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use beams_core::{InstanceId, SecretKey};
+use beams_core::{InstanceId, SecretKey, WELL_KNOWN_WEB_PUSH_HOSTS};
 use clap::builder::BoolishValueParser;
 use clap::{Parser, ValueEnum};
+
+use crate::client_addr::IpNet;
+use crate::client_limits::{
+    ClientLimits, DEFAULT_INTEREST_CHANGES_PER_MINUTE, DEFAULT_REGISTRATIONS_PER_MINUTE,
+};
+use crate::connections::ConnectionLimits;
+use crate::startup::StartupError;
 
 /// Everything the server can be told. Every flag has a `BEAMS_…` environment variable; a flag
 /// given on the command line wins over its variable.
@@ -130,6 +138,59 @@ pub struct Config {
     /// Seconds to wait, on Ctrl-C or SIGTERM, for open requests and in-flight publishes.
     #[arg(long, env = "BEAMS_SHUTDOWN_TIMEOUT", default_value_t = 30)]
     pub shutdown_timeout: u64,
+
+    /// Accept Web Push endpoints only on these hosts and their subdomains (comma-separated);
+    /// `well-known` stands for the browsers' push services (FCM, Mozilla autopush, Apple,
+    /// Windows). Default: any public host.
+    #[arg(long, env = "BEAMS_WEB_PUSH_HOSTS", value_delimiter = ',')]
+    pub web_push_hosts: Vec<String>,
+
+    /// Proxies (addresses or networks, comma-separated) trusted to name the client in
+    /// X-Forwarded-For, such as your load balancer's. Default: none; the peer is the client.
+    #[arg(long, env = "BEAMS_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpNet>,
+
+    /// Device registrations and FCM token refreshes per client address (IPv4, or IPv6 /64)
+    /// per minute; 0 for no limit.
+    #[arg(long, env = "BEAMS_REGISTRATIONS_PER_MINUTE", default_value_t = DEFAULT_REGISTRATIONS_PER_MINUTE)]
+    pub registrations_per_minute: u32,
+
+    /// Interest changes (set, subscribe, unsubscribe) per client address per minute; 0 for
+    /// no limit.
+    #[arg(long, env = "BEAMS_INTEREST_CHANGES_PER_MINUTE", default_value_t = DEFAULT_INTEREST_CHANGES_PER_MINUTE)]
+    pub interest_changes_per_minute: u32,
+
+    /// Connections open at once; more wait to be accepted.
+    #[arg(long, env = "BEAMS_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+
+    /// Seconds a client may take to send a request's headers; also how long an idle
+    /// HTTP/1.1 keep-alive connection stays open.
+    #[arg(long, env = "BEAMS_HEADER_READ_TIMEOUT", default_value_t = 10)]
+    pub header_read_timeout: u64,
+
+    /// Seconds a connection may stay open with no request in flight.
+    #[arg(long, env = "BEAMS_IDLE_TIMEOUT", default_value_t = 30)]
+    pub idle_timeout: u64,
+
+    /// Seconds a request may take, its body included, before it is answered 408.
+    #[arg(long, env = "BEAMS_REQUEST_TIMEOUT", default_value_t = 30)]
+    pub request_timeout: u64,
+
+    /// Requests in flight at once on one HTTP/2 connection.
+    #[arg(long, env = "BEAMS_HTTP2_MAX_STREAMS", default_value_t = 100)]
+    pub http2_max_streams: u32,
+}
+
+/// Whether `host` looks like a DNS name: labels of letters, digits and hyphens.
+fn is_host_name(host: &str) -> bool {
+    !host.is_empty()
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
 }
 
 /// The VAPID contact used when none is configured.
@@ -143,6 +204,58 @@ impl Config {
                 StoreKind::Sqlite => "beams.db",
                 StoreKind::Sled => "beams.sled",
             })
+        })
+    }
+
+    /// The allowed Web Push hosts, `well-known` expanded; `None` when any public host is.
+    pub fn allowed_web_push_hosts(&self) -> Result<Option<Vec<String>>, StartupError> {
+        if self.web_push_hosts.is_empty() {
+            return Ok(None);
+        }
+        let mut hosts = Vec::new();
+        for host in &self.web_push_hosts {
+            match host.trim() {
+                "well-known" => hosts.extend(WELL_KNOWN_WEB_PUSH_HOSTS.map(String::from)),
+                host if is_host_name(host) => hosts.push(host.to_owned()),
+                host => {
+                    return Err(StartupError::Config(format!(
+                        "--web-push-hosts: {host:?} is not a host name (such as \
+                         fcm.googleapis.com) or well-known"
+                    )));
+                }
+            }
+        }
+        Ok(Some(hosts))
+    }
+
+    /// The per-client limits of the device API.
+    pub fn client_limits(&self) -> ClientLimits {
+        ClientLimits::new(
+            self.registrations_per_minute,
+            self.interest_changes_per_minute,
+            self.trusted_proxies.clone(),
+        )
+    }
+
+    /// The bounds every connection is served within.
+    pub fn connection_limits(&self) -> Result<ConnectionLimits, StartupError> {
+        for (flag, value) in [
+            ("--max-connections", self.max_connections as u64),
+            ("--header-read-timeout", self.header_read_timeout),
+            ("--idle-timeout", self.idle_timeout),
+            ("--request-timeout", self.request_timeout),
+            ("--http2-max-streams", u64::from(self.http2_max_streams)),
+        ] {
+            if value == 0 {
+                return Err(StartupError::Config(format!("{flag} must be at least 1")));
+            }
+        }
+        Ok(ConnectionLimits {
+            max_connections: self.max_connections,
+            header_read_timeout: Duration::from_secs(self.header_read_timeout),
+            idle_timeout: Duration::from_secs(self.idle_timeout),
+            request_timeout: Duration::from_secs(self.request_timeout),
+            http2_max_streams: self.http2_max_streams,
         })
     }
 

@@ -47,6 +47,10 @@ pub async fn engine(
             Beams::builder(instance, secret, store)
         }
     };
+    let builder = match config.allowed_web_push_hosts()? {
+        Some(hosts) => builder.web_push_hosts(hosts),
+        None => builder,
+    };
     Ok(builder
         .policy(policy)
         .endpoint_rules(EndpointRules {

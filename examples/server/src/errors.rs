@@ -6,9 +6,10 @@
 //! a `{"error", "description"}` body.
 
 use std::borrow::Cow;
+use std::time::Duration;
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use beams_core::{BeamsError, Platform, RegistrationRefusal, Rule, TokenError, ValidationError};
 use serde::Serialize;
@@ -25,7 +26,7 @@ pub struct ErrorBody {
 /// An error answer: a status and an [`ErrorBody`].
 ///
 /// ```
-/// use axum::http::StatusCode;
+/// use axum::http::{HeaderValue, StatusCode, header};
 /// use beams_server::ApiError;
 ///
 /// let error = ApiError::incorrect_secret_key();
@@ -36,6 +37,8 @@ pub struct ErrorBody {
 pub struct ApiError {
     status: StatusCode,
     body: ErrorBody,
+    /// Whole seconds for a `Retry-After` header.
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -51,6 +54,7 @@ impl ApiError {
                 error: error.into(),
                 description: description.into(),
             },
+            retry_after: None,
         }
     }
 
@@ -62,6 +66,38 @@ impl ApiError {
     /// The JSON body answered.
     pub fn body(&self) -> &ErrorBody {
         &self.body
+    }
+
+    /// The `Retry-After` answered, in seconds, if any.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
+    }
+
+    /// 429: this client sent too many requests of a kind; `Retry-After` says when one is
+    /// allowed again. The client SDKs retry it with their backoff.
+    pub fn too_many_requests(what: &str, wait: Duration) -> Self {
+        // Rounded up: a client that waits exactly this long finds a request allowed.
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let mut error = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too Many Requests",
+            format!("Too many {what} from this address; try again in {seconds} s"),
+        );
+        error.retry_after = Some(seconds);
+        error
+    }
+
+    /// 408: the request (its body included) took longer than the server allows. The client
+    /// SDKs retry it.
+    pub fn request_timeout(limit: Duration) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "Request Timeout",
+            format!(
+                "The request was not complete within {} s",
+                limit.as_secs_f64()
+            ),
+        )
     }
 
     /// 400: the request breaks a rule; the client gives up on it.
@@ -220,7 +256,13 @@ impl From<BeamsError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(self.body)).into_response()
+        let mut response = (self.status, Json(self.body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 

@@ -48,17 +48,23 @@
 //! The modules, one concept each: [`config`] (flags and environment), [`bootstrap`] (the
 //! first run's files), [`state`], [`errors`] (the JSON errors and the status mapping),
 //! [`routes`] (the device API and its interests, the publish and customer APIs),
-//! [`auth_example`] (how your login route issues Beams Tokens), [`tls`], [`server`] (serving
-//! and graceful shutdown).
+//! [`auth_example`] (how your login route issues Beams Tokens), [`client_limits`] (per-client
+//! rate limits) with [`client_addr`] (who the client is, behind trusted proxies), [`tls`],
+//! [`connections`] (the bounds every connection is served within), [`server`] (serving and
+//! graceful shutdown).
 
 pub mod auth_example;
 pub mod bootstrap;
+pub mod client_addr;
+pub mod client_limits;
 pub mod config;
+pub mod connections;
 pub mod engine;
 pub mod errors;
 mod extract;
 pub mod gateways;
 pub mod publishes;
+mod rate_limit;
 pub mod routes;
 pub mod server;
 pub mod startup;

@@ -2,7 +2,7 @@
 //! accepted within a bounded time.
 
 use std::fmt;
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::bootstrap::{self, Identity};
 use crate::config::{Config, StoreKind};
+use crate::connections::{self, ConnectionLimits};
 use crate::publishes::Publishes;
 use crate::startup::StartupError;
 use crate::state::AppState;
@@ -41,6 +42,7 @@ pub struct Server {
     platforms: Vec<Platform>,
     app: Router,
     tls: Option<TlsAcceptor>,
+    connection_limits: ConnectionLimits,
     shutdown_timeout: Duration,
 }
 
@@ -50,6 +52,7 @@ impl fmt::Debug for Server {
             .field("state", &self.state)
             .field("platforms", &self.platforms)
             .field("tls", &self.tls.is_some())
+            .field("connection_limits", &self.connection_limits)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .finish_non_exhaustive()
     }
@@ -59,11 +62,13 @@ impl Server {
     /// Prepares everything `config` describes: the data directory and identity (created on
     /// the first run), the store, the gateways, TLS, and the routes.
     pub async fn from_config(config: &Config) -> Result<Self, StartupError> {
+        let connection_limits = config.connection_limits()?;
         let identity = bootstrap::prepare(config)?;
         let (gateways, platforms) = gateways::gateways(config, identity.vapid_key.clone())?;
         let beams = engine::engine(config, &identity, gateways).await?;
-        let state =
-            AppState::new(beams).with_vapid_public_key(identity.vapid_key.public_key_base64url());
+        let state = AppState::new(beams)
+            .with_vapid_public_key(identity.vapid_key.public_key_base64url())
+            .with_client_limits(config.client_limits());
         let tls = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
             (None, None) => None,
@@ -89,6 +94,7 @@ impl Server {
             platforms,
             app,
             tls,
+            connection_limits,
             shutdown_timeout: Duration::from_secs(config.shutdown_timeout),
         })
     }
@@ -121,22 +127,14 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartupError> {
         let stop = CancellationToken::new();
-        let graceful = stop.clone().cancelled_owned();
+        let limits = self.connection_limits;
         let serving = match self.tls {
-            None => tokio::spawn(
-                axum::serve(listener, self.app)
-                    .with_graceful_shutdown(graceful)
-                    .into_future(),
-            ),
+            None => tokio::spawn(connections::serve(listener, self.app, limits, stop.clone())),
             Some(acceptor) => {
                 let addr = local_addr(&listener)?;
                 let listener = TlsListener::new(listener, acceptor)
                     .map_err(|source| StartupError::Listen { addr, source })?;
-                tokio::spawn(
-                    axum::serve(listener, self.app)
-                        .with_graceful_shutdown(graceful)
-                        .into_future(),
-                )
+                tokio::spawn(connections::serve(listener, self.app, limits, stop.clone()))
             }
         };
 
@@ -169,7 +167,7 @@ async fn supervise(
         () = shutdown => None,
     };
     if let Some(finished) = stopped_early {
-        // axum's server only returns after a shutdown was asked for: whatever ended it is a
+        // The server only returns after a shutdown was asked for: whatever ended it is a
         // failure, and the process must not exit as if it had stopped cleanly.
         let error = stopped_early_error(finished);
         tracing::error!(%error, "server stopped unexpectedly");

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use beams_core::Beams;
 
+use crate::client_limits::ClientLimits;
 use crate::publishes::Publishes;
 
 /// The state behind [`router`](crate::router): cheap to clone, shared by every request.
@@ -29,6 +30,7 @@ struct Inner {
     beams: Beams,
     vapid_public_key: Option<String>,
     publishes: Publishes,
+    client_limits: Option<Arc<ClientLimits>>,
 }
 
 impl AppState {
@@ -40,6 +42,7 @@ impl AppState {
                 beams,
                 vapid_public_key: None,
                 publishes: Publishes::new(),
+                client_limits: None,
             }),
         }
     }
@@ -52,6 +55,20 @@ impl AppState {
         AppState {
             inner: Arc::new(inner),
         }
+    }
+
+    /// Limits each client's registrations and interest changes (none until set).
+    pub fn with_client_limits(self, limits: ClientLimits) -> Self {
+        let mut inner = Arc::unwrap_or_clone(self.inner);
+        inner.client_limits = Some(Arc::new(limits));
+        AppState {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// The per-client limits, if any.
+    pub fn client_limits(&self) -> Option<&ClientLimits> {
+        self.inner.client_limits.as_deref()
     }
 
     /// The engine.

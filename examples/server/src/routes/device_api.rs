@@ -11,6 +11,7 @@ use axum::routing::{get, post, put};
 use beams_core::Platform;
 use serde_json::{Value, json};
 
+use crate::client_limits::RegistrationAllowed;
 use crate::errors::ApiError;
 use crate::extract::{
     DevicePath, Instance, PlatformPath, bearer_token, json_object, metadata, read_body,
@@ -58,6 +59,7 @@ async fn vapid_public_key(
 /// `knownPreviousClientIds`; both are accepted and not used.
 async fn register(
     PlatformPath(platform): PlatformPath,
+    _: RegistrationAllowed,
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
@@ -146,6 +148,7 @@ async fn update_metadata(
 /// changed (an FCM token refresh); the device keeps its id and user.
 async fn refresh_token(
     DevicePath(id): DevicePath,
+    _: RegistrationAllowed,
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,

@@ -10,6 +10,7 @@ use beams_core::Interest;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::client_limits::InterestChangeAllowed;
 use crate::errors::ApiError;
 use crate::extract::{DevicePath, InterestPath, json_object, read_body};
 use crate::state::AppState;
@@ -42,6 +43,7 @@ struct InterestSet {
 /// `PUT …/interests` `{"interests": [...]}`: replaces the device's interests.
 async fn set_interests(
     DevicePath(id): DevicePath,
+    _: InterestChangeAllowed,
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
@@ -61,6 +63,7 @@ async fn set_interests(
 /// `POST …/interests/{interest}`: subscribes the device.
 async fn add_interest(
     InterestPath(id, interest): InterestPath,
+    _: InterestChangeAllowed,
     State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
     state.beams().add_device_interest(&id, &interest).await?;
@@ -70,6 +73,7 @@ async fn add_interest(
 /// `DELETE …/interests/{interest}`: unsubscribes the device (also when it was not subscribed).
 async fn remove_interest(
     InterestPath(id, interest): InterestPath,
+    _: InterestChangeAllowed,
     State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
     state.beams().remove_device_interest(&id, &interest).await?;

@@ -8,8 +8,10 @@
 
 mod support;
 
+mod connections;
 mod first_run;
 mod flow;
+mod hostile;
 mod interests;
 mod limits;
 mod refusals;

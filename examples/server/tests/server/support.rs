@@ -37,8 +37,23 @@ pub(crate) struct TestServer {
 
 impl TestServer {
     /// A server with the test instance id and secret key, loopback http push endpoints
-    /// allowed, in a fresh data directory, plus `extra` flags.
+    /// allowed, no per-client rate limits (the tests' storms all come from 127.0.0.1), in a
+    /// fresh data directory, plus `extra` flags.
     pub(crate) async fn start(extra: &[&str]) -> Self {
+        let mut flags = vec![
+            "--allow-loopback-http-endpoints",
+            "--registrations-per-minute",
+            "0",
+            "--interest-changes-per-minute",
+            "0",
+        ];
+        flags.extend_from_slice(extra);
+        Self::start_exactly(&flags).await
+    }
+
+    /// A server with the test instance id and secret key in a fresh data directory, and
+    /// otherwise only `extra` flags and the defaults.
+    pub(crate) async fn start_exactly(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().join("data");
         let mut args = vec![
@@ -51,7 +66,6 @@ impl TestServer {
             INSTANCE,
             "--secret-key",
             SECRET,
-            "--allow-loopback-http-endpoints",
             "--shutdown-timeout",
             "15",
         ];
