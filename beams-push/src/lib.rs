@@ -28,9 +28,12 @@ pub mod apns;
 mod base_url;
 mod config_error;
 pub mod fcm;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod http_builder;
 mod reach;
-mod retry_after;
+pub(crate) mod retry_after;
 mod transport;
 pub mod web_push;
 

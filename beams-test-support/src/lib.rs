@@ -7,6 +7,8 @@
 //!   bodies decrypted by an independent implementation).
 //! - [`bench`](mod@bench): the publishing benches' harness and the Device Interests benchmark that every
 //!   store runs.
+//! - [`hostile`]: generators of hostile input and the properties every parser of it keeps,
+//!   run by the crates' property tests and by the `beams-fuzz` binary.
 //!
 //! A dev-dependency only: `beams-test-support = { path = "../beams-test-support" }`.
 //!
@@ -23,4 +25,5 @@ pub mod apns_mock;
 pub mod bench;
 pub mod fcm_fixtures;
 pub mod fcm_mock;
+pub mod hostile;
 pub mod web_push_mock;

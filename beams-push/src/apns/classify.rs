@@ -35,10 +35,15 @@ struct ErrorBody {
 impl Answer {
     /// Reads the status and the JSON error body; `retry_after` is the header, already parsed.
     pub(crate) fn parse(status: u16, retry_after: Option<Duration>, body: &[u8]) -> Self {
+        // Only a JSON object is APNs' error body: serde would also read the struct from an
+        // array (`["BadDeviceToken"]`), which APNs never sends but a proxy might.
         let parsed: Option<ErrorBody> = if body.is_empty() {
             None
         } else {
-            serde_json::from_slice(body).ok()
+            serde_json::from_slice::<serde_json::Value>(body)
+                .ok()
+                .filter(serde_json::Value::is_object)
+                .and_then(|body| serde_json::from_value(body).ok())
         };
         let (reason, timestamp) = match parsed {
             Some(body) => (
@@ -241,6 +246,25 @@ mod tests {
             DeliveryOutcome::RetryLater {
                 retry_after: None,
                 reason: "HTTP 503".into()
+            }
+        );
+    }
+
+    #[test]
+    fn only_a_json_object_is_read_as_the_error_body() {
+        // serde reads a struct from an array too; APNs never sends one, and a proxy's array
+        // must not kill a token.
+        assert_eq!(
+            outcome(400, r#"["BadDeviceToken", 1700000000123]"#),
+            DeliveryOutcome::Rejected {
+                reason: "HTTP 400".into()
+            }
+        );
+        assert_eq!(
+            outcome(410, r#"["Unregistered", 1700000000123]"#),
+            DeliveryOutcome::TokenDead {
+                dead_since: None,
+                reason: "HTTP 410".into()
             }
         );
     }

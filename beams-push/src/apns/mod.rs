@@ -44,7 +44,7 @@
 //! ```
 
 mod builder;
-mod classify;
+pub(crate) mod classify;
 mod connection;
 mod endpoint;
 mod gateway;

@@ -80,7 +80,12 @@ pub(crate) fn classify(
     if status.is_success() {
         return Verdict::Outcome(DeliveryOutcome::Delivered);
     }
-    let error = serde_json::from_slice::<ErrorBody>(body)
+    // Only an object holding an `error` object is FCM's error body: serde would also read
+    // the structs from arrays, which FCM never sends but a proxy might.
+    let error = serde_json::from_slice::<Value>(body)
+        .ok()
+        .filter(|body| body.get("error").is_some_and(Value::is_object))
+        .and_then(|body| serde_json::from_value::<ErrorBody>(body).ok())
         .map(|b| b.error)
         .unwrap_or_default();
     let code = error.error_code();
@@ -310,6 +315,40 @@ mod tests {
         assert_eq!(class(404, &fcm_error(404, "NOT_FOUND", None, "")), "config");
         assert_eq!(class(404, b"<html>not found</html>"), "config");
         assert_eq!(class(403, b""), "config");
+    }
+
+    #[test]
+    fn only_json_objects_are_read_as_the_error_body() {
+        // serde reads a struct from an array too; FCM never sends one, and a proxy's array
+        // must not kill a token or look like an expired access token.
+        let token_msg = "The registration token is not a valid FCM registration token";
+        assert_eq!(
+            class(
+                400,
+                json!([[token_msg, "INVALID_ARGUMENT"]])
+                    .to_string()
+                    .as_bytes()
+            ),
+            "rejected"
+        );
+        assert_eq!(
+            class(
+                400,
+                json!({"error": [token_msg, "INVALID_ARGUMENT"]})
+                    .to_string()
+                    .as_bytes()
+            ),
+            "rejected"
+        );
+        assert_eq!(
+            class(
+                403,
+                json!({"error": ["", "UNAUTHENTICATED"]})
+                    .to_string()
+                    .as_bytes()
+            ),
+            "config"
+        );
     }
 
     #[test]

@@ -33,7 +33,7 @@
 
 mod access_token;
 mod builder;
-mod classify;
+pub(crate) mod classify;
 mod gateway;
 mod http;
 mod message;

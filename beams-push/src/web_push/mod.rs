@@ -7,7 +7,7 @@
 //! a VAPID token cached per push-service origin.
 
 mod builder;
-mod classify;
+pub(crate) mod classify;
 mod encrypt;
 mod gateway;
 mod message;

@@ -224,6 +224,10 @@ pub(crate) fn metadata(value: Option<Value>) -> Result<DeviceMetadata, ApiError>
 }
 
 #[cfg(test)]
+#[path = "extract_properties.rs"]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
