@@ -73,9 +73,10 @@ pub(crate) fn token_for(user: &str) -> Result<String, String> {
 }
 
 /// The baseline: the same associations through the engine, `CONCURRENCY` tasks of one user
-/// each, on the database the server will serve (opened and closed here first).
+/// each, on the server's database.
 pub(crate) async fn direct_associations(
     database: &Path,
+    set: DeviceSet,
     devices: &[DeviceId],
 ) -> Result<Measure, String> {
     let store = SqliteDeviceStore::open(database)
@@ -87,7 +88,7 @@ pub(crate) async fn direct_associations(
     let mut tasks = Vec::new();
     for (i, slice) in slices.into_iter().enumerate() {
         let beams = beams.clone();
-        let token = token_for(&format!("{}-{i}", DeviceSet::Direct.user_prefix()))?;
+        let token = token_for(&format!("{}-{i}", set.users()))?;
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(slice.len());
             for device in &slice {

@@ -32,10 +32,10 @@ impl Runs<'_> {
     /// One h2load process per connection, each with its own user and slice of `devices`.
     pub(crate) fn associate(
         &mut self,
-        protocol: Protocol,
         set: DeviceSet,
         devices: &[DeviceId],
     ) -> Result<Measure, String> {
+        let protocol = set.protocol;
         let (connections, streams) = protocol.connections_and_streams();
         let mut processes = Vec::new();
         for (i, slice) in split(devices, connections).into_iter().enumerate() {
@@ -49,7 +49,7 @@ impl Runs<'_> {
             }
             let uri_file = self.file("uris.txt");
             std::fs::write(&uri_file, uris).map_err(|e| format!("write {uri_file:?}: {e}"))?;
-            let token = token_for(&format!("{}-{i}", set.user_prefix()))?;
+            let token = token_for(&format!("{}-{i}", set.users()))?;
             let mut args: Vec<String> = protocol.h2load_args().iter().map(|&a| a.into()).collect();
             args.extend([
                 "-c".into(),

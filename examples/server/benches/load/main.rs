@@ -1,37 +1,43 @@
 //! The server under load over HTTP, against its own engine on the same database in one run.
 //!
 //! The bench runs the `beams-server` binary of this build as a child process (default SQLite
-//! store, a fresh data directory, `RUST_LOG=warn`) and drives it with h2load (Debian package
-//! `nghttp2-client`) over HTTP/1.1 keep-alive (`--h1`) and HTTP/2 in cleartext (prior
-//! knowledge). Each run:
+//! store, a fresh data directory, `RUST_LOG=warn`, no per-client rate limits) and drives it
+//! with h2load (Debian package `nghttp2-client`) over HTTP/1.1 keep-alive (`--h1`) and HTTP/2
+//! in cleartext (prior knowledge), 16 requests in flight. For each protocol, in this order:
 //!
+//! - `engine (direct)`, the baseline: `Beams::associate_device` (token check included) in this
+//!   process, on the server's database file opened a second time while the server is idle,
+//!   with the server's policy, 16 tasks of one user each.
 //! - `associate`: `PUT …/devices/fcm/{id}/user` with a Beams Token, every request a different
-//!   registered device. h2load sends the same headers with every request and starts each
-//!   client at the top of its URI list, so each connection is its own h2load process with its
-//!   own user and its own slice of devices: HTTP/1.1 uses 16 connections, HTTP/2 4 connections
-//!   of 4 streams. Every user passes the default limit (100 devices, evict the oldest) early,
-//!   so most associations also evict.
-//! - `direct`, the baseline: `Beams::associate_device` (token check included) on the same
-//!   database file before the server opens it, with the same policy, 16 tasks of one user each.
+//!   device registered before the server started. h2load sends the same headers with every
+//!   request and starts each client at the top of its URI list, so each connection is its own
+//!   h2load process with its own user and its own slice of devices: HTTP/1.1 uses 16
+//!   connections, HTTP/2 4 connections of 4 streams. Every user passes the default limit (100
+//!   devices, evict the oldest) early, so most associations also evict, in the baseline too.
+//! - `associate + slow`: the same again on other devices while 200 slow clients hold
+//!   connections, half sending a request header one byte a second, half sending nothing; a
+//!   slow client the server drops connects again.
+//!
+//! Then, for each protocol:
+//!
 //! - `register`: `POST …/devices/fcm` with one JSON body. h2load cannot vary a body, so after
 //!   the first request every registration renews the same device (a write all the same).
-//! - `publish`: `POST …/publishes/users` to 16 users with 100 FCM devices each. No FCM gateway is
-//!   configured: a publish is answered at once and, in the background, looks up the users'
+//! - `publish`: `POST …/publishes/users` to 16 users with 100 FCM devices each. No FCM gateway
+//!   is configured: a publish is answered at once and, in the background, looks up the users'
 //!   devices and skips them, so this measures answering and lookups, not delivery. The bench
 //!   waits for the server to go idle after each publish run and prints how long that took.
-//! - `associate + slow`: the association runs again while 200 slow clients hold connections,
-//!   half sending a request header one byte a second, half sending nothing; a slow client the
-//!   server drops connects again.
 //!
 //! For each run: successful requests per second, p50 and p99 latency (from h2load's
-//! per-request log), the server's CPU time per request and its peak RSS during the run
-//! (`VmHWM`, reset before each run). Figures vary across machines, so each row also has a ratio
-//! to a baseline of the same run; the targets are `associate` at least 0.5× `direct` and the
-//! p99 with slow clients within 2× the p99 without.
+//! per-request log), the server's CPU time per request (this process's for the baseline) and
+//! its peak RSS during the run (`VmHWM`, reset before each run). Figures vary across machines,
+//! so each row also has a ratio to a baseline measured just before it: the targets are
+//! `associate` at least 0.5× the engine's throughput and the p99 beside slow clients within
+//! 2× the p99 without. On a machine of few cores h2load takes its share of them, which the
+//! throughput ratio counts against the server and the CPU ratio does not.
 //!
-//! Run with `cargo bench -p beams-server --bench load` (about a minute on two cores). Without
-//! `--bench` (as `cargo test --benches` runs it) it makes a small run; without h2load on the
-//! `PATH` it says so and does nothing.
+//! Run with `cargo bench -p beams-server --bench load` (about two minutes on two cores).
+//! Without `--bench` (as `cargo test --benches` runs it) it makes a small run; without h2load
+//! on the `PATH` it says so and does nothing.
 
 mod direct;
 mod h2load;
@@ -114,33 +120,72 @@ impl Protocol {
     }
 }
 
-/// The device sets registered before the server starts, one per association run.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum DeviceSet {
+/// Which client an association run has, beside what.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// The engine in this process: the baseline.
     Direct,
-    Http1,
-    Http2,
-    Http1Slow,
-    Http2Slow,
+    /// h2load alone.
+    Calm,
+    /// h2load beside slow clients.
+    Slow,
 }
 
-pub(crate) const DEVICE_SETS: [DeviceSet; 5] = [
-    DeviceSet::Direct,
-    DeviceSet::Http1,
-    DeviceSet::Http2,
-    DeviceSet::Http1Slow,
-    DeviceSet::Http2Slow,
-];
+/// The devices of one association run, registered before the server starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DeviceSet {
+    pub(crate) protocol: Protocol,
+    pub(crate) phase: Phase,
+}
+
+pub(crate) const DEVICE_SETS: [DeviceSet; 6] = {
+    use {Phase::*, Protocol::*};
+    [
+        DeviceSet {
+            protocol: Http1,
+            phase: Direct,
+        },
+        DeviceSet {
+            protocol: Http1,
+            phase: Calm,
+        },
+        DeviceSet {
+            protocol: Http1,
+            phase: Slow,
+        },
+        DeviceSet {
+            protocol: Http2,
+            phase: Direct,
+        },
+        DeviceSet {
+            protocol: Http2,
+            phase: Calm,
+        },
+        DeviceSet {
+            protocol: Http2,
+            phase: Slow,
+        },
+    ]
+};
 
 impl DeviceSet {
-    pub(crate) fn user_prefix(self) -> &'static str {
-        match self {
-            DeviceSet::Direct => "direct",
-            DeviceSet::Http1 => "h1",
-            DeviceSet::Http2 => "h2",
-            DeviceSet::Http1Slow => "h1-slow",
-            DeviceSet::Http2Slow => "h2-slow",
-        }
+    /// Where the set's ids are in what [`register_devices`] returns.
+    fn index(self) -> usize {
+        self.protocol as usize * 3 + self.phase as usize
+    }
+
+    /// The set's users are this, a hyphen and a number: one user per connection.
+    pub(crate) fn users(self) -> String {
+        let protocol = match self.protocol {
+            Protocol::Http1 => "h1",
+            Protocol::Http2 => "h2",
+        };
+        let phase = match self.phase {
+            Phase::Direct => "direct",
+            Phase::Calm => "calm",
+            Phase::Slow => "slow",
+        };
+        format!("{protocol}-{phase}")
     }
 }
 
@@ -182,37 +227,52 @@ fn run(size: Size) -> Result<(), String> {
         sets.iter().map(Vec::len).sum::<usize>(),
         started.elapsed().as_secs_f64()
     );
-    let own_cpu = cpu_seconds(std::process::id());
-    let mut direct = rt.block_on(direct_associations(
-        &database,
-        device_set(&sets, DeviceSet::Direct),
-    ))?;
-    direct.cpu_seconds = cpu_seconds(std::process::id())
-        .zip(own_cpu)
-        .map(|(after, before)| after - before);
-
     let mut server = ServerProcess::start(&data_dir, &temp.path().join("server.log"))?;
     let idle_rss = status_kib(server.pid, "VmRSS").unwrap_or(0);
-    let mut rows = vec![Row::new("associate", "direct (engine)", &direct, None)];
+    let mut rows = Vec::new();
     let mut runs = Runs {
         server: &server,
         work: &work,
         counter: 0,
     };
 
-    let mut undisturbed = Vec::new();
-    for (protocol, set) in [
-        (Protocol::Http1, DeviceSet::Http1),
-        (Protocol::Http2, DeviceSet::Http2),
-    ] {
-        let measure = runs.associate(protocol, set, device_set(&sets, set))?;
+    // Each HTTP association run comes right after its baseline and right before the same run
+    // beside slow clients, so the runs compared see the same machine. The baseline opens the
+    // database the (idle) server has open, as a second process would.
+    let mut slow_reports = Vec::new();
+    for protocol in [Protocol::Http1, Protocol::Http2] {
+        let set = |phase| DeviceSet { protocol, phase };
+        let direct = {
+            let own_cpu = cpu_seconds(std::process::id());
+            let devices = device_set(&sets, set(Phase::Direct));
+            let mut direct =
+                rt.block_on(direct_associations(&database, set(Phase::Direct), devices))?;
+            direct.cpu_seconds = cpu_seconds(std::process::id())
+                .zip(own_cpu)
+                .map(|(after, before)| after - before);
+            direct
+        };
+        rows.push(Row::new("associate", "engine (direct)", &direct, None));
+        let calm = runs.associate(set(Phase::Calm), device_set(&sets, set(Phase::Calm)))?;
         rows.push(Row::new(
             "associate",
             protocol.name(),
-            &measure,
-            Some(against_direct(&measure, &direct)),
+            &calm,
+            Some(against_direct(&calm, &direct)),
         ));
-        undisturbed.push(measure);
+        let slow = rt.block_on(SlowClients::connect(server.addr.clone(), size.slow_clients))?;
+        let disturbed = runs.associate(set(Phase::Slow), device_set(&sets, set(Phase::Slow)));
+        slow_reports.push((protocol, rt.block_on(slow.stop())));
+        let disturbed = disturbed?;
+        let p99 = disturbed.percentile(0.99).as_secs_f64()
+            / calm.percentile(0.99).as_secs_f64().max(f64::MIN_POSITIVE);
+        let rps = disturbed.per_second() / calm.per_second().max(f64::MIN_POSITIVE);
+        rows.push(Row::new(
+            &format!("associate + {} slow", size.slow_clients),
+            protocol.name(),
+            &disturbed,
+            Some(format!("p99 {p99:.2}×, rps {rps:.2}× undisturbed")),
+        ));
     }
 
     let mut settle_times = Vec::new();
@@ -247,26 +307,6 @@ fn run(size: Size) -> Result<(), String> {
         }
     }
 
-    let slow = rt.block_on(SlowClients::connect(server.addr.clone(), size.slow_clients))?;
-    for ((protocol, set), calm) in [
-        (Protocol::Http1, DeviceSet::Http1Slow),
-        (Protocol::Http2, DeviceSet::Http2Slow),
-    ]
-    .into_iter()
-    .zip(&undisturbed)
-    {
-        let measure = runs.associate(protocol, set, device_set(&sets, set))?;
-        let p99 = measure.percentile(0.99).as_secs_f64()
-            / calm.percentile(0.99).as_secs_f64().max(f64::MIN_POSITIVE);
-        let rps = measure.per_second() / calm.per_second().max(f64::MIN_POSITIVE);
-        rows.push(Row::new(
-            &format!("associate + {} slow", size.slow_clients),
-            protocol.name(),
-            &measure,
-            Some(format!("p99 {p99:.2}×, rps {rps:.2}× undisturbed")),
-        ));
-    }
-    let slow_report = rt.block_on(slow.stop());
     let final_rss = status_kib(server.pid, "VmRSS").unwrap_or(0);
     let exited = server.child.try_wait().map_err(|e| format!("wait: {e}"))?;
     server.kill();
@@ -294,7 +334,9 @@ fn run(size: Size) -> Result<(), String> {
             settled.as_secs_f64()
         );
     }
-    println!("slow clients: {slow_report}");
+    for (protocol, report) in slow_reports {
+        println!("slow clients beside {}: {report}", protocol.name());
+    }
     if let Some(status) = exited {
         println!("the server exited during the bench: {status}");
     }
@@ -303,7 +345,7 @@ fn run(size: Size) -> Result<(), String> {
 }
 
 fn device_set(sets: &[Vec<DeviceId>], set: DeviceSet) -> &[DeviceId] {
-    &sets[set as usize]
+    sets.get(set.index()).map_or(&[], Vec::as_slice)
 }
 
 /// Throughput, and server CPU per request, against the engine's.
@@ -337,10 +379,16 @@ fn registration_body() -> String {
     .to_string()
 }
 
-/// To the 16 users of the HTTP/1.1 association run, each with `DEVICE_LIMIT` FCM devices.
+/// To the 16 users of the undisturbed HTTP/1.1 association run, each with `DEVICE_LIMIT` FCM devices.
 fn publish_body() -> String {
     let users: Vec<String> = (0..CONCURRENCY)
-        .map(|i| format!("{}-{i}", DeviceSet::Http1.user_prefix()))
+        .map(|i| {
+            let set = DeviceSet {
+                protocol: Protocol::Http1,
+                phase: Phase::Calm,
+            };
+            format!("{}-{i}", set.users())
+        })
         .collect();
     serde_json::json!({
         "users": users,
