@@ -1,0 +1,159 @@
+//! The server binary as a child process, and what `/proc` says about it.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::{INSTANCE, LIMIT, SECRET};
+
+/// The server binary of this build, as a child process; killed when dropped.
+pub(crate) struct ServerProcess {
+    pub(crate) child: Child,
+    pub(crate) pid: u32,
+    pub(crate) addr: String,
+}
+
+impl ServerProcess {
+    pub(crate) fn start(data_dir: &Path, log: &Path) -> Result<Self, String> {
+        let log = std::fs::File::create(log).map_err(|e| format!("no server log: {e}"))?;
+        let mut command = Command::new(env!("CARGO_BIN_EXE_beams-server"));
+        for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("BEAMS_")) {
+            command.env_remove(name);
+        }
+        let data_dir = data_dir.to_str().ok_or("the data directory is not UTF-8")?;
+        let mut child = command
+            .args([
+                "--data-dir",
+                data_dir,
+                "--listen",
+                "127.0.0.1:0",
+                "--instance-id",
+                INSTANCE,
+                "--secret-key",
+                SECRET,
+                // A load test is many clients on one address: no per-client limits.
+                "--registrations-per-minute",
+                "0",
+                "--interest-changes-per-minute",
+                "0",
+                "--auth-example",
+                "off",
+            ])
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("beams-server does not start: {e}"))?;
+        let pid = child.id();
+        let stdout = child.stdout.take();
+        let mut server = ServerProcess {
+            child,
+            pid,
+            addr: String::new(),
+        };
+        let stdout = stdout.ok_or("no stdout")?;
+        let (lines, received) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let line = received
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .map_err(|_| "beams-server printed no `listening on` line")?;
+            if let Some(addr) = line.strip_prefix("listening on http://") {
+                server.addr = addr.trim().to_owned();
+                return Ok(server);
+            }
+        }
+    }
+
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A `kB` field of the process's `/proc/<pid>/status` (`VmRSS`, `VmHWM`).
+pub(crate) fn status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+}
+
+/// Resets the process's peak RSS (`VmHWM`) to its current RSS (Linux).
+pub(crate) fn reset_peak(pid: u32) {
+    let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+}
+
+/// User and system CPU time the process has used, in seconds (Linux).
+pub(crate) fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    // Clock ticks; 100 a second on every Linux this runs on (USER_HZ).
+    Some((utime + stime) as f64 / 100.0)
+}
+
+/// Waits (bounded) until the server uses no CPU for half a second; returns how long that took.
+pub(crate) fn wait_until_idle(pid: u32) -> Result<Duration, String> {
+    let started = Instant::now();
+    let mut last = cpu_seconds(pid).ok_or("cannot read the server's CPU time")?;
+    let mut quiet_since = Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = cpu_seconds(pid).ok_or("cannot read the server's CPU time")?;
+        if now - last > 0.015 {
+            quiet_since = Instant::now();
+        }
+        last = now;
+        if quiet_since.elapsed() >= Duration::from_millis(500) {
+            return Ok(quiet_since.duration_since(started));
+        }
+        if started.elapsed() > LIMIT {
+            return Err(format!("the server was still busy after {LIMIT:?}"));
+        }
+    }
+}
+
+/// The warnings and errors the server logged, counted by message.
+pub(crate) fn server_warnings(log: &Path) -> String {
+    let Ok(text) = std::fs::read_to_string(log) else {
+        return "unreadable".into();
+    };
+    let mut by_message: BTreeMap<String, usize> = BTreeMap::new();
+    for line in text
+        .lines()
+        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+    {
+        // Drop the timestamp; keep level, target and message.
+        let message = line.split_once(' ').map_or(line, |(_, rest)| rest).trim();
+        let message: String = message.chars().take(160).collect();
+        *by_message.entry(message).or_default() += 1;
+    }
+    if by_message.is_empty() {
+        return "no warnings or errors".into();
+    }
+    by_message
+        .iter()
+        .map(|(message, n)| format!("\n  {n}× {message}"))
+        .collect()
+}
