@@ -1,6 +1,6 @@
 //! The per-client limits of the open device API, and the extractors that apply them: a
-//! handler that takes [`RegistrationAllowed`] or [`InterestChangeAllowed`] runs only when the
-//! calling client is within its limit, and answers 429 with `Retry-After` otherwise.
+//! registration or an interest change runs only when the calling client is within its limit,
+//! and is answered 429 with `Retry-After` otherwise.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;

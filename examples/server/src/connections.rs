@@ -256,7 +256,9 @@ impl Activity {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             if busy {
-                tokio::time::sleep(timeout).await;
+                // Checked again soon, so a connection whose last request just ended is
+                // closed close to its timeout, not up to twice it.
+                tokio::time::sleep(timeout / 8).await;
             } else if since + timeout <= Instant::now() {
                 return;
             } else {

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
+use axum::serve::ListenerExt;
 use beams_core::Platform;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -129,7 +130,12 @@ impl Server {
         let stop = CancellationToken::new();
         let limits = self.connection_limits;
         let serving = match self.tls {
-            None => tokio::spawn(connections::serve(listener, self.app, limits, stop.clone())),
+            None => tokio::spawn(connections::serve(
+                listener.tap_io(|tcp| tls::set_nodelay(tcp)),
+                self.app,
+                limits,
+                stop.clone(),
+            )),
             Some(acceptor) => {
                 let addr = local_addr(&listener)?;
                 let listener = TlsListener::new(listener, acceptor)

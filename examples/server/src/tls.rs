@@ -95,6 +95,7 @@ async fn accept_loop(
                 continue;
             }
         };
+        set_nodelay(&stream);
         let (acceptor, ready) = (acceptor.clone(), ready.clone());
         tokio::spawn(async move {
             let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));
@@ -107,6 +108,14 @@ async fn accept_loop(
                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
             }
         });
+    }
+}
+
+/// Turns Nagle's algorithm off on `stream`: small HTTP/2 frames otherwise wait for the peer's
+/// delayed ACK, some 40 ms per answer.
+pub(crate) fn set_nodelay(stream: &TcpStream) {
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(%error, "could not set TCP_NODELAY");
     }
 }
 
