@@ -60,24 +60,16 @@ const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 
-/// `secs` (from 1970 to 9999) written as an HTTP date, from the calendar rules (Howard
-/// Hinnant's `civil_from_days`), not from the parser's own library.
+/// `secs` (from 1970 to 9999) written as an HTTP date, from the calendar rules walked day
+/// by day ([`date_of`]), not from the parser's own library.
 pub fn http_date(secs: i64, form: DateForm) -> String {
     let days = secs.div_euclid(86_400);
     let in_day = secs.rem_euclid(86_400);
     let (hour, minute, second) = (in_day / 3600, in_day % 3600 / 60, in_day % 60);
     // 1970-01-01 was a Thursday.
     let weekday = DAYS[usize::try_from((days + 4).rem_euclid(7)).unwrap_or(0)];
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let month = MONTHS[usize::try_from(month - 1).unwrap_or(0)];
+    let (year, month, day) = date_of(days);
+    let month = MONTHS[month];
     let short = &weekday[..3];
     match form {
         DateForm::Imf => {
@@ -91,6 +83,26 @@ pub fn http_date(secs: i64, form: DateForm) -> String {
             format!("{short} {month} {day:>2} {hour:02}:{minute:02}:{second:02} {year}")
         }
     }
+}
+
+/// The year, month (0-based) and day of the month `days` (at least 0) after 1970-01-01,
+/// walked a year and then a month at a time: slow and plain, so it shares nothing with the
+/// date arithmetic under test.
+fn date_of(mut days: i64) -> (i64, usize, i64) {
+    let leap = |year: i64| (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let mut year = 1970;
+    while days >= if leap(year) { 366 } else { 365 } {
+        days -= if leap(year) { 366 } else { 365 };
+        year += 1;
+    }
+    let february = if leap(year) { 29 } else { 28 };
+    let lengths = [31, february, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    let mut month = 0;
+    while month < 11 && days >= lengths[month] {
+        days -= lengths[month];
+        month += 1;
+    }
+    (year, month, days + 1)
 }
 
 impl RetryAfter {
