@@ -61,7 +61,7 @@ const MONTHS: [&str; 12] = [
 ];
 
 /// `secs` (from 1970 to 9999) written as an HTTP date, from the calendar rules walked day
-/// by day ([`date_of`]), not from the parser's own library.
+/// by day, not from the parser's own library.
 pub fn http_date(secs: i64, form: DateForm) -> String {
     let days = secs.div_euclid(86_400);
     let in_day = secs.rem_euclid(86_400);
