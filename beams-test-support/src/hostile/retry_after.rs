@@ -60,8 +60,8 @@ const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 
-/// `secs` (from 1970 to 9999) written as an HTTP date, from the calendar rules walked day
-/// by day, not from the parser's own library.
+/// `secs` (from 1970 to 9999) written as an HTTP date, from the calendar walked a year and a
+/// month at a time, not from the parser's own library.
 pub fn http_date(secs: i64, form: DateForm) -> String {
     let days = secs.div_euclid(86_400);
     let in_day = secs.rem_euclid(86_400);
