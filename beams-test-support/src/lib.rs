@@ -26,4 +26,5 @@ pub mod bench;
 pub mod fcm_fixtures;
 pub mod fcm_mock;
 pub mod hostile;
+pub mod server_process;
 pub mod web_push_mock;

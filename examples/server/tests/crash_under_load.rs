@@ -12,15 +12,15 @@
 )]
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use beams_core::{DeviceStore, InstanceId, Platform, SecretKey, TokenIssuer, UserId};
 use beams_store_sqlite::SqliteDeviceStore;
+use beams_test_support::server_process::ServerProcess;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::http::{Method, Request};
@@ -46,87 +46,33 @@ const KILL_AFTER: usize = 300;
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
-/// The running binary; killed if the test fails before it is.
-struct Running {
-    child: Child,
-    base: String,
-}
-
-impl Running {
-    fn start(data_dir: &Path) -> Running {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_beams-server"));
-        for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("BEAMS_")) {
-            command.env_remove(name);
-        }
-        let limit = DEVICE_LIMIT.to_string();
-        let mut child = command
-            .args([
-                "--data-dir",
-                data_dir.to_str().unwrap(),
-                "--listen",
-                "127.0.0.1:0",
-                "--instance-id",
-                INSTANCE,
-                "--secret-key",
-                SECRET,
-                "--device-limit",
-                &limit,
-                "--device-limit-policy",
-                "refuse",
-                "--registrations-per-minute",
-                "0",
-                "--interest-changes-per-minute",
-                "0",
-                "--auth-example",
-                "off",
-            ])
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut running = Running {
-            child,
-            base: String::new(),
-        };
-        let (lines, received) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if lines.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let deadline = Instant::now() + LIMIT;
-        loop {
-            let line = received
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .expect("a `listening on` line within the limit");
-            if let Some(addr) = line.strip_prefix("listening on ") {
-                running.base = addr.trim().to_owned();
-                return running;
-            }
-        }
-    }
-
-    /// SIGKILL, and the exit reaped (bounded).
-    fn kill(&mut self) {
-        self.child.kill().unwrap();
-        let deadline = Instant::now() + LIMIT;
-        while self.child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "still running after SIGKILL");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The binary on `data_dir`, with the refuse policy and no per-client limits (the storm is
+/// many clients on one address).
+fn start(data_dir: &Path) -> ServerProcess {
+    let limit = DEVICE_LIMIT.to_string();
+    ServerProcess::start(
+        Path::new(env!("CARGO_BIN_EXE_beams-server")),
+        &[
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "--instance-id",
+            INSTANCE,
+            "--secret-key",
+            SECRET,
+            "--device-limit",
+            &limit,
+            "--device-limit-policy",
+            "refuse",
+            "--registrations-per-minute",
+            "0",
+            "--interest-changes-per-minute",
+            "0",
+            "--auth-example",
+            "off",
+        ],
+        Stdio::null(),
+    )
+    .unwrap()
 }
 
 /// One request, bounded; the status and JSON body, or why there was none.
@@ -236,11 +182,11 @@ async fn every_association_answered_before_a_kill_survives_it_within_the_limit()
     let temp = tempfile::tempdir().unwrap();
     let data_dir = temp.path().join("beams-data");
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
-    let mut first = Running::start(&data_dir);
+    let mut first = start(&data_dir);
 
     let registering: Vec<_> = (0..TASKS)
         .map(|task| {
-            let (client, base) = (client.clone(), first.base.clone());
+            let (client, base) = (client.clone(), format!("http://{}", first.addr));
             tokio::spawn(async move {
                 let mut devices = Vec::new();
                 for k in 0..DEVICES_PER_TASK {
@@ -285,7 +231,7 @@ async fn every_association_answered_before_a_kill_survives_it_within_the_limit()
         .map(|(task, devices)| {
             tokio::spawn(associate_all(
                 client.clone(),
-                first.base.clone(),
+                format!("http://{}", first.addr),
                 task,
                 devices,
                 Arc::clone(&tokens),
@@ -303,7 +249,7 @@ async fn every_association_answered_before_a_kill_survives_it_within_the_limit()
             )
         });
     storm.killing.store(true, Ordering::SeqCst);
-    first.kill();
+    first.kill_now().unwrap();
     for task in storming {
         tokio::time::timeout(LIMIT, task)
             .await
@@ -326,12 +272,15 @@ async fn every_association_answered_before_a_kill_survives_it_within_the_limit()
         "the storm was not over at the kill"
     );
 
-    let mut second = Running::start(&data_dir);
+    let mut second = start(&data_dir);
     for (device, wanted) in &associated {
         let (status, answer) = send(
             &client,
             Method::GET,
-            device_api(&second.base, &format!("/devices/fcm/{device}")),
+            device_api(
+                &format!("http://{}", second.addr),
+                &format!("/devices/fcm/{device}"),
+            ),
             &[],
             String::new(),
         )
@@ -348,7 +297,7 @@ async fn every_association_answered_before_a_kill_survives_it_within_the_limit()
             user(*wanted)
         );
     }
-    second.kill();
+    second.kill_now().unwrap();
 
     let store = SqliteDeviceStore::open(data_dir.join("beams.db"))
         .await

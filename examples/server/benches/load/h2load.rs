@@ -9,7 +9,9 @@ use beams_core::DeviceId;
 
 use crate::direct::token_for;
 use crate::measure::Measure;
-use crate::server::{ServerProcess, cpu_seconds, reset_peak, status_kib};
+use beams_test_support::server_process::ServerProcess;
+
+use crate::server::{cpu_seconds, reset_peak, status_kib};
 use crate::{DeviceSet, INSTANCE, LIMIT, Protocol, split};
 
 /// Starts h2load runs against one server, each with its own files.

@@ -53,7 +53,7 @@ use beams_core::DeviceId;
 use crate::direct::{direct_associations, register_devices};
 use crate::h2load::Runs;
 use crate::measure::{Measure, Row, mib, print_table};
-use crate::server::{ServerProcess, cpu_seconds, server_warnings, status_kib, wait_until_idle};
+use crate::server::{cpu_seconds, server_warnings, start_server, status_kib, wait_until_idle};
 use crate::slow::SlowClients;
 
 pub(crate) const INSTANCE: &str = "0b7a1e52-6c1d-4f0e-9a3b-2d4c6e8f0a1b";
@@ -227,7 +227,7 @@ fn run(size: Size) -> Result<(), String> {
         sets.iter().map(Vec::len).sum::<usize>(),
         started.elapsed().as_secs_f64()
     );
-    let mut server = ServerProcess::start(&data_dir, &temp.path().join("server.log"))?;
+    let mut server = start_server(&data_dir, &temp.path().join("server.log"))?;
     let idle_rss = status_kib(server.pid, "VmRSS").unwrap_or(0);
     let mut rows = Vec::new();
     let mut runs = Runs {
@@ -309,7 +309,9 @@ fn run(size: Size) -> Result<(), String> {
 
     let final_rss = status_kib(server.pid, "VmRSS").unwrap_or(0);
     let exited = server.child.try_wait().map_err(|e| format!("wait: {e}"))?;
-    server.kill();
+    if exited.is_none() {
+        server.kill_now()?;
+    }
     let warnings = server_warnings(&temp.path().join("server.log"));
 
     print_table(&rows);

@@ -1,91 +1,36 @@
 //! The server binary as a child process, and what `/proc` says about it.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use beams_test_support::server_process::ServerProcess;
 
 use crate::{INSTANCE, LIMIT, SECRET};
 
-/// The server binary of this build, as a child process; killed when dropped.
-pub(crate) struct ServerProcess {
-    pub(crate) child: Child,
-    pub(crate) pid: u32,
-    pub(crate) addr: String,
-}
-
-impl ServerProcess {
-    pub(crate) fn start(data_dir: &Path, log: &Path) -> Result<Self, String> {
-        let log = std::fs::File::create(log).map_err(|e| format!("no server log: {e}"))?;
-        let mut command = Command::new(env!("CARGO_BIN_EXE_beams-server"));
-        for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("BEAMS_")) {
-            command.env_remove(name);
-        }
-        let data_dir = data_dir.to_str().ok_or("the data directory is not UTF-8")?;
-        let mut child = command
-            .args([
-                "--data-dir",
-                data_dir,
-                "--listen",
-                "127.0.0.1:0",
-                "--instance-id",
-                INSTANCE,
-                "--secret-key",
-                SECRET,
-                // A load test is many clients on one address: no per-client limits.
-                "--registrations-per-minute",
-                "0",
-                "--interest-changes-per-minute",
-                "0",
-                "--auth-example",
-                "off",
-            ])
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .map_err(|e| format!("beams-server does not start: {e}"))?;
-        let pid = child.id();
-        let stdout = child.stdout.take();
-        let mut server = ServerProcess {
-            child,
-            pid,
-            addr: String::new(),
-        };
-        let stdout = stdout.ok_or("no stdout")?;
-        let (lines, received) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if lines.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let line = received
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .map_err(|_| "beams-server printed no `listening on` line")?;
-            if let Some(addr) = line.strip_prefix("listening on http://") {
-                server.addr = addr.trim().to_owned();
-                return Ok(server);
-            }
-        }
-    }
-
-    pub(crate) fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
+/// The server binary of this build on `data_dir`, logging to `log`, without per-client limits
+/// (a load test is many clients on one address) or the example token route.
+pub(crate) fn start_server(data_dir: &Path, log: &Path) -> Result<ServerProcess, String> {
+    let log = std::fs::File::create(log).map_err(|e| format!("no server log: {e}"))?;
+    let data_dir = data_dir.to_str().ok_or("the data directory is not UTF-8")?;
+    ServerProcess::start(
+        Path::new(env!("CARGO_BIN_EXE_beams-server")),
+        &[
+            "--data-dir",
+            data_dir,
+            "--instance-id",
+            INSTANCE,
+            "--secret-key",
+            SECRET,
+            "--registrations-per-minute",
+            "0",
+            "--interest-changes-per-minute",
+            "0",
+            "--auth-example",
+            "off",
+        ],
+        log,
+    )
 }
 
 /// A `kB` field of the process's `/proc/<pid>/status` (`VmRSS`, `VmHWM`).

@@ -1,72 +1,23 @@
 //! The binary on a fresh machine: no configuration, an empty data directory. It creates its
 //! identity, serves, stops cleanly on SIGTERM, and reuses the identity on the next start.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use beams_test_support::server_process::ServerProcess;
 
 use crate::support::LIMIT;
 
-/// The running binary; killed if a test fails before stopping it.
-struct Running {
-    child: Child,
-    addr: String,
-    banner: Vec<String>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(data_dir: &Path) -> Running {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_beams-server"));
-    for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("BEAMS_")) {
-        command.env_remove(name);
-    }
-    let mut child = command
-        .args([
-            "--data-dir",
-            data_dir.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (lines, received) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut running = Running {
-        child,
-        addr: String::new(),
-        banner: Vec::new(),
-    };
-    let deadline = Instant::now() + LIMIT;
-    loop {
-        let line = received
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .unwrap_or_else(|_| panic!("no `listening on` line; got {:?}", running.banner));
-        if let Some(addr) = line.strip_prefix("listening on http://") {
-            running.addr = addr.to_owned();
-            return running;
-        }
-        running.banner.push(line);
-    }
+fn start(data_dir: &Path) -> ServerProcess {
+    ServerProcess::start(
+        Path::new(env!("CARGO_BIN_EXE_beams-server")),
+        &["--data-dir", data_dir.to_str().unwrap()],
+        Stdio::null(),
+    )
+    .unwrap()
 }
 
 fn get(addr: &str, path: &str) -> String {
@@ -83,7 +34,7 @@ fn get(addr: &str, path: &str) -> String {
 }
 
 /// Sends SIGTERM and waits (bounded) for a clean exit.
-fn terminate(mut running: Running) {
+fn terminate(mut running: ServerProcess) {
     let pid = running.child.id().to_string();
     let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(status.success());
@@ -98,7 +49,7 @@ fn terminate(mut running: Running) {
     }
 }
 
-fn banner_line<'a>(running: &'a Running, label: &str) -> &'a str {
+fn banner_line<'a>(running: &'a ServerProcess, label: &str) -> &'a str {
     running
         .banner
         .iter()

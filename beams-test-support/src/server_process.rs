@@ -1,0 +1,107 @@
+//! The `beams-server` binary as a child process: started with the given flags and none of the
+//! caller's `BEAMS_…` variables, ready once it prints its `listening on` line, and killed when
+//! dropped (so a failing test never leaves it running).
+//!
+//! ```no_run
+//! use beams_test_support::server_process::ServerProcess;
+//! use std::process::Stdio;
+//!
+//! # fn run(binary: &std::path::Path) -> Result<(), String> {
+//! let mut server = ServerProcess::start(binary, &["--data-dir", "/tmp/x"], Stdio::null())?;
+//! println!("serving at http://{}", server.addr);
+//! server.kill_now()?;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How long the server may take to start listening, or to exit once killed.
+const START_LIMIT: Duration = Duration::from_secs(30);
+
+/// A running `beams-server`.
+#[derive(Debug)]
+pub struct ServerProcess {
+    /// The process.
+    pub child: Child,
+    /// Its process id.
+    pub pid: u32,
+    /// Where it listens, `host:port` (the `--listen 127.0.0.1:0` it is always given).
+    pub addr: String,
+    /// What it printed before `listening on`: the banner.
+    pub banner: Vec<String>,
+}
+
+impl ServerProcess {
+    /// Starts `binary` listening on an ephemeral loopback port with `flags`, logging at `warn`
+    /// to `stderr`, and waits (bounded) until it listens.
+    pub fn start(binary: &Path, flags: &[&str], stderr: impl Into<Stdio>) -> Result<Self, String> {
+        let mut command = Command::new(binary);
+        for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("BEAMS_")) {
+            command.env_remove(name);
+        }
+        let mut child = command
+            .args(["--listen", "127.0.0.1:0"])
+            .args(flags)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .map_err(|e| format!("beams-server does not start: {e}"))?;
+        let stdout = child.stdout.take();
+        let mut server = ServerProcess {
+            pid: child.id(),
+            child,
+            addr: String::new(),
+            banner: Vec::new(),
+        };
+        let stdout = stdout.ok_or("beams-server has no stdout")?;
+        let (lines, received) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + START_LIMIT;
+        loop {
+            let line = received
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .map_err(|_| format!("no `listening on` line; printed {:?}", server.banner))?;
+            if let Some(addr) = line.strip_prefix("listening on http://") {
+                server.addr = addr.trim().to_owned();
+                return Ok(server);
+            }
+            server.banner.push(line);
+        }
+    }
+
+    /// SIGKILL, and waits (bounded) until the process has exited.
+    pub fn kill_now(&mut self) -> Result<(), String> {
+        self.child.kill().map_err(|e| format!("kill: {e}"))?;
+        let deadline = Instant::now() + START_LIMIT;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(_)) => return Ok(()),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Ok(None) => return Err("still running after SIGKILL".into()),
+                Err(e) => return Err(format!("wait: {e}")),
+            }
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
