@@ -15,8 +15,8 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::{Pin, pin};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -226,8 +226,10 @@ impl HttpBody for ReadToEnd {
 
 /// Whether a connection has requests in flight, and since when it has had none.
 struct Activity {
+    opened: Instant,
     in_flight: AtomicUsize,
-    idle_since: Mutex<Instant>,
+    /// When the last request ended, in milliseconds after `opened`.
+    idle_since_ms: AtomicU64,
 }
 
 /// A request in flight; dropping it (answered or cancelled) ends it.
@@ -236,8 +238,9 @@ struct Busy(Arc<Activity>);
 impl Activity {
     fn new() -> Self {
         Activity {
+            opened: Instant::now(),
             in_flight: AtomicUsize::new(0),
-            idle_since: Mutex::new(Instant::now()),
+            idle_since_ms: AtomicU64::new(0),
         }
     }
 
@@ -251,10 +254,8 @@ impl Activity {
         loop {
             // In this order: a request that ends sets the time before it stops counting.
             let busy = self.in_flight.load(Ordering::Acquire) > 0;
-            let since = *self
-                .idle_since
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let since =
+                self.opened + Duration::from_millis(self.idle_since_ms.load(Ordering::Acquire));
             if busy {
                 // Checked again soon, so a connection whose last request just ended is
                 // closed close to its timeout, not up to twice it.
@@ -270,11 +271,8 @@ impl Activity {
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        *self
-            .0
-            .idle_since
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Instant::now();
+        let ended = u64::try_from(self.0.opened.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.0.idle_since_ms.store(ended, Ordering::Release);
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }

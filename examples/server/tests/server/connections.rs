@@ -65,6 +65,16 @@ async fn read_answer(stream: &mut TcpStream) -> String {
     String::from_utf8_lossy(&read).into_owned()
 }
 
+/// Writes an HTTP/1.1 JSON POST of `body` to `path`, with `headers` (each ending in CRLF).
+async fn post_json(stream: &mut TcpStream, path: &str, headers: &str, body: &str) {
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\n{headers}Content-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+}
+
 #[tokio::test]
 async fn slow_headers_and_idle_connections_are_closed() {
     let server = TestServer::start(&["--header-read-timeout", "1", "--idle-timeout", "2"]).await;
@@ -137,17 +147,13 @@ async fn an_early_refusal_keeps_the_connection_usable_or_says_close() {
     // Refused on the secret key before the body is read: the answer says close, and the
     // server closes.
     let mut stream = connect(&server).await;
-    stream
-        .write_all(
-            format!(
-                "POST {publish} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer wrong\r\n\
-                 Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            )
-            .as_bytes(),
-        )
-        .await
-        .unwrap();
+    post_json(
+        &mut stream,
+        &publish,
+        "Authorization: Bearer wrong\r\n",
+        &body,
+    )
+    .await;
     let answer = read_answer(&mut stream).await;
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
     assert!(
@@ -161,17 +167,7 @@ async fn an_early_refusal_keeps_the_connection_usable_or_says_close() {
     let mut stream = connect(&server).await;
     let register = format!("/device_api/v1/instances/{INSTANCE}/devices/fcm");
     let bad = "{\"token\": \"not a token\"}";
-    stream
-        .write_all(
-            format!(
-                "POST {register} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
-                 Content-Length: {}\r\n\r\n{bad}",
-                bad.len()
-            )
-            .as_bytes(),
-        )
-        .await
-        .unwrap();
+    post_json(&mut stream, &register, "", bad).await;
     let answer = read_answer(&mut stream).await;
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
     assert!(
