@@ -95,7 +95,7 @@ pub use policy::{
     AssociatedDevice, AssociationPlan, AssociationPolicy, AssociationRefusal, WhenFull,
     association_order,
 };
-pub use public_address::is_public_address;
+pub use public_address::{is_loopback_address, is_public_address};
 pub use publish::{
     BreakerPolicy, DeliveryEvent, DeviceReport, DeviceResult, Gateways, PlatformReport,
     Publication, PublishConfig, PublishObserver, PublishReport, PublishRequest, PublishTarget,

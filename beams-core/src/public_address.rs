@@ -30,6 +30,24 @@ pub fn is_public_address(ip: IpAddr) -> bool {
     }
 }
 
+/// Whether `ip` is a loopback address (`127.0.0.0/8`, `::1`, or `127.x` mapped into IPv6):
+/// what [`EndpointRules::allow_loopback`](crate::EndpointRules) admits for tests.
+///
+/// ```
+/// use beams_core::is_loopback_address;
+///
+/// assert!(is_loopback_address("::ffff:127.0.0.2".parse().unwrap()));
+/// assert!(!is_loopback_address("10.0.0.1".parse().unwrap()));
+/// ```
+pub fn is_loopback_address(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
 fn is_public_ipv4(ip: Ipv4Addr) -> bool {
     let [a, b, c, _] = ip.octets();
     let reserved = a == 0 // "this network"

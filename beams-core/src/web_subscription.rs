@@ -5,7 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::public_address::{Host, is_local_name, parse_host};
-use crate::{Rule, ValidationError, base64url, is_public_address};
+use crate::{Rule, ValidationError, base64url, is_loopback_address, is_public_address};
 
 /// Where a push service may be reached for a subscription to be accepted.
 ///
@@ -365,10 +365,7 @@ fn host_of(authority: &str) -> Option<&str> {
 
 fn is_loopback(host: &Host<'_>) -> bool {
     match host {
-        Host::Ip(std::net::IpAddr::V4(ip)) => ip.is_loopback(),
-        Host::Ip(std::net::IpAddr::V6(ip)) => {
-            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-        }
+        Host::Ip(ip) => is_loopback_address(*ip),
         Host::Name(name) => name.eq_ignore_ascii_case("localhost"),
     }
 }

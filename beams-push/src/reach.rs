@@ -14,7 +14,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use beams_core::is_public_address;
+use beams_core::{is_loopback_address, is_public_address};
 use http::Uri;
 use hyper_util::client::legacy::connect::dns::{GaiResolver, Name};
 use tower_service::Service;
@@ -38,17 +38,8 @@ impl Reach {
         match self {
             Reach::Anywhere => true,
             Reach::Public { allow_loopback } => {
-                is_public_address(ip) || (allow_loopback && is_loopback(ip))
+                is_public_address(ip) || (allow_loopback && is_loopback_address(ip))
             }
-        }
-    }
-}
-
-fn is_loopback(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => v4.is_loopback(),
-        IpAddr::V6(v6) => {
-            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
         }
     }
 }
