@@ -580,15 +580,19 @@ impl Beams {
             .ok_or_else(|| BeamsError::DeviceNotFound { device: id.clone() })
     }
 
-    /// Accepts a publish (to users or interests): checks it has a platform section and gives it its id.
-    /// Nothing is sent until [`Publication::deliver`].
+    /// Accepts a publish (to users or interests): gives it its id, checks it has a platform
+    /// section, and builds each platform's payload once — the section with the `pusher` data
+    /// the client SDKs read added — checked by that platform's gateway
+    /// ([`PushGateway::check`](crate::PushGateway::check)), so a payload the push service
+    /// would refuse (an FCM `data` value that is not a string, an APNs payload over 4096 bytes,
+    /// …) is refused here, naming the field. Nothing is sent until [`Publication::deliver`].
     pub fn publication(&self, request: PublishRequest) -> Result<Publication, BeamsError> {
         request.check_has_section()?;
-        Ok(Publication {
-            id: PublishId::generate(),
+        Ok(Publication::new(
+            PublishId::generate(),
             request,
-            fanout: Arc::clone(&self.fanout),
-        })
+            Arc::clone(&self.fanout),
+        )?)
     }
 
     /// Publishes and waits for the delivery to finish: to every device of the request's users,

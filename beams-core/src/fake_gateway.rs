@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use crate::{Batch, DeliveryOutcome, Platform, PushGateway, PushToken, Recipient};
+use crate::{Batch, DeliveryOutcome, Payload, Platform, PushGateway, PushToken, Recipient};
 
 /// A `PushGateway` for tests: records every batch and answers as scripted. Clones share state.
 ///
@@ -32,6 +32,7 @@ struct FakeState {
     by_token: HashMap<(Platform, String), DeliveryOutcome>,
     next_calls: VecDeque<DeliveryOutcome>,
     calls: Vec<Batch>,
+    refusal: Option<String>,
 }
 
 impl FakePushGateway {
@@ -55,6 +56,13 @@ impl FakePushGateway {
     /// Answers `outcome` to every recipient of the next call not yet scripted; calls queue up.
     pub fn answer_next_call(&self, outcome: DeliveryOutcome) {
         self.lock().next_calls.push_back(outcome);
+    }
+
+    /// Refuses every payload from now on in [`check`](PushGateway::check) with `reason`, as a
+    /// real gateway refuses one its push service would not take (so a publish is refused when
+    /// it arrives).
+    pub fn refuse_payloads(&self, reason: impl Into<String>) {
+        self.lock().refusal = Some(reason.into());
     }
 
     /// Every batch sent so far, in order.
@@ -97,6 +105,13 @@ impl PushGateway for FakePushGateway {
                     .unwrap_or(DeliveryOutcome::Delivered)
             })
             .collect()
+    }
+
+    fn check(&self, _payload: &Payload) -> Result<(), String> {
+        match &self.lock().refusal {
+            Some(reason) => Err(reason.clone()),
+            None => Ok(()),
+        }
     }
 }
 

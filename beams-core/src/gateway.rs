@@ -18,7 +18,9 @@ pub struct Payload {
     pub instance: InstanceId,
     /// The platform the payload is for: every recipient of a batch is on it.
     pub platform: Platform,
-    /// The platform's section of the publish request (`apns`, `fcm` or `web`), as JSON.
+    /// The platform's section of the publish request (`apns`, `fcm` or `web`), as JSON, with
+    /// the `pusher` data the client SDKs read already in its `data`: build it with
+    /// [`Payload::for_publish`].
     pub body: serde_json::Value,
 }
 
@@ -126,10 +128,23 @@ pub enum DeliveryOutcome {
 /// - It classifies, and does nothing else: retries, backoff and removing devices belong to the
 ///   engine.
 /// - A recipient whose token is of another platform than the gateway's is `Rejected`.
+/// - [`check`](Self::check) refuses exactly the payloads that `send` would report `Rejected`
+///   for every recipient because of the payload itself (a field the push service does not
+///   know, a value of the wrong type, a payload over its size limit), and sends nothing. The
+///   engine calls it when a publish is accepted, so such a publish is refused at once instead
+///   of dropped device by device.
 #[async_trait]
 pub trait PushGateway: Send + Sync + fmt::Debug {
     /// Sends `batch.payload` to every recipient of `batch` and classifies each answer.
     async fn send(&self, batch: &Batch) -> Vec<DeliveryOutcome>;
+
+    /// Checks, without sending, that the push service would take `payload`; the error names
+    /// the field (`fcm.data.count`, `apns.collapse_id`, …) and the rule it breaks. The default
+    /// accepts everything.
+    fn check(&self, payload: &Payload) -> Result<(), String> {
+        let _ = payload;
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -137,11 +152,19 @@ impl<T: PushGateway + ?Sized> PushGateway for Arc<T> {
     async fn send(&self, batch: &Batch) -> Vec<DeliveryOutcome> {
         (**self).send(batch).await
     }
+
+    fn check(&self, payload: &Payload) -> Result<(), String> {
+        (**self).check(payload)
+    }
 }
 
 #[async_trait]
 impl<T: PushGateway + ?Sized> PushGateway for Box<T> {
     async fn send(&self, batch: &Batch) -> Vec<DeliveryOutcome> {
         (**self).send(batch).await
+    }
+
+    fn check(&self, payload: &Payload) -> Result<(), String> {
+        (**self).check(payload)
     }
 }

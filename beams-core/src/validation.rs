@@ -96,6 +96,13 @@ pub enum Rule {
     HostNotAllowed,
     /// The field is required and absent.
     Required,
+    /// The key is reserved for data beams adds itself (the `pusher` data the client SDKs read).
+    Reserved,
+    /// The push service would refuse the value; the reason names the field inside it.
+    Unsendable {
+        /// Why, naming the field and the push service's rule.
+        reason: String,
+    },
     /// An entry of a list breaks a rule.
     Entry {
         /// Its position in the list, from zero.
@@ -128,6 +135,12 @@ impl fmt::Display for Rule {
                 write!(f, "must decode to {expected} bytes, got {actual}")
             }
             Rule::Required => f.write_str("is required"),
+            Rule::Reserved => {
+                f.write_str("is reserved for the data the client SDKs read; use another key")
+            }
+            Rule::Unsendable { reason } => {
+                write!(f, "would be refused by the push service: {reason}")
+            }
             Rule::Entry { index, rule } => write!(f, "entry {index} {rule}"),
             Rule::InsecureUrl => f.write_str(
                 "must be an https URL (plain http only for a loopback host when allowed)",

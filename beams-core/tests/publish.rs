@@ -15,7 +15,7 @@ use beams_core::testing::fixtures::{associate, push_token, register, user};
 use beams_core::{
     AssociationPolicy, Batch, Beams, BeamsError, BreakerPolicy, DeliveryEvent, DeliveryOutcome,
     DeviceId, DeviceResult, DeviceStore, FakePushGateway, InstanceId, MemoryDeviceStore, Platform,
-    PublishConfig, PublishObserver, PublishReport, PublishRequest, PushGateway, RetryPolicy,
+    PublishConfig, PublishObserver, PublishReport, PublishRequest, PushGateway, RetryPolicy, Rule,
     SecretKey, SkipReason, Timestamp, UserId, async_trait,
 };
 use serde_json::json;
@@ -502,6 +502,71 @@ async fn invalid_requests_are_refused_before_anything_is_sent() {
     ));
     assert!(PublishRequest::to_users(Vec::new()).is_err());
     assert!(fake.calls().is_empty());
+}
+
+#[tokio::test]
+async fn payloads_carry_the_pusher_data_and_are_checked_when_the_publish_arrives() {
+    let store = MemoryDeviceStore::new();
+    populate(
+        &store,
+        &[user("alice")],
+        &[Platform::Fcm, Platform::Apns],
+        1,
+    )
+    .await;
+    let fcm = FakePushGateway::new();
+    let apns = FakePushGateway::new();
+    let beams = engine(
+        store,
+        &[
+            (Platform::Fcm, Arc::new(fcm.clone())),
+            (Platform::Apns, Arc::new(apns.clone())),
+        ],
+        PublishConfig::default(),
+    );
+    let body = json!({"users": ["alice"],
+                      "fcm": {"notification": {"title": "Hi"}, "data": {"k": "v"}},
+                      "apns": {"aps": {"alert": "Hi"}}});
+    let publication = beams
+        .publication(PublishRequest::from_json(body.to_string().as_bytes()).unwrap())
+        .unwrap();
+    let id = publication.id().clone();
+    let report = publication.deliver().await;
+    assert_eq!(report.platform(Platform::Fcm).delivered, 1);
+    assert_eq!(report.platform(Platform::Apns).delivered, 1);
+    let sent = fcm.calls()[0].payload.body.clone();
+    assert_eq!(sent["data"]["k"], "v");
+    let pusher: serde_json::Value =
+        serde_json::from_str(sent["data"]["pusher"].as_str().unwrap()).unwrap();
+    assert_eq!(pusher["publishId"], id.as_str());
+    assert_eq!(pusher["instanceId"], "instance");
+    assert_eq!(
+        apns.calls()[0].payload.body["data"]["pusher"],
+        json!({"instanceId": "instance", "publishId": id.as_str()})
+    );
+
+    // A customer `pusher` key, and what a gateway says its push service would refuse, are
+    // refused before anything is sent.
+    let own_pusher = json!({"users": ["alice"], "apns": {"aps": {}, "data": {"pusher": {}}}});
+    let refused = beams
+        .publication(PublishRequest::from_json(own_pusher.to_string().as_bytes()).unwrap())
+        .unwrap_err();
+    assert!(matches!(&refused, BeamsError::Invalid(e) if e.field() == "apns.data.pusher"));
+    fcm.refuse_payloads("fcm.data.k must be a string");
+    let refused = beams
+        .publication(PublishRequest::from_json(body.to_string().as_bytes()).unwrap())
+        .unwrap_err();
+    let BeamsError::Invalid(invalid) = refused else {
+        panic!("not a validation error: {refused:?}");
+    };
+    assert_eq!(invalid.field(), "fcm");
+    assert_eq!(
+        invalid.rule(),
+        &Rule::Unsendable {
+            reason: "fcm.data.k must be a string".into()
+        }
+    );
+    assert_eq!((fcm.calls().len(), apns.calls().len()), (1, 1));
 }
 
 #[derive(Debug, Default)]

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use beams_core::{DeliveryOutcome, Timestamp};
+use beams_core::{DeliveryOutcome, Payload, Platform, Timestamp};
 use http::{HeaderMap, StatusCode};
 
 use crate::{apns, fcm};
@@ -64,4 +64,17 @@ pub fn parse_retry_after(value: &str, now: Timestamp) -> Option<Duration> {
 /// How long the `Retry-After` header of `headers` asks to wait from `now`.
 pub fn retry_after(headers: &HeaderMap, now: Timestamp) -> Option<Duration> {
     crate::retry_after::retry_after(headers, now)
+}
+
+/// What the payload's gateway says when a publish arrives
+/// ([`PushGateway::check`](beams_core::PushGateway::check)), without building a gateway: the
+/// APNs request for topic `com.example.app`, the FCM v1 message, or the Web Push message.
+pub fn check_payload(payload: &Payload) -> Result<(), String> {
+    match payload.platform {
+        Platform::Apns => {
+            apns::request::PreparedPayload::new(&payload.body, "com.example.app").map(drop)
+        }
+        Platform::Fcm => fcm::message::PreparedMessage::from_section(&payload.body).map(drop),
+        Platform::Web => crate::web_push::message::web_message(payload).map(drop),
+    }
 }

@@ -30,13 +30,17 @@ fn gateway() -> WebPushGateway {
     .unwrap()
 }
 
+/// The payload the engine builds for a `web` section: with the `pusher` ids in its `data`.
 fn payload(section: Value) -> Arc<Payload> {
-    Arc::new(Payload {
-        publish_id: PublishId::generate(),
-        instance: InstanceId::new("instance-1").unwrap(),
-        platform: Platform::Web,
-        body: section,
-    })
+    Arc::new(
+        Payload::for_publish(
+            Platform::Web,
+            &InstanceId::new("instance-1").unwrap(),
+            &PublishId::generate(),
+            section.as_object().unwrap(),
+        )
+        .unwrap(),
+    )
 }
 
 /// The browser subscribed as `name` to `service`.

@@ -109,6 +109,7 @@ impl Fanout {
         &self,
         publish_id: PublishId,
         request: &PublishRequest,
+        mut payloads: PerPlatform<Option<Arc<Payload>>>,
     ) -> PublishReport {
         let shared = Shared {
             fanout: self,
@@ -126,7 +127,7 @@ impl Fanout {
             deadline: Instant::now().checked_add(self.config.deadline),
         };
         for platform in Platform::ALL {
-            run.prepare(platform, &publish_id, request);
+            run.prepare(platform, payloads[platform].take());
         }
 
         let max_queued = self.config.max_in_flight.get() * 2;
@@ -321,19 +322,13 @@ impl<'s, 'a: 's> Run<'s, 'a> {
         &self.shared.fanout.config
     }
 
-    /// Builds the platform's payload once for the whole publish, or records why it is skipped.
-    fn prepare(&mut self, platform: Platform, publish_id: &PublishId, request: &PublishRequest) {
-        let fanout = self.shared.fanout;
-        let skip = match (request.section(platform), fanout.gateways.get(platform)) {
+    /// Takes the platform's payload for the whole publish, or records why it is skipped.
+    fn prepare(&mut self, platform: Platform, payload: Option<Arc<Payload>>) {
+        let skip = match (payload, self.shared.fanout.gateways.get(platform)) {
             (None, _) => Some(SkipReason::NoSection),
             (Some(_), None) => Some(SkipReason::NoGateway),
-            (Some(section), Some(_)) => {
-                self.payloads[platform] = Some(Arc::new(Payload {
-                    publish_id: publish_id.clone(),
-                    instance: fanout.instance.clone(),
-                    platform,
-                    body: serde_json::Value::Object(section.clone()),
-                }));
+            (Some(payload), Some(_)) => {
+                self.payloads[platform] = Some(payload);
                 None
             }
         };

@@ -7,6 +7,7 @@ pub(crate) mod fanout;
 mod gateways;
 mod observer;
 mod publication;
+mod pusher_data;
 mod report;
 mod request;
 mod target;

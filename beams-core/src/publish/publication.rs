@@ -6,7 +6,10 @@ use std::sync::Arc;
 use tracing::Instrument;
 
 use super::fanout::Fanout;
-use crate::{PublishId, PublishReport, PublishRequest, PublishTarget};
+use crate::{
+    Payload, PerPlatform, Platform, PublishId, PublishReport, PublishRequest, PublishTarget, Rule,
+    ValidationError,
+};
 
 /// A publish that has been accepted and given its id, ready to be delivered.
 ///
@@ -30,6 +33,8 @@ use crate::{PublishId, PublishReport, PublishRequest, PublishTarget};
 pub struct Publication {
     pub(crate) id: PublishId,
     pub(crate) request: PublishRequest,
+    /// Each platform's payload, built once; `None` for a platform without a section.
+    pub(crate) payloads: PerPlatform<Option<Arc<Payload>>>,
     pub(crate) fanout: Arc<Fanout>,
 }
 
@@ -43,6 +48,39 @@ impl fmt::Debug for Publication {
 }
 
 impl Publication {
+    /// Builds and checks every platform's payload of `request` as publish `id`.
+    pub(crate) fn new(
+        id: PublishId,
+        request: PublishRequest,
+        fanout: Arc<Fanout>,
+    ) -> Result<Self, ValidationError> {
+        let mut payloads = PerPlatform::default();
+        for platform in Platform::ALL {
+            let Some(section) = request.section(platform) else {
+                continue;
+            };
+            let payload = Payload::for_publish(platform, &fanout.instance, &id, section)?;
+            if let Some(gateway) = fanout.gateways.get(platform) {
+                gateway.check(&payload).map_err(|reason| {
+                    ValidationError::new(platform.as_str(), Rule::Unsendable { reason })
+                })?;
+            }
+            payloads[platform] = Some(Arc::new(payload));
+        }
+        Ok(Publication {
+            id,
+            request,
+            payloads,
+            fanout,
+        })
+    }
+
+    /// The payload sent to `platform`'s devices, with the `pusher` data added; `None` when the
+    /// request has no section for it.
+    pub fn payload(&self, platform: Platform) -> Option<&Payload> {
+        self.payloads[platform].as_deref()
+    }
+
     /// The publish id, `pubid-…`.
     pub fn id(&self) -> &PublishId {
         &self.id
@@ -66,7 +104,7 @@ impl Publication {
         );
         let report = self
             .fanout
-            .run(self.id, &self.request)
+            .run(self.id, &self.request, self.payloads)
             .instrument(span.clone())
             .await;
         span.in_scope(|| {

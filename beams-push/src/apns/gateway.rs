@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use beams_core::async_trait;
-use beams_core::{Batch, DeliveryOutcome, PushGateway, PushToken, Recipient};
+use beams_core::{Batch, DeliveryOutcome, Payload, PushGateway, PushToken, Recipient};
 use futures_util::future::join_all;
 use http_body_util::{BodyExt, Limited};
 use tracing::Instrument;
@@ -276,5 +276,9 @@ impl PushGateway for ApnsGateway {
         }
         .instrument(span)
         .await
+    }
+
+    fn check(&self, payload: &Payload) -> Result<(), String> {
+        PreparedPayload::new(&payload.body, &self.topic).map(drop)
     }
 }

@@ -14,10 +14,16 @@
 //!   stream until its first success, then as many as the server's current
 //!   SETTINGS_MAX_CONCURRENT_STREAMS; requests beyond that queue. A connection that gets a
 //!   GOAWAY or dies is replaced, and requests it did not process go out again on another.
-//! - **Payload**: the Beams `apns` publish section is the body. An optional top-level
-//!   `"apns-headers"` object sets `apns-push-type`, `apns-priority`, `apns-expiration`,
-//!   `apns-collapse-id` and `apns-id`, and is not sent. The body is checked against 4096
-//!   bytes (5120 for VoIP) before anything is sent.
+//! - **Payload**: the Beams `apns` publish section is the body (with the `pusher` ids the iOS
+//!   SDK reads in its `data`, added by the engine). Its top-level `collapse_id`, `expiration`
+//!   and `priority`, which the Beams server SDKs type beside `aps`, are the headers
+//!   `apns-collapse-id`, `apns-expiration` and `apns-priority`, and are not sent in the body;
+//!   an optional `"apns-headers"` object may also set `apns-push-type` and `apns-id`. With no
+//!   `expiration`, APNs may store the notification for four weeks for a phone that is offline.
+//!   The push type follows the payload (`background` for `content-available` alone, else
+//!   `alert`). The body is checked against 4096 bytes (5120 for VoIP) before anything is
+//!   sent, and [`PushGateway::check`](beams_core::PushGateway::check) refuses at publish time
+//!   what APNs would refuse.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -39,8 +45,8 @@
 //! A publish section with header options:
 //!
 //! ```json
-//! {"aps": {"content-available": 1},
-//!  "apns-headers": {"apns-push-type": "background", "apns-collapse-id": "inbox"}}
+//! {"aps": {"alert": {"title": "New message"}}, "data": {"thread": "42"},
+//!  "collapse_id": "inbox", "expiration": 1900000000, "priority": 10}
 //! ```
 
 mod builder;
@@ -50,7 +56,7 @@ mod endpoint;
 mod gateway;
 mod pool;
 mod provider_token;
-mod request;
+pub(crate) mod request;
 mod stats;
 
 pub use builder::ApnsGatewayBuilder;

@@ -1,12 +1,21 @@
 //! The APNs request: `POST /3/device/<token>` with the `apns-*` headers, built from the Beams
 //! `apns` publish section.
 //!
-//! The section is Apple's payload (`{"aps": {...}, ...custom keys}`) and is sent as is, with
-//! one exception: an optional top-level `"apns-headers"` object, which is removed from the
-//! body and sets the request headers `apns-push-type`, `apns-priority`, `apns-expiration`,
-//! `apns-collapse-id` and `apns-id`. Without it the push type is `alert` (`background` when
-//! `aps` has `content-available: 1` and no alert, sound or badge), the priority 10 (5 for
-//! background), and the expiration 0.
+//! The section is Apple's payload (`{"aps": {...}, "data": {...}, ...}`) plus three top-level
+//! keys the Beams server SDKs type beside `aps` and `data`, which are request headers, not
+//! payload, and are removed from the body:
+//!
+//! | key | header | rule |
+//! |---|---|---|
+//! | `collapse_id` | `apns-collapse-id` | a string of at most 64 bytes |
+//! | `expiration` | `apns-expiration` | Unix seconds; `0` = try once, do not store |
+//! | `priority` | `apns-priority` | 10, 5 or 1; a background notification takes 5 |
+//!
+//! An optional `"apns-headers"` object (an extension) may also set `apns-push-type` and
+//! `apns-id`, or any of the three above (not both ways at once). Defaults: the push type is
+//! `alert` (`background` when `aps` has `content-available: 1` and no alert, sound or badge),
+//! the priority 10 (5 for background), and the expiration four weeks after sending, so that
+//! APNs stores the notification for a phone that is offline and delivers it when it is back.
 
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderName};
@@ -22,6 +31,16 @@ use super::endpoint::Target;
 /// (`apns-push-type`, `apns-priority`, `apns-expiration`, `apns-collapse-id`, `apns-id`,
 /// each a string or an integer). It is removed from the body before sending.
 pub const HEADERS_KEY: &str = "apns-headers";
+/// The top-level keys of the Beams `apns` section that are headers, with the header each sets.
+const BEAMS_HEADER_KEYS: [(&str, &str); 3] = [
+    ("collapse_id", "apns-collapse-id"),
+    ("expiration", "apns-expiration"),
+    ("priority", "apns-priority"),
+];
+/// How long APNs keeps a notification for an offline device when the publish does not say:
+/// four weeks, as long as a Web Push service keeps one by default.
+pub(crate) const DEFAULT_EXPIRY: std::time::Duration =
+    std::time::Duration::from_secs(4 * 7 * 24 * 60 * 60);
 /// The largest payload APNs accepts, in bytes.
 pub(crate) const MAX_PAYLOAD: usize = 4096;
 /// The largest VoIP payload APNs accepts, in bytes.
@@ -46,54 +65,115 @@ pub(crate) struct PreparedPayload {
     apns_id: Option<HeaderValue>,
 }
 
-/// The publish section without the `apns-headers` key, serialized without copying it.
+/// The publish section without the keys that are headers, serialized without copying it.
 struct BodyView<'a>(&'a Map<String, Value>);
+
+impl BodyView<'_> {
+    fn is_header_key(key: &str) -> bool {
+        key == HEADERS_KEY || BEAMS_HEADER_KEYS.iter().any(|(beams, _)| *beams == key)
+    }
+}
 
 impl Serialize for BodyView<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
-        for (key, value) in self.0.iter().filter(|(key, _)| *key != HEADERS_KEY) {
+        for (key, value) in self.0.iter().filter(|(key, _)| !Self::is_header_key(key)) {
             map.serialize_entry(key, value)?;
         }
         map.end()
     }
 }
 
+/// The header values a section asks for, each with the field that set it.
+#[derive(Default)]
+struct HeaderOptions {
+    push_type: Option<String>,
+    priority: Option<(String, String)>,
+    expiration: Option<String>,
+    collapse_id: Option<String>,
+    apns_id: Option<String>,
+}
+
+impl HeaderOptions {
+    /// Reads the Beams keys and the `apns-headers` object of `section`.
+    fn of(section: &Map<String, Value>) -> Result<Self, String> {
+        let mut options = HeaderOptions::default();
+        for (key, header) in BEAMS_HEADER_KEYS {
+            if let Some(value) = section.get(key) {
+                options.set(header, &format!("apns.{key}"), value)?;
+            }
+        }
+        match section.get(HEADERS_KEY) {
+            None => {}
+            Some(Value::Object(headers)) => {
+                for (name, value) in headers {
+                    options.set(name, &format!("apns.{HEADERS_KEY}.{name}"), value)?;
+                }
+            }
+            Some(_) => return Err(format!("apns.{HEADERS_KEY} must be a JSON object")),
+        }
+        Ok(options)
+    }
+
+    /// Sets `header` from the value of `field`, once.
+    fn set(&mut self, header: &str, field: &str, value: &Value) -> Result<(), String> {
+        let text = header_text(field, value)?;
+        let slot = match header {
+            "apns-push-type" => check_push_type(field, &text).map(|()| &mut self.push_type),
+            "apns-priority" => {
+                check_priority(field, &text)?;
+                if self.priority.is_some() {
+                    return Err(set_twice(field));
+                }
+                self.priority = Some((text, field.to_owned()));
+                return Ok(());
+            }
+            "apns-expiration" => check_expiration(field, &text).map(|()| &mut self.expiration),
+            "apns-collapse-id" => check_collapse_id(field, &text).map(|()| &mut self.collapse_id),
+            "apns-id" => check_apns_id(field, &text).map(|()| &mut self.apns_id),
+            other => Err(format!(
+                "apns.{HEADERS_KEY} has unknown header `{other}` (apns-push-type, \
+                 apns-priority, apns-expiration, apns-collapse-id, apns-id)"
+            )),
+        }?;
+        if slot.is_some() {
+            return Err(set_twice(field));
+        }
+        *slot = Some(text);
+        Ok(())
+    }
+}
+
+fn set_twice(field: &str) -> String {
+    format!("{field}: this header is already set by another key of the apns section")
+}
+
 impl PreparedPayload {
     /// Builds the body and headers for `section` sent to `topic` (the configured bundle id),
-    /// or says why APNs would refuse it, so nothing is sent.
+    /// or says why APNs would refuse it, naming the field, so nothing is sent.
     pub(crate) fn new(section: &Value, topic: &str) -> Result<Self, String> {
         let Value::Object(section) = section else {
-            return Err("the apns section is not a JSON object".into());
+            return Err("apns must be a JSON object".into());
         };
-        let options = match section.get(HEADERS_KEY) {
-            None => &Map::new(),
-            Some(Value::Object(options)) => options,
-            Some(_) => return Err(format!("`{HEADERS_KEY}` is not a JSON object")),
-        };
-        let mut push_type = None;
-        let mut priority = None;
-        let mut expiration = None;
-        let mut collapse_id = None;
-        let mut apns_id = None;
-        for (name, value) in options {
-            let text = header_text(name, value)?;
-            let slot = match name.as_str() {
-                "apns-push-type" => check_push_type(&text).map(|()| &mut push_type),
-                "apns-priority" => check_priority(&text).map(|()| &mut priority),
-                "apns-expiration" => check_expiration(&text).map(|()| &mut expiration),
-                "apns-collapse-id" => check_collapse_id(&text).map(|()| &mut collapse_id),
-                "apns-id" => check_apns_id(&text).map(|()| &mut apns_id),
-                other => Err(format!("`{HEADERS_KEY}` has unknown header `{other}`")),
-            }?;
-            *slot = Some(text);
-        }
-        let push_type = push_type.unwrap_or_else(|| default_push_type(section).to_owned());
+        let options = HeaderOptions::of(section)?;
+        let push_type = options
+            .push_type
+            .unwrap_or_else(|| default_push_type(section).to_owned());
         let push_type = push_type.as_str();
-        let priority = priority
-            .unwrap_or_else(|| if push_type == "background" { "5" } else { "10" }.to_owned());
+        let priority = match options.priority {
+            // Apple refuses a background notification at any other priority.
+            Some((priority, field)) if push_type == "background" && priority != "5" => {
+                return Err(format!(
+                    "{field} must be 5 for a background notification (aps with only \
+                     content-available), found {priority}"
+                ));
+            }
+            Some((priority, _)) => priority,
+            None if push_type == "background" => "5".to_owned(),
+            None => "10".to_owned(),
+        };
         let body = serde_json::to_vec(&BodyView(section))
-            .map_err(|e| format!("the apns section does not serialize: {e}"))?;
+            .map_err(|e| format!("apns does not serialize: {e}"))?;
         let limit = if push_type == "voip" {
             MAX_VOIP_PAYLOAD
         } else {
@@ -101,10 +181,12 @@ impl PreparedPayload {
         };
         if body.len() > limit {
             return Err(format!(
-                "PayloadTooLarge: {} bytes, APNs accepts {limit} (not sent)",
+                "apns: the payload APNs would receive is {} bytes (with the pusher data the \
+                 SDKs read), more than the {limit} it accepts",
                 body.len()
             ));
         }
+        let expiration = options.expiration.unwrap_or_else(default_expiration);
         let value = |text: &str| {
             HeaderValue::from_str(text).map_err(|_| format!("`{text}` cannot be a header value"))
         };
@@ -113,9 +195,9 @@ impl PreparedPayload {
             topic: value(&format!("{topic}{}", topic_suffix(push_type)))?,
             push_type: value(push_type)?,
             priority: value(&priority)?,
-            expiration: value(expiration.as_deref().unwrap_or("0"))?,
-            collapse_id: collapse_id.as_deref().map(value).transpose()?,
-            apns_id: apns_id.as_deref().map(value).transpose()?,
+            expiration: value(&expiration)?,
+            collapse_id: options.collapse_id.as_deref().map(value).transpose()?,
+            apns_id: options.apns_id.as_deref().map(value).transpose()?,
         })
     }
 
@@ -163,54 +245,64 @@ impl PreparedPayload {
     }
 }
 
+/// [`DEFAULT_EXPIRY`] from now, in Unix seconds.
+fn default_expiration() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    (now + DEFAULT_EXPIRY).as_secs().to_string()
+}
+
 /// A header option as text: a string as it is, or a non-negative integer printed.
-fn header_text(name: &str, value: &Value) -> Result<String, String> {
+fn header_text(field: &str, value: &Value) -> Result<String, String> {
     match value {
         Value::String(text) => Ok(text.clone()),
         Value::Number(n) if n.is_u64() => Ok(n.to_string()),
         _ => Err(format!(
-            "`{HEADERS_KEY}.{name}` must be a string or a non-negative integer"
+            "{field} must be a string or a non-negative integer"
         )),
     }
 }
 
-fn check_push_type(text: &str) -> Result<(), String> {
+fn check_push_type(field: &str, text: &str) -> Result<(), String> {
     if !text.is_empty() && text.len() <= 32 && text.bytes().all(|b| b.is_ascii_lowercase()) {
         Ok(())
     } else {
-        Err(format!("apns-push-type `{text}` is not a push type"))
+        Err(format!("{field} `{text}` is not an APNs push type"))
     }
 }
 
-fn check_priority(text: &str) -> Result<(), String> {
+fn check_priority(field: &str, text: &str) -> Result<(), String> {
     match text {
         "10" | "5" | "1" => Ok(()),
-        _ => Err(format!("apns-priority `{text}` is not 10, 5 or 1")),
+        _ => Err(format!("{field} must be 10, 5 or 1, found `{text}`")),
     }
 }
 
-fn check_expiration(text: &str) -> Result<(), String> {
+fn check_expiration(field: &str, text: &str) -> Result<(), String> {
     match text.parse::<u64>() {
         Ok(_) if text.len() <= 12 => Ok(()),
         _ => Err(format!(
-            "apns-expiration `{text}` is not a Unix time in seconds"
+            "{field} must be a Unix time in seconds, found `{text}`"
         )),
     }
 }
 
-fn check_collapse_id(text: &str) -> Result<(), String> {
-    if text.len() <= 64 {
-        Ok(())
-    } else {
+fn check_collapse_id(field: &str, text: &str) -> Result<(), String> {
+    if text.len() > 64 {
         Err(format!(
-            "apns-collapse-id is {} bytes, APNs accepts 64",
+            "{field} is {} bytes, APNs accepts at most 64",
             text.len()
         ))
+    } else if text.chars().any(char::is_control) {
+        Err(format!("{field} must not hold control characters"))
+    } else {
+        Ok(())
     }
 }
 
 /// A canonical UUID, `8-4-4-4-12` hex digits.
-fn check_apns_id(text: &str) -> Result<(), String> {
+fn check_apns_id(field: &str, text: &str) -> Result<(), String> {
     let groups: Vec<&str> = text.split('-').collect();
     let shaped = groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
         && groups
@@ -219,7 +311,7 @@ fn check_apns_id(text: &str) -> Result<(), String> {
     if shaped {
         Ok(())
     } else {
-        Err(format!("apns-id `{text}` is not a canonical UUID"))
+        Err(format!("{field} `{text}` is not a canonical UUID"))
     }
 }
 
@@ -272,9 +364,72 @@ mod tests {
         let prepared = PreparedPayload::new(&json!({"aps": {"alert": "Hi"}}), "com.x").unwrap();
         assert_eq!(header(&prepared, "apns-push-type"), "alert");
         assert_eq!(header(&prepared, "apns-priority"), "10");
-        assert_eq!(header(&prepared, "apns-expiration"), "0");
         assert_eq!(header(&prepared, "apns-topic"), "com.x");
         assert_eq!(header(&prepared, "apns-collapse-id"), "");
+    }
+
+    #[test]
+    fn without_an_expiration_apns_may_store_the_notification_for_weeks() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_secs();
+        let prepared = PreparedPayload::new(&json!({"aps": {"alert": "Hi"}}), "com.x").unwrap();
+        let expiration: u64 = header(&prepared, "apns-expiration").parse().unwrap();
+        // Never 0 ("try once, do not store"): an offline iPhone would never get it.
+        assert!(expiration >= now + DEFAULT_EXPIRY.as_secs(), "{expiration}");
+        assert!(
+            expiration <= now + DEFAULT_EXPIRY.as_secs() + 60,
+            "{expiration}"
+        );
+    }
+
+    #[test]
+    fn the_beams_header_keys_become_headers_and_leave_the_body() {
+        let section = json!({
+            "aps": {"alert": "Hi"},
+            "data": {"k": "v"},
+            "collapse_id": "inbox",
+            "expiration": 1_900_000_000u64,
+            "priority": 5
+        });
+        let prepared = PreparedPayload::new(&section, "com.x").unwrap();
+        assert_eq!(
+            prepared.body(),
+            br#"{"aps":{"alert":"Hi"},"data":{"k":"v"}}"#
+        );
+        assert_eq!(header(&prepared, "apns-collapse-id"), "inbox");
+        assert_eq!(header(&prepared, "apns-expiration"), "1900000000");
+        assert_eq!(header(&prepared, "apns-priority"), "5");
+        assert_eq!(header(&prepared, "apns-push-type"), "alert");
+    }
+
+    #[test]
+    fn bad_beams_header_keys_are_refused_naming_the_field() {
+        for (section, field) in [
+            (
+                json!({"aps": {}, "collapse_id": "x".repeat(65)}),
+                "apns.collapse_id",
+            ),
+            (json!({"aps": {}, "collapse_id": 7.5}), "apns.collapse_id"),
+            (json!({"aps": {}, "expiration": -1}), "apns.expiration"),
+            (
+                json!({"aps": {}, "expiration": "tomorrow"}),
+                "apns.expiration",
+            ),
+            (json!({"aps": {}, "priority": 7}), "apns.priority"),
+            (
+                json!({"aps": {"content-available": 1}, "priority": 10}),
+                "apns.priority",
+            ),
+            (
+                json!({"aps": {}, "priority": 5, "apns-headers": {"apns-priority": 10}}),
+                "apns.apns-headers.apns-priority",
+            ),
+        ] {
+            let refused = PreparedPayload::new(&section, "com.x").unwrap_err();
+            assert!(refused.starts_with(field), "{section}: {refused}");
+        }
     }
 
     #[test]
@@ -340,7 +495,7 @@ mod tests {
         );
         let too_big = json!({"aps": {}, "p": padding(MAX_PAYLOAD - 16)});
         let refused = PreparedPayload::new(&too_big, "com.x").unwrap_err();
-        assert!(refused.starts_with("PayloadTooLarge"), "{refused}");
+        assert!(refused.contains("4097 bytes"), "{refused}");
         let voip = json!({
             "aps": {}, "p": padding(MAX_PAYLOAD),
             "apns-headers": {"apns-push-type": "voip"}

@@ -4,7 +4,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use beams_core::{Batch, Clock, DeliveryOutcome, PushGateway, PushToken, Recipient, async_trait};
+use beams_core::{
+    Batch, Clock, DeliveryOutcome, Payload, PushGateway, PushToken, Recipient, async_trait,
+};
 use bytes::Bytes;
 use futures_util::future::join_all;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
@@ -202,6 +204,10 @@ impl PushGateway for FcmGateway {
             config_failure = Empty,
         );
         self.send_batch(batch).instrument(span).await
+    }
+
+    fn check(&self, payload: &Payload) -> Result<(), String> {
+        PreparedMessage::from_section(&payload.body).map(drop)
     }
 }
 

@@ -45,7 +45,8 @@ impl PreparedMessage {
         let json = Value::Object(message).to_string();
         if json.len() > MAX_PAYLOAD_BYTES {
             return Err(format!(
-                "the FCM message is {} bytes, more than the {MAX_PAYLOAD_BYTES} FCM accepts",
+                "fcm: the message FCM would receive is {} bytes (with the pusher data the \
+                 Android SDK reads), more than the {MAX_PAYLOAD_BYTES} it accepts",
                 json.len()
             ));
         }
@@ -150,7 +151,7 @@ fn split_notification(
         if V1_NOTIFICATION_FIELDS.contains(&key.as_str()) {
             v1.insert(key.clone(), Value::String(string(&field, value)?));
         } else if ANDROID_NOTIFICATION_FIELDS.contains(&key.as_str()) {
-            android.insert(key.clone(), value.clone());
+            android.insert(key.clone(), android_notification_value(&field, key, value)?);
         } else if key == "android_channel_id" {
             android.insert(
                 "channel_id".to_owned(),
@@ -164,6 +165,34 @@ fn split_notification(
         }
     }
     Ok(())
+}
+
+/// A legacy Android notification option as v1 types it: `*_loc_args` a list of strings,
+/// `color` `#rrggbb`, the others strings.
+fn android_notification_value(field: &str, key: &str, value: &Value) -> Result<Value, String> {
+    if key.ends_with("_loc_args") {
+        let strings = value
+            .as_array()
+            .is_some_and(|args| args.iter().all(Value::is_string));
+        return if strings {
+            Ok(value.clone())
+        } else {
+            Err(format!(
+                "{field} must be a list of strings, found {}",
+                kind(value)
+            ))
+        };
+    }
+    let text = string(field, value)?;
+    if key == "color" {
+        let hex = text.strip_prefix('#').unwrap_or_default();
+        if hex.len() != 6 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!(
+                "{field} must be a colour in #rrggbb form, found `{text}`"
+            ));
+        }
+    }
+    Ok(Value::String(text))
 }
 
 /// The checks v1 makes on `android` that are cheap to make first: string-only `data`, and a
@@ -375,6 +404,58 @@ mod tests {
         assert!(err.contains("fcm.topic"), "{err}");
         let err = translate(&json!(["not", "an", "object"])).unwrap_err();
         assert!(err.contains("fcm must be a JSON object"), "{err}");
+    }
+
+    #[test]
+    fn every_documented_notification_key_reaches_its_v1_place() {
+        let message = translate(&json!({
+            "notification": {
+                "title": "T", "body": "B", "android_channel_id": "ch", "icon": "ic",
+                "sound": "ding", "tag": "t", "color": "#ff0000", "click_action": "OPEN",
+                "body_loc_key": "bk", "body_loc_args": ["1"], "title_loc_key": "tk",
+                "title_loc_args": ["2", "3"]
+            },
+            "time_to_live": 60, "collapse_key": "ck", "priority": "normal"
+        }))
+        .unwrap();
+        assert_eq!(
+            Value::Object(message),
+            json!({
+                "notification": {"title": "T", "body": "B"},
+                "android": {
+                    "ttl": "60s", "collapse_key": "ck", "priority": "NORMAL",
+                    "notification": {
+                        "channel_id": "ch", "icon": "ic", "sound": "ding", "tag": "t",
+                        "color": "#ff0000", "click_action": "OPEN", "body_loc_key": "bk",
+                        "body_loc_args": ["1"], "title_loc_key": "tk",
+                        "title_loc_args": ["2", "3"]
+                    }
+                }
+            })
+        );
+    }
+
+    #[test]
+    fn android_notification_options_of_the_wrong_type_are_refused_by_name() {
+        for (notification, field) in [
+            (json!({"icon": 1}), "fcm.notification.icon"),
+            (json!({"color": "red"}), "fcm.notification.color"),
+            (
+                json!({"body_loc_args": "1"}),
+                "fcm.notification.body_loc_args",
+            ),
+            (
+                json!({"title_loc_args": [1]}),
+                "fcm.notification.title_loc_args",
+            ),
+            (
+                json!({"click_action": true}),
+                "fcm.notification.click_action",
+            ),
+        ] {
+            let err = translate(&json!({"notification": notification})).unwrap_err();
+            assert!(err.starts_with(field), "{err}");
+        }
     }
 
     #[test]

@@ -10,8 +10,12 @@
 //!
 //! The Beams `fcm` publish section (`{"notification": {...}, "data": {...}}`, in the legacy
 //! FCM format, with options such as `time_to_live`) becomes a v1 message; what v1 would refuse
-//! (non-string `data` values, unknown fields, more than [`MAX_PAYLOAD_BYTES`]) is reported as
-//! [`Rejected`](beams_core::DeliveryOutcome::Rejected), naming the field, and never sent.
+//! (non-string `data` values, unknown fields, an Android option of the wrong type, more than
+//! [`MAX_PAYLOAD_BYTES`]) is refused, naming the field, by
+//! [`PushGateway::check`](beams_core::PushGateway::check) when the publish arrives, and
+//! reported as [`Rejected`](beams_core::DeliveryOutcome::Rejected) and never sent if it
+//! reaches `send` anyway. The `pusher` data the Android SDK reads is a JSON string in `data`,
+//! added by the engine.
 //!
 //! The private key and access tokens never appear in `Debug` output or logs.
 //!
@@ -36,7 +40,7 @@ mod builder;
 pub(crate) mod classify;
 mod gateway;
 mod http;
-mod message;
+pub(crate) mod message;
 mod oauth;
 mod service_account;
 mod stats;

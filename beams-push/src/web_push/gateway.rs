@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use beams_core::{
-    Batch, Clock, DeliveryOutcome, PushGateway, PushToken, Recipient, WebSubscription, async_trait,
+    Batch, Clock, DeliveryOutcome, Payload, PushGateway, PushToken, Recipient, WebSubscription,
+    async_trait,
 };
 use bytes::Bytes;
 use futures_util::future::join_all;
@@ -212,5 +213,9 @@ impl PushGateway for WebPushGateway {
         )
         .instrument(span)
         .await
+    }
+
+    fn check(&self, payload: &Payload) -> Result<(), String> {
+        web_message(payload).map(drop)
     }
 }

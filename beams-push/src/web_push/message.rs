@@ -2,7 +2,9 @@
 //! official Beams service worker reads it, and the Web Push headers the section asks for.
 
 use beams_core::Payload;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
+
+use super::encrypt::MAX_PLAINTEXT;
 
 /// Four weeks: how long a push service keeps a message for an offline browser by default.
 pub const DEFAULT_TTL_SECONDS: u64 = 4 * 7 * 24 * 60 * 60;
@@ -19,27 +21,22 @@ pub(crate) struct WebMessage {
     pub(crate) topic: Option<String>,
 }
 
-/// Builds the message from the `web` section:
+/// Builds the message from the `web` payload (see [`Payload::for_publish`], which has put
+/// the `pusher` ids the service worker needs in its `data`):
 /// `{"notification": {title, body, icon, deep_link, hide_notification_if_site_has_focus},
-/// "data": {…}, "time_to_live": seconds, "urgency": …, "topic": …}` becomes
-/// `{"notification": {…}, "data": {…, "pusher": {"instanceId", "publishId"}}}`, which the
-/// official service worker displays. An unusable section is refused with the reason.
+/// "data": {…, "pusher": {"instanceId", "publishId"}}, "time_to_live": seconds, "urgency": …,
+/// "topic": …}` becomes `{"notification": {…}, "data": {…}}`, which the official service
+/// worker displays, and the headers. An unusable section is refused with the reason, naming
+/// the field.
 pub(crate) fn web_message(payload: &Payload) -> Result<WebMessage, String> {
     let empty = Map::new();
     let section = payload.body.as_object().unwrap_or(&empty);
 
-    let mut data = match section.get("data") {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(data)) => data.clone(),
+    let data = match section.get("data") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(data)) => Some(data),
         Some(_) => return Err("web.data must be a JSON object".into()),
     };
-    data.insert(
-        "pusher".into(),
-        json!({
-            "instanceId": payload.instance.as_str(),
-            "publishId": payload.publish_id.as_str(),
-        }),
-    );
     let mut message = Map::new();
     match section.get("notification") {
         None | Some(Value::Null) => {}
@@ -48,7 +45,9 @@ pub(crate) fn web_message(payload: &Payload) -> Result<WebMessage, String> {
         }
         Some(_) => return Err("web.notification must be a JSON object".into()),
     }
-    message.insert("data".into(), Value::Object(data));
+    if let Some(data) = data {
+        message.insert("data".into(), Value::Object(data.clone()));
+    }
 
     let ttl = match section.get("time_to_live") {
         None | Some(Value::Null) => DEFAULT_TTL_SECONDS,
@@ -65,9 +64,9 @@ pub(crate) fn web_message(payload: &Payload) -> Result<WebMessage, String> {
                 .ok_or("web.urgency must be very-low, low, normal or high")?,
         ),
     };
-    let topic = match section.get("topic").and_then(Value::as_str) {
-        None => None,
-        Some(topic)
+    let topic = match section.get("topic") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(topic))
             if !topic.is_empty()
                 && topic.len() <= 32
                 && topic
@@ -79,7 +78,14 @@ pub(crate) fn web_message(payload: &Payload) -> Result<WebMessage, String> {
         Some(_) => return Err("web.topic must be 1 to 32 base64url characters".into()),
     };
     let plaintext = serde_json::to_vec(&Value::Object(message))
-        .map_err(|e| format!("web section does not serialize: {e}"))?;
+        .map_err(|e| format!("web does not serialize: {e}"))?;
+    if plaintext.len() > MAX_PLAINTEXT {
+        return Err(format!(
+            "web: the message a browser would receive is {} bytes (with the pusher data the \
+             service worker reads), more than the {MAX_PLAINTEXT} one Web Push record holds",
+            plaintext.len()
+        ));
+    }
     Ok(WebMessage {
         plaintext,
         ttl,
@@ -92,14 +98,16 @@ pub(crate) fn web_message(payload: &Payload) -> Result<WebMessage, String> {
 mod tests {
     use super::*;
     use beams_core::{InstanceId, PublishId};
+    use serde_json::json;
 
     fn payload(body: Value) -> Payload {
-        Payload {
-            publish_id: PublishId::generate(),
-            instance: InstanceId::new("instance-1").unwrap(),
-            platform: beams_core::Platform::Web,
-            body,
-        }
+        Payload::for_publish(
+            beams_core::Platform::Web,
+            &InstanceId::new("instance-1").unwrap(),
+            &PublishId::generate(),
+            body.as_object().unwrap(),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -139,9 +147,14 @@ mod tests {
 
     #[test]
     fn unusable_sections_are_refused_with_a_reason() {
+        let no_object_data = Payload {
+            body: json!({"data": [1]}),
+            ..payload(json!({}))
+        };
+        assert!(web_message(&no_object_data).is_err());
         for body in [
-            json!({"data": [1]}),
             json!({"notification": "hi"}),
+            json!({"topic": 7}),
             json!({"time_to_live": -1}),
             json!({"urgency": "now"}),
             json!({"topic": "has space"}),
@@ -149,5 +162,22 @@ mod tests {
         ] {
             assert!(web_message(&payload(body.clone())).is_err(), "{body}");
         }
+    }
+
+    #[test]
+    fn messages_too_large_for_one_record_are_refused() {
+        let padding = |n: usize| "x".repeat(n);
+        let fits = payload(json!({"notification": {"title": "Hi"}}));
+        let size = web_message(&fits).unwrap().plaintext.len();
+        let at_limit = payload(json!({"notification": {"title": "Hi"},
+                                      "data": {"p": padding(MAX_PLAINTEXT - size - 7)}}));
+        assert_eq!(
+            web_message(&at_limit).unwrap().plaintext.len(),
+            MAX_PLAINTEXT
+        );
+        let over = payload(json!({"notification": {"title": "Hi"},
+                                  "data": {"p": padding(MAX_PLAINTEXT - size - 6)}}));
+        let refused = web_message(&over).unwrap_err();
+        assert!(refused.starts_with("web:"), "{refused}");
     }
 }

@@ -10,7 +10,7 @@ mod builder;
 pub(crate) mod classify;
 mod encrypt;
 mod gateway;
-mod message;
+pub(crate) mod message;
 mod vapid;
 
 pub use builder::{WebPushGatewayBuilder, WebPushSettings};

@@ -3,7 +3,8 @@
 use std::collections::HashSet;
 
 use beams_core::{
-    Interest, Platform, PublishRequest, PublishTarget, PublishTargetKind, Rule, UserId,
+    InstanceId, Interest, Payload, Platform, PublishId, PublishRequest, PublishTarget,
+    PublishTargetKind, Rule, UserId,
 };
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseResult;
@@ -50,6 +51,55 @@ fn target_list(kind: PublishTargetKind) -> BoxedStrategy<Value> {
     .boxed()
 }
 
+/// The keys the platform sections know, and a few near them.
+const SECTION_KEYS: [&str; 16] = [
+    "aps",
+    "data",
+    "notification",
+    "collapse_id",
+    "expiration",
+    "priority",
+    "time_to_live",
+    "collapse_key",
+    "apns-headers",
+    "urgency",
+    "topic",
+    "android",
+    "pusher",
+    "token",
+    "Data",
+    "priority ",
+];
+
+/// A `data` object: string values or not, sometimes the reserved `pusher` key.
+fn data_object() -> impl Strategy<Value = Value> {
+    let value = prop_oneof![3 => any_text(20).prop_map(Value::String), 1 => any_json(1)];
+    let key = prop_oneof![4 => any_text(8), 1 => Just("pusher".to_owned())];
+    proptest::collection::btree_map(key, value, 0..4)
+        .prop_map(|entries| Value::Object(entries.into_iter().collect()))
+}
+
+/// A platform section made of the keys the sections know, with values of any type (`data`
+/// mostly an object, `notification` mostly one of short strings).
+fn platform_section() -> BoxedStrategy<Value> {
+    let value = prop_oneof![
+        2 => data_object(),
+        1 => any_text(70).prop_map(Value::String),
+        1 => (0_u64..2_000_000_000).prop_map(Value::from),
+        1 => any_json(2),
+    ];
+    proptest::collection::btree_map(proptest::sample::select(&SECTION_KEYS[..]), value, 0..6)
+        .prop_map(|entries| {
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(key, value)| (key.to_owned(), value))
+                    .collect(),
+            )
+        })
+        .boxed()
+}
+
 /// A publish body shaped like the real ones: the target list (or not), the other kind's list
 /// (rarely), sections that are objects or not, a webhook URL, and unknown fields.
 pub fn shaped_body(kind: PublishTargetKind) -> BoxedStrategy<Value> {
@@ -57,7 +107,11 @@ pub fn shaped_body(kind: PublishTargetKind) -> BoxedStrategy<Value> {
         PublishTargetKind::Users => PublishTargetKind::Interests,
         PublishTargetKind::Interests => PublishTargetKind::Users,
     };
-    let section = prop_oneof![4 => any_object(3).prop_map(Value::Object), 1 => any_json(2)];
+    let section = prop_oneof![
+        3 => platform_section(),
+        2 => any_object(3).prop_map(Value::Object),
+        1 => any_json(2),
+    ];
     (
         proptest::option::weighted(0.9, target_list(kind)),
         proptest::option::weighted(0.05, target_list(other)),
@@ -212,11 +266,38 @@ pub fn check_publish(kind: PublishTargetKind, body: &[u8]) -> TestCaseResult {
         prop_assert!(lower.starts_with("https://") || lower.starts_with("http://"));
         prop_assert!(url.len() <= PublishRequest::MAX_WEBHOOK_URL_BYTES);
     }
+    check_payloads(&request)?;
     let json = serde_json::to_vec(&request).map_err(fail)?;
     // Writing may lengthen a body (`1e2` becomes `100.0`); only one that still fits must
     // read back.
     if json.len() <= max {
         prop_assert_eq!(PublishRequest::parse(kind, &json), Ok(request));
+    }
+    Ok(())
+}
+
+/// Each section becomes its platform's payload with the `pusher` data, or is refused naming a
+/// field of that section; a payload is then accepted or refused by its gateway's check with a
+/// reason that names a field of the same section — never a panic.
+fn check_payloads(request: &PublishRequest) -> TestCaseResult {
+    let instance = InstanceId::new("00000000-0000-0000-0000-000000000000").map_err(fail)?;
+    let publish_id = PublishId::generate();
+    for platform in Platform::ALL {
+        let Some(section) = request.section(platform) else {
+            continue;
+        };
+        let name = platform.as_str();
+        let payload = match Payload::for_publish(platform, &instance, &publish_id, section) {
+            Ok(payload) => payload,
+            Err(error) => {
+                prop_assert!(error.field().starts_with(name), "{error}");
+                continue;
+            }
+        };
+        prop_assert!(payload.body["data"].get("pusher").is_some());
+        if let Err(reason) = beams_push::fuzzing::check_payload(&payload) {
+            prop_assert!(reason.starts_with(name), "{name}: {reason}");
+        }
     }
     Ok(())
 }

@@ -234,6 +234,12 @@ impl ApiError {
         match (error.field(), error.rule()) {
             ("body", Rule::TooLong { max, .. }) => too_large(*max),
             ("body", rule) => Self::bad_request(format!("Request body {rule}")),
+            // The reason names the field inside the section and the push service's rule.
+            (field, Rule::Unsendable { reason }) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Bad Request",
+                format!("`{field}`: {reason}"),
+            ),
             (field, rule) => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "Bad Request",
