@@ -14,6 +14,7 @@ mod flow;
 mod hostile;
 mod interests;
 mod limits;
+mod mobile_payloads;
 mod refusals;
 mod success;
 mod tls;
