@@ -14,6 +14,7 @@ mod flow;
 mod hostile;
 mod interests;
 mod limits;
+mod push_services;
 mod refusals;
 mod success;
 mod tls;
