@@ -123,7 +123,7 @@ pub struct Config {
     #[arg(long, env = "BEAMS_APNS_SANDBOX", value_parser = BoolishValueParser::new())]
     pub apns_sandbox: bool,
 
-    /// APNs base URL in place of Apple's (https://api.push.apple.com, or the sandbox's): a
+    /// APNs base URL in place of Apple's (`https://api.push.apple.com`, or the sandbox's): a
     /// staging server or a relay, `https://host[:port]` without a path; http:// only on a
     /// loopback address (HTTP/2 without TLS, for tests).
     #[arg(long, env = "BEAMS_APNS_ENDPOINT", value_name = "URL")]
@@ -134,7 +134,7 @@ pub struct Config {
     #[arg(long, env = "BEAMS_FCM_SERVICE_ACCOUNT")]
     pub fcm_service_account: Option<PathBuf>,
 
-    /// FCM base URL in place of https://fcm.googleapis.com: what comes before
+    /// FCM base URL in place of `https://fcm.googleapis.com`: what comes before
     /// /v1/projects/…, a path prefix allowed; http:// only on a loopback address (HTTP/2
     /// without TLS, for tests, with an http:// `token_uri` in the key file too).
     #[arg(long, env = "BEAMS_FCM_ENDPOINT", value_name = "URL")]

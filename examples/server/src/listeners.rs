@@ -2,9 +2,9 @@
 //! `--tls-listen`. Some official server SDKs reach a custom host only over http (Node, with
 //! `endpoint`), others only over https (Python), so one server may need both.
 //!
-//! Both listeners feed one accept loop ([`Accepting`]), so the connection cap, the timeouts
-//! and the graceful stop of [`connections`](crate::connections) count them together, and
-//! every request meets the same router.
+//! Both listeners feed one accept loop, so the connection cap, the timeouts and the graceful
+//! stop of [`connections`](crate::connections) count them together, and every request meets
+//! the same router.
 
 use std::io;
 use std::net::SocketAddr;
