@@ -77,10 +77,12 @@ pub(crate) fn check_scheme(
             field,
             "must be http:// with Transport::PlainText",
         )),
-        Transport::Tls | Transport::TlsWithRoots(_) if !https => Err(ConfigError::invalid(
-            field,
-            "must be https:// unless the transport is Transport::PlainText",
-        )),
+        Transport::Tls | Transport::TlsWithRoots(_) | Transport::TlsWithExtraRoots(_) if !https => {
+            Err(ConfigError::invalid(
+                field,
+                "must be https:// unless the transport is Transport::PlainText",
+            ))
+        }
         _ => Ok(()),
     }
 }
@@ -106,6 +108,9 @@ mod tests {
         assert!(check("https://example.com", Transport::Tls, PathRule::None).is_ok());
         assert!(check("https://127.0.0.1:1", Transport::PlainText, PathRule::None).is_err());
         assert!(check("http://127.0.0.1:1", Transport::Tls, PathRule::None).is_err());
+        let extra = || Transport::TlsWithExtraRoots(Vec::new());
+        assert!(check("https://relay.example", extra(), PathRule::None).is_ok());
+        assert!(check("http://127.0.0.1:1", extra(), PathRule::None).is_err());
         assert!(check("ftp://127.0.0.1:1", Transport::PlainText, PathRule::None).is_err());
     }
 

@@ -1,5 +1,5 @@
-//! How a gateway reaches its push service: TLS with public roots, TLS with given roots, or
-//! plain text for loopback tests.
+//! How a gateway reaches its push service: TLS with public roots, with public roots and some
+//! of your own, with given roots only, or plain text for loopback tests.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,26 +39,43 @@ pub enum Transport {
     Tls,
     /// TLS, trusting only these root certificates (DER): a test server or a private CA.
     TlsWithRoots(Vec<CertificateDer<'static>>),
+    /// TLS, trusting the Mozilla root store and these root certificates (DER) too: a relay
+    /// or staging push service behind a private CA, while the public services stay reachable
+    /// (a Web Push gateway sends to many hosts).
+    TlsWithExtraRoots(Vec<CertificateDer<'static>>),
     /// Plain text (HTTP/2 with prior knowledge, or HTTP/1.1): loopback test servers only.
     PlainText,
 }
 
+/// Adds `certificates` to `roots`; one that does not parse is skipped and reported.
+fn add_roots(roots: &mut rustls::RootCertStore, certificates: &[CertificateDer<'static>]) {
+    let (_, rejected) = roots.add_parsable_certificates(certificates.iter().cloned());
+    if rejected > 0 {
+        tracing::warn!(rejected, "root certificates that do not parse were skipped");
+    }
+}
+
 impl Transport {
-    /// A client TLS configuration for this transport offering `alpn` protocols, or `None` for
-    /// plain text (or, never in practice, a provider without safe protocol versions). A root
+    /// The root certificates this transport trusts, or `None` for plain text. A root
     /// certificate that does not parse is skipped and reported.
-    pub(crate) fn tls_config(&self, alpn: &[&[u8]]) -> Option<Arc<rustls::ClientConfig>> {
+    fn root_store(&self) -> Option<rustls::RootCertStore> {
         let mut roots = rustls::RootCertStore::empty();
         match self {
             Transport::PlainText => return None,
             Transport::Tls => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-            Transport::TlsWithRoots(certificates) => {
-                let (_, rejected) = roots.add_parsable_certificates(certificates.iter().cloned());
-                if rejected > 0 {
-                    tracing::warn!(rejected, "root certificates that do not parse were skipped");
-                }
+            Transport::TlsWithRoots(certificates) => add_roots(&mut roots, certificates),
+            Transport::TlsWithExtraRoots(certificates) => {
+                roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+                add_roots(&mut roots, certificates);
             }
         }
+        Some(roots)
+    }
+
+    /// A client TLS configuration for this transport offering `alpn` protocols, or `None` for
+    /// plain text (or, never in practice, a provider without safe protocol versions).
+    pub(crate) fn tls_config(&self, alpn: &[&[u8]]) -> Option<Arc<rustls::ClientConfig>> {
+        let roots = self.root_store()?;
         // Name the provider rather than rely on a process-wide default: one crypto stack,
         // aws-lc-rs, for TLS, JWTs and Web Push encryption.
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
@@ -116,5 +133,48 @@ impl Transport {
                 .http2_keep_alive_timeout(Duration::from_secs(10))
                 .build(ReachCheck::new(connector, options.reach)),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn generated_root() -> CertificateDer<'static> {
+        let generated = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()])
+            .expect("a self-signed certificate");
+        generated.cert.der().clone()
+    }
+
+    fn trusted(transport: &Transport) -> usize {
+        transport.root_store().map_or(0, |roots| roots.len())
+    }
+
+    #[test]
+    fn extra_roots_are_trusted_beside_the_public_ones() {
+        let public = webpki_roots::TLS_SERVER_ROOTS.len();
+        assert_eq!(trusted(&Transport::Tls), public);
+        let extra = Transport::TlsWithExtraRoots(vec![generated_root(), generated_root()]);
+        assert_eq!(trusted(&extra), public + 2);
+        assert!(extra.tls_config(&[b"h2"]).is_some());
+    }
+
+    #[test]
+    fn given_roots_replace_the_public_ones() {
+        let only = Transport::TlsWithRoots(vec![generated_root()]);
+        assert_eq!(trusted(&only), 1);
+    }
+
+    #[test]
+    fn a_root_that_does_not_parse_is_skipped() {
+        let garbage = CertificateDer::from(b"not a certificate".to_vec());
+        let extra = Transport::TlsWithExtraRoots(vec![garbage, generated_root()]);
+        assert_eq!(trusted(&extra), webpki_roots::TLS_SERVER_ROOTS.len() + 1);
+    }
+
+    #[test]
+    fn plain_text_has_no_tls() {
+        assert!(Transport::PlainText.root_store().is_none());
+        assert!(Transport::PlainText.tls_config(&[]).is_none());
     }
 }

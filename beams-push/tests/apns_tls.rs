@@ -85,3 +85,28 @@ async fn an_untrusted_certificate_is_a_connection_failure_not_a_dead_token() {
     }
     assert!(mock.per_token().is_empty());
 }
+
+#[tokio::test]
+async fn extra_roots_are_trusted_beside_the_public_ones() {
+    let key = TestKey::generate();
+    let mock = tls_mock(&key).await;
+    let certificate = mock.certificate().expect("a TLS mock").clone();
+    let gateway = mock
+        .builder(&key)
+        .endpoint(ApnsEndpoint::custom(
+            format!("https://{}", mock.addr),
+            Transport::TlsWithExtraRoots(vec![certificate]),
+        ))
+        .build()
+        .unwrap();
+    let message = payload(json!({"aps": {"alert": "Hi"}}));
+
+    let outcomes = gateway.send(&batch([1, 2, 3], &message)).await;
+
+    assert!(
+        outcomes.iter().all(|o| *o == DeliveryOutcome::Delivered),
+        "{outcomes:?}"
+    );
+    assert_eq!(mock.per_token().len(), 3);
+    mock.assert_no_violations();
+}

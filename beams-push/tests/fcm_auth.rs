@@ -323,3 +323,23 @@ async fn over_tls_with_given_roots_the_gateway_negotiates_http2() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn extra_roots_reach_fcm_and_the_token_endpoint_behind_a_private_ca() {
+    bounded(async {
+        let (mock, certificate) = MockGoogle::start_tls(TestKey::shared()).await;
+        let gateway = FcmGateway::builder(
+            ServiceAccountKey::from_json(&mock.service_account_json(TestKey::shared())).unwrap(),
+        )
+        .base_url(mock.base_url())
+        .transport(Transport::TlsWithExtraRoots(vec![certificate]))
+        .clock(Arc::new(clock()))
+        .build()
+        .unwrap();
+        let outcomes = gateway.send(&batch(&payload(json!({})), 0..3)).await;
+        assert!(all_delivered(&outcomes), "{outcomes:?}");
+        assert_eq!(mock.tokens_issued(), 1, "the token endpoint was reached");
+        assert_eq!(mock.accepted(), 3);
+    })
+    .await;
+}

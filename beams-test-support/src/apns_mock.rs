@@ -236,6 +236,12 @@ impl MockApns {
         }
     }
 
+    /// The certificate it serves TLS with (a self-signed one for 127.0.0.1, its own root),
+    /// when it serves TLS.
+    pub fn certificate(&self) -> Option<&CertificateDer<'static>> {
+        self.certificate.as_ref()
+    }
+
     /// A gateway builder pointed at this mock, with the test key and ids.
     pub fn builder(&self, key: &TestKey) -> ApnsGatewayBuilder {
         let endpoint = match &self.certificate {

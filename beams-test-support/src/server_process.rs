@@ -1,6 +1,7 @@
 //! The `beams-server` binary as a child process: started with the given flags and none of the
-//! caller's `BEAMS_…` variables, ready once it prints its `listening on` line, and killed when
-//! dropped (so a failing test never leaves it running).
+//! caller's `BEAMS_…` variables, ready once it prints its `listening on` lines (two with
+//! `--tls-listen`: `--listen`'s, then the https one), and killed when dropped (so a failing
+//! test never leaves it running).
 //!
 //! ```no_run
 //! use beams_test_support::server_process::ServerProcess;
@@ -30,9 +31,12 @@ pub struct ServerProcess {
     pub child: Child,
     /// Its process id.
     pub pid: u32,
-    /// Where it listens, `host:port` (the `--listen 127.0.0.1:0` it is always given).
+    /// Where it listens, `host:port` (the `--listen 127.0.0.1:0` it is always given): plain
+    /// http, or https when TLS is configured without `--tls-listen`.
     pub addr: String,
-    /// What it printed before `listening on`: the banner.
+    /// Where it serves https, `host:port`, when `flags` had `--tls-listen`.
+    pub tls_addr: Option<String>,
+    /// What it printed before its `listening on` lines: the banner.
     pub banner: Vec<String>,
 }
 
@@ -58,15 +62,19 @@ impl ServerProcess {
             pid: child.id(),
             child,
             addr: String::new(),
+            tls_addr: None,
             banner: Vec::new(),
         };
+        let tls_listen = flags
+            .iter()
+            .any(|flag| *flag == "--tls-listen" || flag.starts_with("--tls-listen="));
         let stdout = stdout.ok_or("beams-server has no stdout")?;
         let (lines, received) = mpsc::channel();
         std::thread::spawn(move || {
+            // Read to the end even when nobody listens any more: a closed pipe would make the
+            // server's next write to its standard output fail.
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if lines.send(line).is_err() {
-                    break;
-                }
+                let _ = lines.send(line);
             }
         });
         let deadline = Instant::now() + START_LIMIT;
@@ -74,11 +82,19 @@ impl ServerProcess {
             let line = received
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
                 .map_err(|_| format!("no `listening on` line; printed {:?}", server.banner))?;
-            if let Some(addr) = line.strip_prefix("listening on http://") {
-                server.addr = addr.trim().to_owned();
+            let Some(addr) = listening_address(&line) else {
+                server.banner.push(line);
+                continue;
+            };
+            if server.addr.is_empty() {
+                server.addr = addr;
+                if !tls_listen {
+                    return Ok(server);
+                }
+            } else {
+                server.tls_addr = Some(addr);
                 return Ok(server);
             }
-            server.banner.push(line);
         }
     }
 
@@ -99,9 +115,37 @@ impl ServerProcess {
     }
 }
 
+/// The `host:port` of a `listening on http://…` or `listening on https://…` line.
+fn listening_address(line: &str) -> Option<String> {
+    let url = line.strip_prefix("listening on ")?;
+    let addr = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))?;
+    Some(addr.trim().to_owned())
+}
+
 impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listening_lines_give_their_address_whatever_the_scheme() {
+        assert_eq!(
+            listening_address("listening on http://127.0.0.1:8080").as_deref(),
+            Some("127.0.0.1:8080")
+        );
+        assert_eq!(
+            listening_address("listening on https://[::1]:8443 ").as_deref(),
+            Some("[::1]:8443")
+        );
+        assert_eq!(listening_address("  platforms:    web"), None);
+        assert_eq!(listening_address("listening on ftp://x"), None);
     }
 }

@@ -9,17 +9,23 @@ use http::uri::{Authority, Scheme};
 use crate::base_url::{PathRule, check_url};
 use crate::{ConfigError, Transport};
 
+/// Apple's production APNs, for apps signed for distribution (App Store, TestFlight).
+pub const APNS_PRODUCTION_URL: &str = "https://api.push.apple.com";
+/// Apple's sandbox APNs, for development builds.
+pub const APNS_SANDBOX_URL: &str = "https://api.sandbox.push.apple.com";
+
 /// Where the gateway sends notifications.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum ApnsEndpoint {
-    /// `https://api.push.apple.com`: apps signed for distribution (App Store, TestFlight).
+    /// [`APNS_PRODUCTION_URL`]: apps signed for distribution (App Store, TestFlight).
     Production,
-    /// `https://api.sandbox.push.apple.com`: development builds.
+    /// [`APNS_SANDBOX_URL`]: development builds.
     Sandbox,
     /// Any base URL, for a test server or a relay: `http://127.0.0.1:8443` with
     /// [`Transport::PlainText`] (HTTP/2 with prior knowledge), or `https://…` with
-    /// [`Transport::Tls`] or [`Transport::TlsWithRoots`] (ALPN `h2`).
+    /// [`Transport::Tls`], [`Transport::TlsWithRoots`] or [`Transport::TlsWithExtraRoots`]
+    /// (ALPN `h2`).
     Custom {
         /// `scheme://host[:port]`, without a path.
         base_url: String,
@@ -61,8 +67,8 @@ impl fmt::Debug for Target {
 impl Target {
     pub(crate) fn resolve(endpoint: &ApnsEndpoint) -> Result<Self, ConfigError> {
         let (url, transport) = match endpoint {
-            ApnsEndpoint::Production => ("https://api.push.apple.com", &Transport::Tls),
-            ApnsEndpoint::Sandbox => ("https://api.sandbox.push.apple.com", &Transport::Tls),
+            ApnsEndpoint::Production => (APNS_PRODUCTION_URL, &Transport::Tls),
+            ApnsEndpoint::Sandbox => (APNS_SANDBOX_URL, &Transport::Tls),
             ApnsEndpoint::Custom {
                 base_url,
                 transport,
@@ -107,6 +113,17 @@ mod tests {
         let target = Target::resolve(&ApnsEndpoint::Sandbox).unwrap();
         assert_eq!(target.host, "api.sandbox.push.apple.com");
         assert_eq!(target.port, 443);
+        assert!(target.tls.is_some());
+    }
+
+    #[test]
+    fn apples_hosts_behind_extra_roots_resolve_like_the_known_endpoints() {
+        let extra = Transport::TlsWithExtraRoots(Vec::new());
+        let target = resolve(APNS_PRODUCTION_URL, extra).unwrap();
+        assert_eq!(
+            (target.host.as_str(), target.port),
+            ("api.push.apple.com", 443)
+        );
         assert!(target.tls.is_some());
     }
 

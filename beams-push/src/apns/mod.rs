@@ -60,7 +60,7 @@ pub(crate) mod request;
 mod stats;
 
 pub use builder::ApnsGatewayBuilder;
-pub use endpoint::ApnsEndpoint;
+pub use endpoint::{APNS_PRODUCTION_URL, APNS_SANDBOX_URL, ApnsEndpoint};
 pub use gateway::ApnsGateway;
 pub use request::HEADERS_KEY;
 pub use stats::ApnsStats;

@@ -44,9 +44,16 @@ use crate::startup::StartupError;
         much is logged."
 )]
 pub struct Config {
-    /// Address to listen on.
+    /// Address to serve plain http on. With --tls-cert and --tls-key but no --tls-listen,
+    /// https is served here instead (how TLS was served before --tls-listen existed).
     #[arg(long, env = "BEAMS_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+
+    /// Address to serve https on as well, beside plain http on --listen (needs --tls-cert
+    /// and --tls-key): the Node server SDK with `endpoint` speaks only http, the Python one
+    /// only https.
+    #[arg(long, env = "BEAMS_TLS_LISTEN", requires_all = ["tls_cert", "tls_key"])]
+    pub tls_listen: Option<SocketAddr>,
 
     /// Directory for the database and the generated instance id, secret key and VAPID key.
     #[arg(long, env = "BEAMS_DATA_DIR", default_value = "beams-data")]
@@ -87,8 +94,8 @@ pub struct Config {
     #[arg(long, env = "BEAMS_ALLOW_LOOPBACK_HTTP_ENDPOINTS", value_parser = BoolishValueParser::new())]
     pub allow_loopback_http_endpoints: bool,
 
-    /// TLS certificate chain (PEM); serve https with --tls-key. Some official SDKs only speak
-    /// https.
+    /// TLS certificate chain (PEM), with --tls-key: https on --tls-listen, or, without
+    /// --tls-listen, on --listen in place of plain http.
     #[arg(long, env = "BEAMS_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
 
@@ -116,9 +123,28 @@ pub struct Config {
     #[arg(long, env = "BEAMS_APNS_SANDBOX", value_parser = BoolishValueParser::new())]
     pub apns_sandbox: bool,
 
-    /// FCM service-account key (JSON, from the Firebase console); enables FCM.
+    /// APNs base URL in place of Apple's (`https://api.push.apple.com`, or the sandbox's): a
+    /// staging server or a relay, `https://host[:port]` without a path; http:// only on a
+    /// loopback address (HTTP/2 without TLS, for tests).
+    #[arg(long, env = "BEAMS_APNS_ENDPOINT", value_name = "URL")]
+    pub apns_endpoint: Option<String>,
+
+    /// FCM service-account key (JSON, from the Firebase console); enables FCM. Its
+    /// `token_uri` is where OAuth access tokens are fetched.
     #[arg(long, env = "BEAMS_FCM_SERVICE_ACCOUNT")]
     pub fcm_service_account: Option<PathBuf>,
+
+    /// FCM base URL in place of `https://fcm.googleapis.com`: what comes before
+    /// /v1/projects/…, a path prefix allowed; http:// only on a loopback address (HTTP/2
+    /// without TLS, for tests, with an http:// `token_uri` in the key file too).
+    #[arg(long, env = "BEAMS_FCM_ENDPOINT", value_name = "URL")]
+    pub fcm_endpoint: Option<String>,
+
+    /// Extra root certificates (PEM file) that every gateway trusts beside the public ones:
+    /// APNs, FCM and its token endpoint, and Web Push. For staging push services or a relay
+    /// behind a private CA.
+    #[arg(long, env = "BEAMS_PUSH_CA", value_name = "FILE")]
+    pub push_ca: Option<PathBuf>,
 
     /// VAPID private key (PEM) for Web Push (default: generated once, kept in
     /// DATA_DIR/vapid-private-key.pem).
@@ -131,7 +157,7 @@ pub struct Config {
 
     /// Serve the example token route GET /pusher/beams-auth, which trusts an
     /// X-Authenticated-User header (a stand-in for your own login): `auto` serves it only
-    /// when listening on a loopback address.
+    /// when every listening address is a loopback address.
     #[arg(long, env = "BEAMS_AUTH_EXAMPLE", value_enum, default_value_t = AuthExample::Auto)]
     pub auth_example: AuthExample,
 
@@ -264,8 +290,13 @@ impl Config {
         match self.auth_example {
             AuthExample::On => true,
             AuthExample::Off => false,
-            AuthExample::Auto => self.listen.ip().is_loopback(),
+            AuthExample::Auto => self.listen_addresses().all(|addr| addr.ip().is_loopback()),
         }
+    }
+
+    /// Every address the server listens on: `--listen`, then `--tls-listen` when given.
+    pub fn listen_addresses(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        std::iter::once(self.listen).chain(self.tls_listen)
     }
 }
 
@@ -290,7 +321,7 @@ pub enum LimitPolicy {
 /// Whether to serve the example token route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuthExample {
-    /// Only when listening on a loopback address.
+    /// Only when every listening address is a loopback address.
     Auto,
     /// Always (it trusts a header anyone can send: never on a public address).
     On,

@@ -49,9 +49,10 @@
 //! first run's files), [`state`], [`errors`] (the JSON errors and the status mapping),
 //! [`routes`] (the device API and its interests, the publish and customer APIs),
 //! [`auth_example`] (how your login route issues Beams Tokens), [`client_limits`] (per-client
-//! rate limits) with [`client_addr`] (who the client is, behind trusted proxies), [`tls`],
-//! [`connections`] (the bounds every connection is served within), [`server`] (serving and
-//! graceful shutdown).
+//! rate limits) with [`client_addr`] (who the client is, behind trusted proxies),
+//! [`gateways`] with [`push_services`] (where the gateways send, and the roots they trust),
+//! [`listeners`] (plain http and https side by side) with [`tls`], [`connections`] (the
+//! bounds every connection is served within), [`server`] (serving and graceful shutdown).
 
 pub mod auth_example;
 pub mod bootstrap;
@@ -63,7 +64,9 @@ pub mod engine;
 pub mod errors;
 mod extract;
 pub mod gateways;
+pub mod listeners;
 pub mod publishes;
+pub mod push_services;
 mod rate_limit;
 pub mod routes;
 pub mod server;
@@ -73,6 +76,7 @@ pub mod tls;
 
 pub use config::Config;
 pub use errors::{ApiError, ErrorBody};
+pub use listeners::Listeners;
 pub use publishes::Publishes;
 pub use routes::router;
 pub use server::{Server, run, shutdown_signal};

@@ -3,11 +3,9 @@
 
 use std::fmt;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
-use axum::serve::ListenerExt;
 use beams_core::Platform;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -18,13 +16,15 @@ use tokio_util::sync::CancellationToken;
 use crate::bootstrap::{self, Identity};
 use crate::config::{Config, StoreKind};
 use crate::connections::{self, ConnectionLimits};
+use crate::listeners::{Accepting, Listeners};
 use crate::publishes::Publishes;
 use crate::startup::StartupError;
 use crate::state::AppState;
 use crate::tls::{self, TlsListener};
 use crate::{auth_example, engine, gateways, routes};
 
-/// A configured server, ready to serve on a listener.
+/// A configured server, ready to serve on a listener (or on plain http and https at once,
+/// with [`Server::serve_on`] and [`Listeners`]).
 ///
 /// ```no_run
 /// use beams_server::{Config, Server, shutdown_signal};
@@ -42,9 +42,43 @@ pub struct Server {
     identity: Identity,
     platforms: Vec<Platform>,
     app: Router,
-    tls: Option<TlsAcceptor>,
+    tls: Tls,
     connection_limits: ConnectionLimits,
     shutdown_timeout: Duration,
+}
+
+/// Where https is served.
+enum Tls {
+    /// Nowhere: plain http only.
+    Off,
+    /// On `--listen`, in place of plain http (no `--tls-listen`).
+    OnListen(TlsAcceptor),
+    /// On `--tls-listen`, beside plain http on `--listen`.
+    Beside(TlsAcceptor),
+}
+
+impl Tls {
+    fn from_config(config: &Config) -> Result<Self, StartupError> {
+        let acceptor = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => tls::acceptor(cert, key)?,
+            (None, None) if config.tls_listen.is_some() => {
+                return Err(StartupError::flag(
+                    "--tls-listen",
+                    "needs --tls-cert and --tls-key",
+                ));
+            }
+            (None, None) => return Ok(Tls::Off),
+            _ => {
+                return Err(StartupError::Config(
+                    "--tls-cert and --tls-key go together".into(),
+                ));
+            }
+        };
+        Ok(match config.tls_listen {
+            Some(_) => Tls::Beside(acceptor),
+            None => Tls::OnListen(acceptor),
+        })
+    }
 }
 
 impl fmt::Debug for Server {
@@ -52,7 +86,8 @@ impl fmt::Debug for Server {
         f.debug_struct("Server")
             .field("state", &self.state)
             .field("platforms", &self.platforms)
-            .field("tls", &self.tls.is_some())
+            .field("listen_scheme", &self.listen_scheme())
+            .field("tls_listen", &self.serves_tls_listen())
             .field("connection_limits", &self.connection_limits)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .finish_non_exhaustive()
@@ -70,15 +105,7 @@ impl Server {
         let state = AppState::new(beams)
             .with_vapid_public_key(identity.vapid_key.public_key_base64url())
             .with_client_limits(config.client_limits());
-        let tls = match (&config.tls_cert, &config.tls_key) {
-            (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
-            (None, None) => None,
-            _ => {
-                return Err(StartupError::Config(
-                    "--tls-cert and --tls-key go together".into(),
-                ));
-            }
-        };
+        let tls = Tls::from_config(config)?;
         let mut routes = routes::api_routes().with_state(state.clone());
         if config.serves_auth_example() {
             tracing::warn!(
@@ -115,34 +142,72 @@ impl Server {
         &self.platforms
     }
 
-    /// Whether connections are served over TLS.
+    /// Whether `--listen` serves https (TLS configured without `--tls-listen`).
     pub fn uses_tls(&self) -> bool {
-        self.tls.is_some()
+        matches!(self.tls, Tls::OnListen(_))
     }
 
-    /// Serves on `listener` until `shutdown` completes, then stops accepting, lets open
-    /// requests finish and waits for in-flight publishes, all within the shutdown timeout.
+    /// `http` or `https`: what `--listen` serves.
+    pub fn listen_scheme(&self) -> &'static str {
+        if self.uses_tls() { "https" } else { "http" }
+    }
+
+    /// Whether https is served on a listener of its own, `--tls-listen`.
+    pub fn serves_tls_listen(&self) -> bool {
+        matches!(self.tls, Tls::Beside(_))
+    }
+
+    /// Serves on `listener` as `--listen` until `shutdown` completes:
+    /// [`serve_on`](Self::serve_on) with this one listener. A server configured with
+    /// `--tls-listen` needs both listeners: use `serve_on`.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartupError> {
-        let stop = CancellationToken::new();
-        let limits = self.connection_limits;
-        let serving = match self.tls {
-            None => tokio::spawn(connections::serve(
-                listener.tap_io(|tcp| tls::set_nodelay(tcp)),
-                self.app,
-                limits,
-                stop.clone(),
-            )),
-            Some(acceptor) => {
-                let addr = local_addr(&listener)?;
-                let listener = TlsListener::new(listener, acceptor)
-                    .map_err(|source| StartupError::Listen { addr, source })?;
-                tokio::spawn(connections::serve(listener, self.app, limits, stop.clone()))
+        self.serve_on(Listeners::from(listener), shutdown).await
+    }
+
+    /// Serves on `listeners` until `shutdown` completes, then stops accepting, lets open
+    /// requests finish and waits for in-flight publishes, all within the shutdown timeout.
+    /// Both listeners share one connection cap, one set of timeouts and one router.
+    pub async fn serve_on(
+        self,
+        listeners: Listeners,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartupError> {
+        let tls_listener = |listener: TcpListener, acceptor| {
+            let addr = crate::listeners::local_addr(&listener)?;
+            TlsListener::new(listener, acceptor)
+                .map_err(|source| StartupError::Listen { addr, source })
+        };
+        let accepting = match (self.tls, listeners.tls_listen) {
+            (Tls::Off, None) => Accepting::new(Some(listeners.listen), None)?,
+            (Tls::OnListen(acceptor), None) => {
+                Accepting::new(None, Some(tls_listener(listeners.listen, acceptor)?))?
+            }
+            (Tls::Beside(acceptor), Some(tls_listen)) => Accepting::new(
+                Some(listeners.listen),
+                Some(tls_listener(tls_listen, acceptor)?),
+            )?,
+            (Tls::Beside(_), None) => {
+                return Err(StartupError::Config(
+                    "--tls-listen is configured but no listener was given for it".into(),
+                ));
+            }
+            (Tls::Off | Tls::OnListen(_), Some(_)) => {
+                return Err(StartupError::Config(
+                    "a TLS listener was given but --tls-listen is not configured".into(),
+                ));
             }
         };
+        let stop = CancellationToken::new();
+        let serving = tokio::spawn(connections::serve(
+            accepting,
+            self.app,
+            self.connection_limits,
+            stop.clone(),
+        ));
 
         let deadline = Instant::now() + self.shutdown_timeout;
         let failure = supervise(serving, stop, shutdown, deadline, self.state.publishes()).await;
@@ -213,61 +278,72 @@ fn stopped_early_error(
     })
 }
 
-fn local_addr(listener: &TcpListener) -> Result<SocketAddr, StartupError> {
-    listener
-        .local_addr()
-        .map_err(|source| StartupError::Listen {
-            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-            source,
-        })
-}
-
-/// Binds `config.listen`, prints where the server is and where its secret is, and serves
-/// until `shutdown` completes: what the `beams-server` binary does.
+/// Binds `--listen` (and `--tls-listen`), prints where the server is and where its secret
+/// is, and serves until `shutdown` completes: what the `beams-server` binary does.
 pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartupError> {
     let server = Server::from_config(&config).await?;
-    let listener =
-        TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| StartupError::Listen {
-                addr: config.listen,
-                source,
-            })?;
-    let addr = local_addr(&listener)?;
-    print_banner(&config, &server, addr);
-    server.serve(listener, shutdown).await
+    let listeners = Listeners::bind(&config).await?;
+    print_banner(&config, &server, &listeners)?;
+    server.serve_on(listeners, shutdown).await
 }
 
-fn print_banner(config: &Config, server: &Server, addr: SocketAddr) {
+/// The banner, written at once: what is served, then one `listening on` line per listener,
+/// `--listen`'s first. Tools that start the binary wait for those lines.
+fn print_banner(
+    config: &Config,
+    server: &Server,
+    listeners: &Listeners,
+) -> Result<(), StartupError> {
+    use std::fmt::Write as _;
     let identity = server.identity();
-    let scheme = if server.uses_tls() { "https" } else { "http" };
+    let scheme = server.listen_scheme();
+    let addr = listeners.listen_addr()?;
     let platforms: Vec<&str> = server.platforms().iter().map(|p| p.as_str()).collect();
-    println!("beams-server {}", env!("CARGO_PKG_VERSION"));
-    println!(
-        "  instance id:  {} ({})",
-        identity.instance_id, identity.instance_id_origin
-    );
-    println!("  secret key:   {}", identity.secret_key_origin);
-    println!("  vapid key:    {}", identity.vapid_key_origin);
     let store = match config.store {
         StoreKind::Sqlite => "sqlite",
         StoreKind::Sled => "sled",
     };
-    println!(
+    let mut banner = String::new();
+    let _ = writeln!(banner, "beams-server {}", env!("CARGO_PKG_VERSION"));
+    let _ = writeln!(
+        banner,
+        "  instance id:  {} ({})",
+        identity.instance_id, identity.instance_id_origin
+    );
+    let _ = writeln!(banner, "  secret key:   {}", identity.secret_key_origin);
+    let _ = writeln!(banner, "  vapid key:    {}", identity.vapid_key_origin);
+    let _ = writeln!(
+        banner,
         "  store:        {store} at {}",
         config.database_path().display()
     );
-    println!("  platforms:    {}", platforms.join(", "));
+    let _ = writeln!(banner, "  platforms:    {}", platforms.join(", "));
+    if let Some(url) = &config.apns_endpoint {
+        let _ = writeln!(banner, "  apns url:     {url}");
+    }
+    if let Some(url) = &config.fcm_endpoint {
+        let _ = writeln!(banner, "  fcm url:      {url}");
+    }
+    if let Some(path) = &config.push_ca {
+        let _ = writeln!(banner, "  push ca:      {}", path.display());
+    }
     if config.serves_auth_example() {
-        println!(
+        let _ = writeln!(
+            banner,
             "  auth example: {scheme}://{addr}{} (trusts X-Authenticated-User)",
             auth_example::PATH
         );
     }
-    println!("listening on {scheme}://{addr}");
+    let _ = writeln!(banner, "listening on {scheme}://{addr}");
+    if let Some(tls_addr) = listeners.tls_listen_addr()? {
+        let _ = writeln!(banner, "listening on https://{tls_addr}");
+    }
+    // At once, so a reader that stops at a `listening on` line finds the rest already there.
+    print!("{banner}");
+    Ok(())
 }
 
 /// Completes on Ctrl-C, or on SIGTERM on Unix. The handlers are installed when this is

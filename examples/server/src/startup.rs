@@ -26,6 +26,14 @@ pub enum StartupError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A flag (or its `BEAMS_…` variable) holds a value the server cannot use.
+    #[error("{flag}: {reason}")]
+    InvalidFlag {
+        /// The flag, such as `--push-ca`.
+        flag: &'static str,
+        /// What is wrong with its value.
+        reason: String,
+    },
     /// The configuration does not hold together.
     #[error("configuration: {0}")]
     Config(String),
@@ -64,6 +72,13 @@ pub enum StartupError {
 }
 
 impl StartupError {
+    pub(crate) fn flag(flag: &'static str, reason: impl Into<String>) -> Self {
+        StartupError::InvalidFlag {
+            flag,
+            reason: reason.into(),
+        }
+    }
+
     pub(crate) fn io(path: &Path, source: io::Error) -> Self {
         StartupError::Io {
             path: path.to_path_buf(),

@@ -15,6 +15,7 @@ mod hostile;
 mod interests;
 mod limits;
 mod mobile_payloads;
+mod push_services;
 mod refusals;
 mod success;
 mod tls;

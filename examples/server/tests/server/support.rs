@@ -7,7 +7,7 @@ use base64::engine::general_purpose::STANDARD;
 use beams_core::{
     InstanceId, ManualClock, SecretKey, Timestamp, TokenIssuer, UserId, WebSubscription,
 };
-use beams_server::{AppState, Config, Server, StartupError};
+use beams_server::{AppState, Config, Listeners, Server, StartupError};
 use bytes::Bytes;
 use clap::Parser;
 use http_body_util::{BodyExt, Full};
@@ -16,7 +16,6 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
-use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -28,6 +27,8 @@ pub(crate) const LIMIT: Duration = Duration::from_secs(20);
 
 pub(crate) struct TestServer {
     pub(crate) base: String,
+    /// `https://…` of `--tls-listen`, when it was given.
+    pub(crate) tls_base: Option<String>,
     pub(crate) state: AppState,
     client: Client<HttpConnector, Full<Bytes>>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -73,14 +74,19 @@ impl TestServer {
         let config = Config::try_parse_from(args).unwrap();
         let server = Server::from_config(&config).await.unwrap();
         let state = server.state().clone();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
+        let listeners = Listeners::bind(&config).await.unwrap();
+        let addr = listeners.listen_addr().unwrap();
+        let tls_base = listeners
+            .tls_listen_addr()
+            .unwrap()
+            .map(|addr| format!("https://{addr}"));
         let (shutdown, stop) = oneshot::channel::<()>();
-        let serving = tokio::spawn(server.serve(listener, async move {
+        let serving = tokio::spawn(server.serve_on(listeners, async move {
             let _ = stop.await;
         }));
         TestServer {
             base: format!("http://{addr}"),
+            tls_base,
             state,
             client: Client::builder(TokioExecutor::new()).build_http(),
             shutdown: Some(shutdown),
