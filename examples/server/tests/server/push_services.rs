@@ -32,9 +32,9 @@ fn pem_of(certificate: &CertificateDer<'_>) -> String {
 }
 
 /// The loopback push services, and the files the server's flags name.
-struct Services {
-    apns: MockApns,
-    google: MockGoogle,
+pub(crate) struct Services {
+    pub(crate) apns: MockApns,
+    pub(crate) google: MockGoogle,
     dir: tempfile::TempDir,
 }
 
@@ -42,7 +42,7 @@ impl Services {
     /// Both mocks, behind TLS with their own self-signed certificates when `tls`, and the
     /// APNs key, the service-account key (whose `token_uri` is the mock) and, over TLS, a
     /// `--push-ca` bundle of both certificates, written to files.
-    async fn start(tls: bool) -> Self {
+    pub(crate) async fn start(tls: bool) -> Self {
         let apns_key = apns_mock::TestKey::generate();
         let apns = MockApns::start(
             &apns_key,
@@ -83,7 +83,7 @@ impl Services {
     }
 
     /// The flags that enable APNs and FCM and point them at the mocks.
-    fn flags(&self) -> Vec<String> {
+    pub(crate) fn flags(&self) -> Vec<String> {
         let scheme = if self.apns.certificate().is_some() {
             "https"
         } else {
@@ -112,7 +112,7 @@ impl Services {
     }
 
     /// Waits (bounded) until APNs has seen one request and FCM has accepted one message.
-    async fn wait_for_both(&self) {
+    pub(crate) async fn wait_for_both(&self) {
         tokio::time::timeout(LIMIT, async {
             while self.apns.seen().is_empty() || self.google.accepted() == 0 {
                 tokio::time::sleep(Duration::from_millis(10)).await;
