@@ -26,5 +26,6 @@ pub mod bench;
 pub mod fcm_fixtures;
 pub mod fcm_mock;
 pub mod hostile;
+pub mod pem;
 pub mod server_process;
 pub mod web_push_mock;

@@ -226,20 +226,6 @@ mod tests {
         }
     }
 
-    fn pem_of(der: &[u8]) -> String {
-        use base64::Engine;
-        let encoded = base64::engine::general_purpose::STANDARD.encode(der);
-        let lines: Vec<&str> = encoded
-            .as_bytes()
-            .chunks(64)
-            .map(|line| std::str::from_utf8(line).unwrap())
-            .collect();
-        format!(
-            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-            lines.join("\n")
-        )
-    }
-
     fn generated_pem() -> String {
         rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()])
             .unwrap()
@@ -275,7 +261,7 @@ mod tests {
     #[test]
     fn unusable_ca_files_are_refused_naming_the_flag() {
         let missing = PushTrust::new(Some(Path::new("/nonexistent/push-ca.pem"))).unwrap_err();
-        let not_a_root = pem_of(b"not a certificate at all");
+        let not_a_root = beams_test_support::pem::certificate_pem(b"not a certificate at all");
         for (error, rule) in [
             (missing, "/nonexistent/push-ca.pem"),
             (trust_from(b"").unwrap_err(), "holds no certificate"),

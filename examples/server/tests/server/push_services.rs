@@ -6,30 +6,15 @@
 use std::path::Path;
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use beams_server::{Config, Server, StartupError};
 use beams_test_support::apns_mock::{self, KEY_ID, MockApns, MockOptions, TEAM_ID, TOPIC};
 use beams_test_support::fcm_fixtures;
 use beams_test_support::fcm_mock::MockGoogle;
+use beams_test_support::pem::certificate_pem;
 use clap::Parser;
-use rustls::pki_types::CertificateDer;
 use serde_json::json;
 
 use crate::support::{APNS_TOKEN, FCM_TOKEN, LIMIT, TestServer, token_for};
-
-fn pem_of(certificate: &CertificateDer<'_>) -> String {
-    let encoded = STANDARD.encode(certificate.as_ref());
-    let lines: Vec<&str> = encoded
-        .as_bytes()
-        .chunks(64)
-        .map(|line| std::str::from_utf8(line).unwrap())
-        .collect();
-    format!(
-        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-        lines.join("\n")
-    )
-}
 
 /// The loopback push services, and the files the server's flags name.
 pub(crate) struct Services {
@@ -70,8 +55,8 @@ impl Services {
         if let Some(google_certificate) = google_certificate {
             let bundle = format!(
                 "{}{}",
-                pem_of(apns.certificate().unwrap()),
-                pem_of(&google_certificate)
+                certificate_pem(apns.certificate().unwrap()),
+                certificate_pem(&google_certificate)
             );
             std::fs::write(dir.path().join("push-ca.pem"), bundle).unwrap();
         }
@@ -155,9 +140,10 @@ fn assert_arrived(services: &Services) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_publish_reaches_apns_and_fcm_behind_a_private_ca() {
-    let services = Services::start(true).await;
+/// Publishes to alice's phones through a server pointed at the mocks (over TLS when `tls`)
+/// and checks both arrived.
+async fn publish_reaches_both(tls: bool) {
+    let services = Services::start(tls).await;
     let flags = services.flags();
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let server = TestServer::start(&flags).await;
@@ -171,18 +157,13 @@ async fn a_publish_reaches_apns_and_fcm_behind_a_private_ca() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_reaches_apns_and_fcm_behind_a_private_ca() {
+    publish_reaches_both(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_publish_reaches_plain_text_loopback_services() {
-    let services = Services::start(false).await;
-    let flags = services.flags();
-    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-    let server = TestServer::start(&flags).await;
-
-    assert_eq!(publish_to_alices_phones(&server).await, 200);
-    services.wait_for_both().await;
-    server.publishes_settled().await;
-
-    assert_arrived(&services);
-    server.stop().await;
+    publish_reaches_both(false).await;
 }
 
 /// Why the server refuses to start with `flags` (and the test instance, in a fresh data
