@@ -7,7 +7,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
-use beams_core::{DeviceId, DeviceMetadata, Interest, Platform, UserId};
+use beams_core::{DeviceId, DeviceMetadata, Interest, Platform, UserId, ValidationError};
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
 
@@ -114,6 +114,35 @@ fn device_id(params: &HashMap<String, String>) -> Result<DeviceId, ApiError> {
         return Err(ApiError::device_not_found());
     }
     Ok(id)
+}
+
+/// The device of a `DELETE …/devices/{platform}/{device_id}` (the client's `stop()`), under
+/// the instance served. Unlike [`DevicePath`], an id that cannot name a device of the path's
+/// platform is bad input, 400 naming the field: the delete of a well-formed unknown id
+/// succeeds (it is idempotent), so a 404 here would only tell a client to register again
+/// for a request no official SDK sends.
+#[derive(Debug)]
+pub(crate) struct DeviceToStop(pub(crate) DeviceId);
+
+impl FromRequestParts<AppState> for DeviceToStop {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let params = instance_path_params(parts, state).await?;
+        let platform: Platform = param(&params, "platform")
+            .parse()
+            .map_err(|invalid: ValidationError| ApiError::bad_request(invalid.to_string()))?;
+        let id = DeviceId::parse(param(&params, "device_id"))
+            .map_err(|invalid| ApiError::bad_request(invalid.to_string()))?;
+        if id.platform() != platform {
+            return Err(ApiError::bad_request(format!(
+                "invalid device_id: must be a device of the path's platform ({platform}), got \
+                 one of {}",
+                id.platform()
+            )));
+        }
+        Ok(DeviceToStop(id))
+    }
 }
 
 /// The device and interest of a `…/devices/{platform}/{device_id}/interests/{interest}` path,
