@@ -9,6 +9,7 @@
 mod support;
 
 mod connections;
+mod customer_api;
 mod first_run;
 mod flow;
 mod hostile;
