@@ -16,5 +16,6 @@ mod hostile;
 mod interests;
 mod limits;
 mod refusals;
+mod reporting;
 mod success;
 mod tls;

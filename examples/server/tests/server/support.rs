@@ -46,6 +46,8 @@ impl TestServer {
             "0",
             "--interest-changes-per-minute",
             "0",
+            "--events-per-minute",
+            "0",
         ];
         flags.extend_from_slice(extra);
         Self::start_exactly(&flags).await
@@ -209,6 +211,25 @@ impl TestServer {
         })
         .await
         .expect("publishes finish within the limit");
+    }
+}
+
+impl TestServer {
+    pub(crate) fn reporting_api(&self) -> String {
+        format!("/reporting_api/v2/instances/{INSTANCE}/events")
+    }
+
+    /// Waits (bounded) until the server has finished with `count` reported events, recorded
+    /// or dropped.
+    pub(crate) async fn reports_settled(&self, count: u64) {
+        let reports = self.state.reports().clone();
+        tokio::time::timeout(LIMIT, async move {
+            while reports.processed() + reports.dropped() < count {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("reported events are recorded within the limit");
     }
 }
 
