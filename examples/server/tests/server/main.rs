@@ -15,6 +15,7 @@ mod flow;
 mod hostile;
 mod interests;
 mod limits;
+mod mobile_sdks;
 mod refusals;
 mod reporting;
 mod success;
