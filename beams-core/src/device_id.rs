@@ -77,6 +77,16 @@ impl DeviceId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The id's UUID as a number: with [`platform`](Self::platform), the whole id in 17
+    /// bytes, for sets that hold many ids.
+    pub(crate) fn uuid_bits(&self) -> u128 {
+        // Every id was parsed or generated, so the part after the dash is a UUID.
+        self.0
+            .split_once('-')
+            .and_then(|(_, uuid)| Uuid::try_parse(uuid).ok())
+            .map_or(0, |uuid| uuid.as_u128())
+    }
 }
 
 impl fmt::Display for DeviceId {
@@ -168,6 +178,12 @@ mod tests {
             .map(|_| DeviceId::generate(Platform::Web))
             .collect();
         assert_eq!(ids.len(), 1000);
+    }
+
+    #[test]
+    fn uuid_bits_are_the_ids_uuid() {
+        let id = DeviceId::parse("apns-0190f3a2-7b1c-7d4e-8f00-0123456789ab").unwrap();
+        assert_eq!(id.uuid_bits(), 0x0190f3a2_7b1c_7d4e_8f00_0123456789ab);
     }
 
     #[test]

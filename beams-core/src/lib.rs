@@ -15,6 +15,8 @@
 //! - publishing: a [`PublishRequest`] to a [`PublishTarget`] (users or interests), the
 //!   [`Gateways`] it goes through, the [`PublishReport`] it gives, [`PerPlatform`] counts;
 //! - the engine a server calls: [`Beams`];
+//! - what the client SDKs report back: [`ReportEvent`] (a delivery or an open), and the
+//!   bounded per-publish counts of them, [`EventLedger`];
 //! - fakes for your own tests: [`MemoryDeviceStore`], [`FakePushGateway`] and [`ManualClock`];
 //! - with the `testing` feature, the conformance suite every store runs (`testing`).
 //!
@@ -67,6 +69,7 @@ mod publish;
 mod publish_id;
 mod push_token;
 mod renewal;
+mod reporting;
 mod secret_key;
 mod store;
 mod store_error;
@@ -104,6 +107,9 @@ pub use publish::{
 pub use publish_id::PublishId;
 pub use push_token::{ApnsToken, FcmToken, PushToken};
 pub use renewal::{RegistrationRefusal, check_renewal};
+pub use reporting::{
+    Classified, EventCounts, EventKind, EventLedger, LedgerLimits, Recorded, ReportEvent,
+};
 pub use secret_key::SecretKey;
 pub use store::{
     AssociationOutcome, AssociationRequest, DeviceStore, RegistrationOutcome, check_token_platform,

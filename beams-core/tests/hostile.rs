@@ -1,10 +1,12 @@
 //! Hostile input to every parser of beams-core: ids and names, push tokens, Web Push
-//! subscriptions and their endpoints, Beams Tokens and publish bodies. Each property is
+//! subscriptions and their endpoints, Beams Tokens, publish bodies and reporting events. Each property is
 //! stated once, in `beams_test_support::hostile`, and the `beams-fuzz` binary runs the same
 //! ones for longer.
 
 use beams_core::PublishTargetKind;
-use beams_test_support::hostile::{self, beams_tokens, endpoints, ids, publish, push_tokens, text};
+use beams_test_support::hostile::{
+    self, beams_tokens, endpoints, ids, publish, push_tokens, reporting, text,
+};
 use proptest::prelude::*;
 
 proptest! {
@@ -119,5 +121,27 @@ proptest! {
     fn arbitrary_bytes_are_no_publish(body in text::any_bytes(256)) {
         publish::check_publish(PublishTargetKind::Users, &body)?;
         publish::check_publish(PublishTargetKind::Interests, &body)?;
+    }
+
+    #[test]
+    fn a_publish_id_has_exactly_one_spelling(t in reporting::publish_id_text()) {
+        reporting::check_publish_id(&t)?;
+    }
+
+    #[test]
+    fn a_report_body_is_an_event_saying_what_it_said_or_a_refusal_naming_a_field(
+        body in reporting::body(),
+    ) {
+        reporting::check_event(&body)?;
+    }
+
+    #[test]
+    fn every_event_an_sdk_sends_is_accepted(body in reporting::sdk_event()) {
+        reporting::check_sdk_event(&body)?;
+    }
+
+    #[test]
+    fn arbitrary_bytes_are_no_event(body in text::any_bytes(256)) {
+        reporting::check_event(&body)?;
     }
 }

@@ -41,6 +41,7 @@ pub mod ids;
 pub mod json;
 pub mod publish;
 pub mod push_tokens;
+pub mod reporting;
 pub mod retry_after;
 pub mod targets;
 pub mod text;

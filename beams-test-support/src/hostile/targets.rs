@@ -5,7 +5,9 @@ use std::fmt;
 use proptest::prelude::*;
 use proptest::test_runner::{TestCaseResult, TestError, TestRunner};
 
-use super::{answers, beams_tokens, endpoints, ids, publish, push_tokens, retry_after, text};
+use super::{
+    answers, beams_tokens, endpoints, ids, publish, push_tokens, reporting, retry_after, text,
+};
 
 type Run = dyn Fn(&mut TestRunner) -> Result<(), String>;
 
@@ -120,6 +122,15 @@ pub fn all() -> Vec<Target> {
         }),
         Target::new("publish-user-list", publish::user_list_length(), |count| {
             publish::check_long_user_list(count)
+        }),
+        Target::new("publish-id", reporting::publish_id_text(), |t| {
+            reporting::check_publish_id(&t)
+        }),
+        Target::new("report-event", reporting::body(), |body| {
+            reporting::check_event(&body)
+        }),
+        Target::new("report-event-sdk", reporting::sdk_event(), |body| {
+            reporting::check_sdk_event(&body)
         }),
         Target::new(
             "retry-after",

@@ -1,6 +1,6 @@
-//! The per-client limits of the open device API, and the extractors that apply them: a
-//! registration or an interest change runs only when the calling client is within its limit,
-//! and is answered 429 with `Retry-After` otherwise.
+//! The per-client limits of the open device and reporting APIs, and the extractors that
+//! apply them: a registration, an interest change or a reported event is taken only when the
+//! calling client is within its limit, and is answered 429 with `Retry-After` otherwise.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
@@ -17,6 +17,10 @@ use crate::state::AppState;
 pub const DEFAULT_REGISTRATIONS_PER_MINUTE: u32 = 600;
 /// Interest changes (set, add, remove) per client address per minute, by default.
 pub const DEFAULT_INTEREST_CHANGES_PER_MINUTE: u32 = 1200;
+/// Reported events (deliveries and opens) per client address per minute, by default: a
+/// phone reports two per notification, and one carrier address can front thousands of
+/// phones receiving the same publish.
+pub const DEFAULT_EVENTS_PER_MINUTE: u32 = 6000;
 
 /// How many requests of each kind one client may make, and which proxies are trusted to say
 /// who the client is.
@@ -32,19 +36,24 @@ pub const DEFAULT_INTEREST_CHANGES_PER_MINUTE: u32 = 1200;
 ///
 /// let limits = ClientLimits::new(600, 1200, vec!["10.0.0.0/8".parse()?]);
 /// assert_eq!(limits.registrations_per_minute(), 600);
-/// assert_eq!(ClientLimits::new(0, 0, Vec::new()).registrations_per_minute(), 0);
+/// assert_eq!(limits.events_per_minute(), 6000);
+/// let open = ClientLimits::new(0, 0, Vec::new()).with_events_per_minute(0);
+/// assert_eq!(open.registrations_per_minute(), 0);
+/// assert_eq!(open.events_per_minute(), 0);
 /// # Ok::<(), beams_server::client_addr::BadIpNet>(())
 /// ```
 #[derive(Debug)]
 pub struct ClientLimits {
     registrations: Option<RateLimiter>,
     interest_changes: Option<RateLimiter>,
+    events: Option<RateLimiter>,
     trusted_proxies: Vec<IpNet>,
 }
 
 impl ClientLimits {
     /// Limits per client address per minute (0 for none), reading the client from
-    /// `X-Forwarded-For` when the peer is one of `trusted_proxies`.
+    /// `X-Forwarded-For` when the peer is one of `trusted_proxies`; reported events at
+    /// [`DEFAULT_EVENTS_PER_MINUTE`].
     pub fn new(
         registrations_per_minute: u32,
         interest_changes_per_minute: u32,
@@ -53,8 +62,22 @@ impl ClientLimits {
         ClientLimits {
             registrations: RateLimiter::per_minute(registrations_per_minute),
             interest_changes: RateLimiter::per_minute(interest_changes_per_minute),
+            events: RateLimiter::per_minute(DEFAULT_EVENTS_PER_MINUTE),
             trusted_proxies,
         }
+    }
+
+    /// Limits reported events to `per_minute` per client address (0 for none).
+    pub fn with_events_per_minute(self, per_minute: u32) -> Self {
+        ClientLimits {
+            events: RateLimiter::per_minute(per_minute),
+            ..self
+        }
+    }
+
+    /// Reported events per client per minute (0: no limit).
+    pub fn events_per_minute(&self) -> u32 {
+        self.events.as_ref().map_or(0, RateLimiter::limit)
     }
 
     /// Registrations per client per minute (0: no limit).
@@ -132,5 +155,18 @@ impl FromRequestParts<AppState> for InterestChangeAllowed {
             "interest changes",
         )?;
         Ok(InterestChangeAllowed)
+    }
+}
+
+/// A reported event within the client's limit.
+#[derive(Debug)]
+pub(crate) struct EventAllowed;
+
+impl FromRequestParts<AppState> for EventAllowed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        allow(parts, state, |l| l.events.as_ref(), "reported events")?;
+        Ok(EventAllowed)
     }
 }

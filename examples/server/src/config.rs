@@ -10,7 +10,8 @@ use clap::{Parser, ValueEnum};
 
 use crate::client_addr::IpNet;
 use crate::client_limits::{
-    ClientLimits, DEFAULT_INTEREST_CHANGES_PER_MINUTE, DEFAULT_REGISTRATIONS_PER_MINUTE,
+    ClientLimits, DEFAULT_EVENTS_PER_MINUTE, DEFAULT_INTEREST_CHANGES_PER_MINUTE,
+    DEFAULT_REGISTRATIONS_PER_MINUTE,
 };
 use crate::connections::ConnectionLimits;
 use crate::startup::StartupError;
@@ -206,6 +207,10 @@ pub struct Config {
     /// Requests in flight at once on one HTTP/2 connection.
     #[arg(long, env = "BEAMS_HTTP2_MAX_STREAMS", default_value_t = 100)]
     pub http2_max_streams: u32,
+
+    /// Reported delivery and open events per client address per minute; 0 for no limit.
+    #[arg(long, env = "BEAMS_EVENTS_PER_MINUTE", default_value_t = DEFAULT_EVENTS_PER_MINUTE)]
+    pub events_per_minute: u32,
 }
 
 /// Whether `host` looks like a DNS name: labels of letters, digits and hyphens.
@@ -254,13 +259,14 @@ impl Config {
         Ok(Some(hosts))
     }
 
-    /// The per-client limits of the device API.
+    /// The per-client limits of the device and reporting APIs.
     pub fn client_limits(&self) -> ClientLimits {
         ClientLimits::new(
             self.registrations_per_minute,
             self.interest_changes_per_minute,
             self.trusted_proxies.clone(),
         )
+        .with_events_per_minute(self.events_per_minute)
     }
 
     /// The bounds every connection is served within.

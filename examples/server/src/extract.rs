@@ -7,7 +7,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
-use beams_core::{DeviceId, DeviceMetadata, Interest, Platform, UserId};
+use beams_core::{DeviceId, DeviceMetadata, Interest, Platform, UserId, ValidationError};
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
 
@@ -116,6 +116,35 @@ fn device_id(params: &HashMap<String, String>) -> Result<DeviceId, ApiError> {
     Ok(id)
 }
 
+/// The device of a `DELETE …/devices/{platform}/{device_id}` (the client's `stop()`), under
+/// the instance served. Unlike [`DevicePath`], an id that cannot name a device of the path's
+/// platform is bad input, 400 naming the field: the delete of a well-formed unknown id
+/// succeeds (it is idempotent), so a 404 here would only tell a client to register again
+/// for a request no official SDK sends.
+#[derive(Debug)]
+pub(crate) struct DeviceToStop(pub(crate) DeviceId);
+
+impl FromRequestParts<AppState> for DeviceToStop {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let params = instance_path_params(parts, state).await?;
+        let platform: Platform = param(&params, "platform")
+            .parse()
+            .map_err(|invalid: ValidationError| ApiError::bad_request(invalid.to_string()))?;
+        let id = DeviceId::parse(param(&params, "device_id"))
+            .map_err(|invalid| ApiError::bad_request(invalid.to_string()))?;
+        if id.platform() != platform {
+            return Err(ApiError::bad_request(format!(
+                "invalid device_id: must be a device of the path's platform ({platform}), got \
+                 one of {}",
+                id.platform()
+            )));
+        }
+        Ok(DeviceToStop(id))
+    }
+}
+
 /// The device and interest of a `…/devices/{platform}/{device_id}/interests/{interest}` path,
 /// checked as [`DevicePath`] does, then the interest name (else 400).
 #[derive(Debug)]
@@ -136,10 +165,31 @@ impl FromRequestParts<AppState> for InterestPath {
 /// How `+` reads in a user id path segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Plus {
-    /// `+` is a space, as the Ruby SDK encodes one (customer API).
+    /// `+` is a space, as the Ruby and PHP SDKs encode one (form encoding).
     Space,
-    /// `+` is itself.
+    /// `+` is itself, as RFC 3986 reads a path (Go's `url.PathEscape` leaves it as is).
     Literal,
+}
+
+/// The `X-Pusher-Library` prefix of the Go server SDK.
+const GO_LIBRARY: &str = "pusher-push-notifications-go";
+
+impl Plus {
+    /// How `+` reads on `DELETE /customer_api/…/users/{user_id}`: the Go SDK escapes the id
+    /// with `url.PathEscape`, which leaves a `+` literal, while Ruby and PHP send `+` for a
+    /// space (Python and Node send `%2B` and `%20`, read the same either way). The server
+    /// SDKs name themselves in `X-Pusher-Library` (`pusher-push-notifications-go 1.2.0`).
+    pub(crate) fn on_customer_api(headers: &HeaderMap) -> Self {
+        let library = headers
+            .get("x-pusher-library")
+            .and_then(|value| value.to_str().ok())
+            .map(str::trim_start)
+            .unwrap_or("");
+        let is_go = library
+            .get(..GO_LIBRARY.len())
+            .is_some_and(|prefix| prefix.eq_ignore_ascii_case(GO_LIBRARY));
+        if is_go { Plus::Literal } else { Plus::Space }
+    }
 }
 
 /// The user id of a customer API path, `…/instances/{instance}/users/{user_id}`, decoded
@@ -265,6 +315,25 @@ mod tests {
         assert!(decode(base, Plus::Space).is_err());
         assert!(decode("/customer_api/v1/instances/i-1/users", Plus::Space).is_err());
         assert!(decode(&format!("{base}%FF"), Plus::Space).is_err());
+    }
+
+    #[test]
+    fn only_the_go_sdk_sends_a_literal_plus_on_the_customer_api() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(Plus::on_customer_api(&headers), Plus::Space);
+        for (library, plus) in [
+            ("pusher-push-notifications-go 1.2.0", Plus::Literal),
+            ("Pusher-Push-Notifications-Go", Plus::Literal),
+            ("pusher-push-notifications-ruby 2.0.2", Plus::Space),
+            ("pusher-push-notifications-php 2.0.0", Plus::Space),
+            ("pusher-push-notifications-python 2.0.1", Plus::Space),
+            ("pusher-push-notifications-node 1.2.4", Plus::Space),
+            ("pusher-push-notifications-g", Plus::Space),
+            ("", Plus::Space),
+        ] {
+            headers.insert("x-pusher-library", HeaderValue::from_static(library));
+            assert_eq!(Plus::on_customer_api(&headers), plus, "{library:?}");
+        }
     }
 
     #[test]

@@ -2,10 +2,10 @@
 //!
 //! The official Beams client SDKs (iOS, Android, Web) and server SDKs (Node, Python, Go, Ruby,
 //! PHP, …) talk to it as they would to Beams: the device API (register, set user with a Beams
-//! Token, metadata, token refresh, Device Interests, stop, the VAPID public key), the publish
-//! API (publish to users or to interests) and the customer API (delete a user). Every error is
-//! a JSON
-//! `{"error", "description"}` with the status the SDKs expect; see [`ApiError`].
+//! Token, metadata, token refresh, Device Interests, stop, the VAPID public key), the reporting
+//! API (delivery and open events), the publish API (publish to users or to interests) and the
+//! customer API (delete a user). Every error is a JSON `{"error", "description"}` with the
+//! status the SDKs expect; see [`ApiError`].
 //!
 //! Run it as the `beams-server` binary (see [`Config`] for its flags), or mount
 //! [`router`] in your own axum app:
@@ -47,12 +47,14 @@
 //!
 //! The modules, one concept each: [`config`] (flags and environment), [`bootstrap`] (the
 //! first run's files), [`state`], [`errors`] (the JSON errors and the status mapping),
-//! [`routes`] (the device API and its interests, the publish and customer APIs),
-//! [`auth_example`] (how your login route issues Beams Tokens), [`client_limits`] (per-client
-//! rate limits) with [`client_addr`] (who the client is, behind trusted proxies),
-//! [`gateways`] with [`push_services`] (where the gateways send, and the roots they trust),
-//! [`listeners`] (plain http and https side by side) with [`tls`], [`connections`] (the
-//! bounds every connection is served within), [`server`] (serving and graceful shutdown).
+//! [`routes`] (the device API and its interests, the reporting, publish and customer APIs),
+//! [`publishes`] (delivering in the background), [`reports`] (reported events, counted in
+//! the background), [`auth_example`] (how your login route issues Beams Tokens),
+//! [`client_limits`] (per-client rate limits) with [`client_addr`] (who the client is, behind
+//! trusted proxies), [`gateways`] with [`push_services`] (where the gateways send, and the
+//! roots they trust), [`listeners`] (plain http and https side by side) with [`tls`],
+//! [`connections`] (the bounds every connection is served within), [`server`] (serving and
+//! graceful shutdown).
 
 pub mod auth_example;
 pub mod bootstrap;
@@ -68,6 +70,7 @@ pub mod listeners;
 pub mod publishes;
 pub mod push_services;
 mod rate_limit;
+pub mod reports;
 pub mod routes;
 pub mod server;
 pub mod startup;
@@ -78,6 +81,7 @@ pub use config::Config;
 pub use errors::{ApiError, ErrorBody};
 pub use listeners::Listeners;
 pub use publishes::Publishes;
+pub use reports::Reports;
 pub use routes::router;
 pub use server::{Server, run, shutdown_signal};
 pub use startup::StartupError;

@@ -1,11 +1,13 @@
-//! What every handler shares: the engine, the VAPID public key and the publishes in flight.
+//! What every handler shares: the engine, the VAPID public key, the publishes in flight and
+//! the reported events.
 
 use std::sync::Arc;
 
-use beams_core::Beams;
+use beams_core::{Beams, LedgerLimits};
 
 use crate::client_limits::ClientLimits;
 use crate::publishes::Publishes;
+use crate::reports::{self, Reports};
 
 /// The state behind [`router`](crate::router): cheap to clone, shared by every request.
 ///
@@ -30,20 +32,38 @@ struct Inner {
     beams: Beams,
     vapid_public_key: Option<String>,
     publishes: Publishes,
+    reports: Reports,
     client_limits: Option<Arc<ClientLimits>>,
 }
 
 impl AppState {
     /// State serving `beams`' instance, with no Web Push key (the VAPID endpoint answers 404
-    /// until one is set).
+    /// until one is set), and reported events counted within the default [`LedgerLimits`]
+    /// through a queue of [`reports::DEFAULT_QUEUE_CAPACITY`] events.
     pub fn new(beams: Beams) -> Self {
+        let reports = Reports::new(
+            beams.clone(),
+            LedgerLimits::default(),
+            reports::DEFAULT_QUEUE_CAPACITY,
+        );
         AppState {
             inner: Arc::new(Inner {
                 beams,
                 vapid_public_key: None,
                 publishes: Publishes::new(),
+                reports,
                 client_limits: None,
             }),
+        }
+    }
+
+    /// Counts reported events within `limits`, through a queue of `queue_capacity` events
+    /// (replacing the counts so far).
+    pub fn with_reports(self, limits: LedgerLimits, queue_capacity: usize) -> Self {
+        let mut inner = Arc::unwrap_or_clone(self.inner);
+        inner.reports = Reports::new(inner.beams.clone(), limits, queue_capacity);
+        AppState {
+            inner: Arc::new(inner),
         }
     }
 
@@ -84,5 +104,11 @@ impl AppState {
     /// The publishes delivering in the background; drain them before the process exits.
     pub fn publishes(&self) -> &Publishes {
         &self.inner.publishes
+    }
+
+    /// The delivery and open events clients report, and the per-publish counts kept from
+    /// them ([`Reports::ledger`]), which insights and webhooks read.
+    pub fn reports(&self) -> &Reports {
+        &self.inner.reports
     }
 }

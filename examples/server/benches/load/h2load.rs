@@ -81,9 +81,28 @@ impl Runs<'_> {
         headers: &[String],
         requests: usize,
     ) -> Result<Measure, String> {
+        self.send(protocol, path, Some(body), headers, requests)
+    }
+
+    /// One h2load process sending `requests` GETs of `path`.
+    pub(crate) fn get(
+        &mut self,
+        protocol: Protocol,
+        path: &str,
+        requests: usize,
+    ) -> Result<Measure, String> {
+        self.send(protocol, path, None, &[], requests)
+    }
+
+    fn send(
+        &mut self,
+        protocol: Protocol,
+        path: &str,
+        body: Option<&str>,
+        headers: &[String],
+        requests: usize,
+    ) -> Result<Measure, String> {
         let (connections, streams) = protocol.connections_and_streams();
-        let body_file = self.file("body.json");
-        std::fs::write(&body_file, body).map_err(|e| format!("write {body_file:?}: {e}"))?;
         let mut args: Vec<String> = protocol.h2load_args().iter().map(|&a| a.into()).collect();
         args.extend([
             "-c".into(),
@@ -92,9 +111,12 @@ impl Runs<'_> {
             streams.to_string(),
             "-n".into(),
             requests.to_string(),
-            "-d".into(),
-            path_arg(&body_file)?,
         ]);
+        if let Some(body) = body {
+            let body_file = self.file("body.json");
+            std::fs::write(&body_file, body).map_err(|e| format!("write {body_file:?}: {e}"))?;
+            args.extend(["-d".into(), path_arg(&body_file)?]);
+        }
         for header in headers {
             args.extend(["-H".into(), header.clone()]);
         }

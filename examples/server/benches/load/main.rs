@@ -27,6 +27,14 @@
 //!   devices and skips them, so this measures answering and lookups, not delivery. The bench
 //!   waits for the server to go idle after each publish run and prints how long that took.
 //!
+//! Last, over HTTP/1.1 only, on the same 16 keep-alive connections one run after the other:
+//!
+//! - `GET /health`: the cheapest answer the server gives, the baseline;
+//! - `report event`: `POST /reporting_api/v2/instances/{i}/events`, one Android-shaped
+//!   delivery of a registered device for a publish the server made (h2load sends one body, so
+//!   after the first every event is a repeat, as retries are), answered before it is recorded.
+//!   The target: at least 0.5× the `/health` throughput.
+//!
 //! For each run: successful requests per second, p50 and p99 latency (from h2load's
 //! per-request log), the server's CPU time per request (this process's for the baseline) and
 //! its peak RSS during the run (`VmHWM`, reset before each run). Figures vary across machines,
@@ -75,18 +83,22 @@ struct Size {
     associations: usize,
     /// Requests in each register and publish run.
     requests: usize,
+    /// Requests in each health and report run (each far cheaper).
+    light_requests: usize,
     slow_clients: usize,
 }
 
 const BENCH: Size = Size {
     associations: 20_000,
     requests: 20_000,
+    light_requests: 100_000,
     slow_clients: 200,
 };
 
 const SMOKE: Size = Size {
     associations: 800,
     requests: 400,
+    light_requests: 400,
     slow_clients: 20,
 };
 
@@ -307,6 +319,41 @@ fn run(size: Size) -> Result<(), String> {
         }
     }
 
+    // The reporting route against the cheapest route there is, on the same 16 HTTP/1.1
+    // keep-alive connections, one right after the other.
+    let publish_id = publish_once(&server.addr)?;
+    let reporter = device_set(
+        &sets,
+        DeviceSet {
+            protocol: Protocol::Http1,
+            phase: Phase::Calm,
+        },
+    )
+    .first()
+    .ok_or("no device to report from")?;
+    let health = runs.get(Protocol::Http1, "/health", size.light_requests)?;
+    let report = runs.post(
+        Protocol::Http1,
+        &format!("/reporting_api/v2/instances/{INSTANCE}/events"),
+        &report_body(&publish_id, reporter),
+        &["content-type: application/json".to_owned()],
+        size.light_requests,
+    )?;
+    let ratio = report.per_second() / health.per_second().max(f64::MIN_POSITIVE);
+    rows.push(Row::new(
+        "GET /health",
+        Protocol::Http1.name(),
+        &health,
+        None,
+    ));
+    rows.push(Row::new(
+        "report event",
+        Protocol::Http1.name(),
+        &report,
+        Some(format!("rps {ratio:.2}× /health")),
+    ));
+    let reports_settled = wait_until_idle(server.pid)?;
+
     let final_rss = status_kib(server.pid, "VmRSS").unwrap_or(0);
     let exited = server.child.try_wait().map_err(|e| format!("wait: {e}"))?;
     if exited.is_none() {
@@ -339,6 +386,12 @@ fn run(size: Size) -> Result<(), String> {
     for (protocol, report) in slow_reports {
         println!("slow clients beside {}: {report}", protocol.name());
     }
+    println!(
+        "report event: {} events of one delivery, recorded in the background; the server \
+         was idle {:.1}s after the last answer",
+        size.light_requests,
+        reports_settled.as_secs_f64()
+    );
     if let Some(status) = exited {
         println!("the server exited during the bench: {status}");
     }
@@ -371,6 +424,54 @@ pub(crate) fn split(devices: &[DeviceId], parts: usize) -> Vec<Vec<DeviceId>> {
         slices[i % parts].push(device.clone());
     }
     slices
+}
+
+/// Publishes `publish_body()` once over a plain connection and returns its publish id: the
+/// events reported then name a publish the server tracks, as real ones do.
+fn publish_once(addr: &str) -> Result<String, String> {
+    use std::io::{Read, Write};
+    let body = publish_body();
+    let request = format!(
+        "POST /publish_api/v1/instances/{INSTANCE}/publishes/users HTTP/1.1\r\nHost: {addr}\r\n\
+         Authorization: Bearer {SECRET}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream =
+        std::net::TcpStream::connect(addr).map_err(|e| format!("connect to {addr}: {e}"))?;
+    stream
+        .set_read_timeout(Some(LIMIT))
+        .map_err(|e| format!("set a read timeout: {e}"))?;
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| format!("send the publish: {e}"))?;
+    let mut answer = String::new();
+    stream
+        .read_to_string(&mut answer)
+        .map_err(|e| format!("read the publish answer: {e}"))?;
+    let json = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body)
+        .ok_or_else(|| format!("not an HTTP answer: {answer:?}"))?;
+    serde_json::from_str::<serde_json::Value>(json)
+        .ok()
+        .and_then(|body| body["publishId"].as_str().map(str::to_owned))
+        .ok_or_else(|| format!("no publishId in {answer:?}"))
+}
+
+/// A delivery from `device`, as the Android SDK reports it.
+fn report_body(publish_id: &str, device: &DeviceId) -> String {
+    serde_json::json!({
+        "event": "Delivery",
+        "deviceId": device.as_str(),
+        "userId": "h1-calm-0",
+        "publishId": publish_id,
+        "timestampSecs": 1_717_171_717,
+        "appInBackground": true,
+        "hasDisplayableContent": true,
+        "hasData": false
+    })
+    .to_string()
 }
 
 fn registration_body() -> String {

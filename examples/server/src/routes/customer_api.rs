@@ -2,7 +2,7 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::Uri;
+use axum::http::{HeaderMap, Uri};
 use axum::routing::delete;
 
 use crate::errors::ApiError;
@@ -10,15 +10,26 @@ use crate::extract::{Instance, Plus, SecretKeyAuth, user_id_from_path};
 use crate::state::AppState;
 
 /// The customer API routes: `customer_api` (Python, Go, Ruby, PHP SDKs) and `user_api`
-/// (Node SDK).
+/// (Node SDK, and the Swift server SDK, which puts the id in the path unescaped).
+///
+/// A `+` in the id is a space on `customer_api` unless the Go SDK sent it (see
+/// [`Plus::on_customer_api`]), and always itself on `user_api`: no SDK calling `user_api`
+/// writes a space as `+`.
 pub(crate) fn routes() -> Router<AppState> {
     let mut router = Router::new();
-    for (api, plus) in [("customer_api", Plus::Space), ("user_api", Plus::Literal)] {
-        let users = format!("/{api}/v1/instances/{{instance}}/users");
-        let handler =
-            move |instance: Instance, auth: SecretKeyAuth, state: State<AppState>, uri: Uri| {
-                delete_user(instance, auth, state, uri, plus)
+    for api in [Api::Customer, Api::User] {
+        let users = format!("/{}/v1/instances/{{instance}}/users", api.path());
+        let handler = move |instance: Instance,
+                            auth: SecretKeyAuth,
+                            state: State<AppState>,
+                            headers: HeaderMap,
+                            uri: Uri| {
+            let plus = match api {
+                Api::Customer => Plus::on_customer_api(&headers),
+                Api::User => Plus::Literal,
             };
+            delete_user(instance, auth, state, uri, plus)
+        };
         router = router
             // A wildcard, so an id with a `/` left unencoded (the Python SDK) still matches.
             .route(&format!("{users}/{{*user_id}}"), delete(handler))
@@ -27,6 +38,22 @@ pub(crate) fn routes() -> Router<AppState> {
             .route(&users, delete(handler));
     }
     router
+}
+
+/// The two paths of the same call.
+#[derive(Debug, Clone, Copy)]
+enum Api {
+    Customer,
+    User,
+}
+
+impl Api {
+    fn path(self) -> &'static str {
+        match self {
+            Api::Customer => "customer_api",
+            Api::User => "user_api",
+        }
+    }
 }
 
 /// `DELETE …/users/{user_id}`: deletes every device of the user. 200 with an empty body,

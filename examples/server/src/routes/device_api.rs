@@ -8,13 +8,14 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::{get, post, put};
-use beams_core::Platform;
+use beams_core::{BeamsError, Platform};
 use serde_json::{Value, json};
 
 use crate::client_limits::RegistrationAllowed;
 use crate::errors::ApiError;
 use crate::extract::{
-    DevicePath, Instance, PlatformPath, bearer_token, json_object, metadata, read_body,
+    DevicePath, DeviceToStop, Instance, PlatformPath, bearer_token, json_object, metadata,
+    read_body,
 };
 use crate::state::AppState;
 
@@ -97,13 +98,22 @@ async fn get_device(
     })))
 }
 
-/// `DELETE …/devices/{platform}/{device_id}`: the client's `stop()`.
+/// `DELETE …/devices/{platform}/{device_id}`: the client's `stop()`. Idempotent: an unknown
+/// device (deleted with its user, or as a dead token, before the app stopped) answers the
+/// same 200 `{}`. The Android SDK retries a failed delete forever, stalling every later job,
+/// and the web SDK's `stop()` throws before clearing its state, so a 404 here would wedge
+/// both; and one answer for known and unknown ids tells a guesser nothing.
 async fn stop(
-    DevicePath(id): DevicePath,
+    DeviceToStop(id): DeviceToStop,
     State(state): State<AppState>,
 ) -> Result<Json<Value>, ApiError> {
-    state.beams().stop_device(&id).await?;
-    tracing::info!(device = %id, "device stopped");
+    match state.beams().stop_device(&id).await {
+        Ok(_) => tracing::info!(device = %id, "device stopped"),
+        Err(BeamsError::DeviceNotFound { .. }) => {
+            tracing::debug!(device = %id, "stop of an unknown device");
+        }
+        Err(other) => return Err(other.into()),
+    }
     Ok(Json(json!({})))
 }
 

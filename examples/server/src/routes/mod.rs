@@ -4,6 +4,7 @@ pub mod customer_api;
 pub mod device_api;
 pub mod device_interests;
 pub mod publish_api;
+pub mod reporting_api;
 
 use std::time::Duration;
 
@@ -18,14 +19,15 @@ use tracing::Level;
 use crate::errors::ApiError;
 use crate::state::AppState;
 
-/// The Beams HTTP API over `state`: the device API, the publish API, the customer API and
-/// `GET /health`, every error a JSON `{"error", "description"}`.
+/// The Beams HTTP API over `state`: the device API, the reporting API, the publish API, the
+/// customer API and `GET /health`, every error a JSON `{"error", "description"}`.
 ///
 /// Mount it in your own axum app with [`Router::merge`]. It brings a JSON 404 for paths no
 /// route matches and a log line per request, so merge it into a router without a fallback of
-/// its own (axum refuses two). Browsers call the device API from other origins, so those routes
-/// allow any origin (CORS, no credentials); the publish and customer APIs do not, since
-/// their secret key must never be in a browser.
+/// its own (axum refuses two). Browsers call the device and reporting APIs from other origins
+/// (the web SDK's service worker reports its events), so those routes allow any origin (CORS,
+/// no credentials); the publish and customer APIs do not, since their secret key must never be
+/// in a browser.
 pub fn router(state: AppState) -> Router {
     finish(api_routes().with_state(state))
 }
@@ -43,6 +45,7 @@ pub(crate) fn finish(routes: Router) -> Router {
 pub(crate) fn api_routes() -> Router<AppState> {
     Router::new()
         .merge(with_json_405(device_api::routes()).layer(cors()))
+        .merge(with_json_405(reporting_api::routes()).layer(cors()))
         .merge(with_json_405(publish_api::routes()))
         .merge(with_json_405(customer_api::routes()))
         .route("/health", get(health))

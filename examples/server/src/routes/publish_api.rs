@@ -66,6 +66,8 @@ async fn publish(
         other => ApiError::from_beams(other),
     })?;
     let targets = publication.request().target().count();
+    // Tracked before delivery starts, so no device can report on it before it counts.
+    state.reports().ledger().track(publication.id());
     let id = state.publishes().start(publication);
     tracing::info!(publish_id = %id, to = kind.field(), targets, "publish accepted");
     Ok(Json(json!({ "publishId": id.as_str() })))

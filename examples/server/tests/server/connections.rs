@@ -7,15 +7,10 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{INSTANCE, TestServer};
+use crate::support::{INSTANCE, TestServer, connect, read_answer};
 
 /// Every wait here is bounded by this.
 const BOUND: Duration = Duration::from_secs(10);
-
-async fn connect(server: &TestServer) -> TcpStream {
-    let addr = server.base.trim_start_matches("http://");
-    TcpStream::connect(addr).await.unwrap()
-}
 
 /// Reads until the peer closes (`true`) or `BOUND` passes (`false`); what was read is
 /// returned too.
@@ -33,36 +28,6 @@ async fn read_until_closed(stream: &mut TcpStream) -> (bool, String) {
     .await
     .is_ok();
     (closed, String::from_utf8_lossy(&read).into_owned())
-}
-
-/// Reads one HTTP/1.1 answer with a `content-length` body.
-async fn read_answer(stream: &mut TcpStream) -> String {
-    let mut read = Vec::new();
-    tokio::time::timeout(BOUND, async {
-        let mut buf = [0_u8; 4096];
-        loop {
-            let n = stream.read(&mut buf).await.unwrap();
-            assert!(
-                n > 0,
-                "closed before a whole answer: {:?}",
-                String::from_utf8_lossy(&read)
-            );
-            read.extend_from_slice(&buf[..n]);
-            let text = String::from_utf8_lossy(&read).to_ascii_lowercase();
-            if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                let length: usize = head
-                    .lines()
-                    .find_map(|line| line.strip_prefix("content-length:"))
-                    .map_or(0, |value| value.trim().parse().unwrap());
-                if body.len() >= length {
-                    return;
-                }
-            }
-        }
-    })
-    .await
-    .expect("an answer within the bound");
-    String::from_utf8_lossy(&read).into_owned()
 }
 
 /// Writes an HTTP/1.1 JSON POST of `body` to `path`, with `headers` (each ending in CRLF).

@@ -9,13 +9,16 @@
 mod support;
 
 mod connections;
+mod customer_api;
 mod first_run;
 mod flow;
 mod hostile;
 mod interests;
 mod limits;
 mod mobile_payloads;
+mod mobile_sdks;
 mod push_services;
 mod refusals;
+mod reporting;
 mod success;
 mod tls;

@@ -292,7 +292,6 @@ async fn unknown_devices_are_404_so_clients_register_again() {
         let path = server.device_api(path);
         for answer in [
             server.get(&path).await,
-            server.send(Method::DELETE, &path, &[], Bytes::new()).await,
             server
                 .send(
                     Method::PUT,
@@ -328,6 +327,59 @@ async fn unknown_devices_are_404_so_clients_register_again() {
     assert_eq!(read.status, 200);
     assert_eq!(read.json(), before);
     assert_eq!(before["userId"], json!(null));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn stopping_an_unknown_device_succeeds_on_every_platform_path() {
+    let server = TestServer::start(&[]).await;
+    // Ids of the right shape that name no device (never registered, or deleted already).
+    for platform in ["apns", "fcm", "web"] {
+        let device = format!("{platform}-0190f3a2-7b1c-7d4e-8f00-0123456789ab");
+        let path = server.device_api(&format!("/devices/{platform}/{device}"));
+        for _ in 0..2 {
+            let answer = server.send(Method::DELETE, &path, &[], Bytes::new()).await;
+            assert_eq!(answer.status, 200, "{path}: {answer:?}");
+            assert_eq!(answer.json(), json!({}), "{path}");
+        }
+        // Every other call on it still says the device is gone, so clients register again.
+        server.get(&path).await.assert_error(404);
+    }
+    // A device stopped twice: the second stop answers as the first did.
+    let device = server.register("fcm", FCM_TOKEN).await;
+    let path = server.device_api(&format!("/devices/fcm/{device}"));
+    for _ in 0..2 {
+        let answer = server.send(Method::DELETE, &path, &[], Bytes::new()).await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        assert_eq!(answer.json(), json!({}));
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn stopping_a_malformed_device_id_is_a_bad_request_naming_the_field() {
+    let server = TestServer::start(&[]).await;
+    let device = server.register("fcm", FCM_TOKEN).await;
+    let cases = [
+        ("/devices/fcm/not-a-device-id".to_owned(), "device_id"),
+        (
+            "/devices/fcm/fcm-0190F3A2-7B1C-7D4E-8F00-0123456789AB".to_owned(),
+            "device_id",
+        ),
+        // The id names a device of another platform than the path.
+        (format!("/devices/apns/{device}"), "device_id"),
+        (format!("/devices/web/{device}"), "device_id"),
+        (format!("/devices/sms/{device}"), "platform"),
+    ];
+    for (rest, field) in cases {
+        let path = server.device_api(&rest);
+        let answer = server.send(Method::DELETE, &path, &[], Bytes::new()).await;
+        let description = answer.assert_error(400);
+        assert!(description.contains(field), "{rest}: {description}");
+    }
+    // None of them touched the real device.
+    let real = server.device_api(&format!("/devices/fcm/{device}"));
+    assert_eq!(server.get(&real).await.status, 200);
     server.stop().await;
 }
 

@@ -16,6 +16,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -46,6 +48,8 @@ impl TestServer {
             "--registrations-per-minute",
             "0",
             "--interest-changes-per-minute",
+            "0",
+            "--events-per-minute",
             "0",
         ];
         flags.extend_from_slice(extra);
@@ -218,6 +222,25 @@ impl TestServer {
     }
 }
 
+impl TestServer {
+    pub(crate) fn reporting_api(&self) -> String {
+        format!("/reporting_api/v2/instances/{INSTANCE}/events")
+    }
+
+    /// Waits (bounded) until the server has finished with `count` reported events, recorded
+    /// or dropped.
+    pub(crate) async fn reports_settled(&self, count: u64) {
+        let reports = self.state.reports().clone();
+        tokio::time::timeout(LIMIT, async move {
+            while reports.processed() + reports.dropped() < count {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("reported events are recorded within the limit");
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Answer {
     pub(crate) status: u16,
@@ -314,3 +337,39 @@ pub(crate) const APNS_TOKEN: &str =
     "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90";
 pub(crate) const FCM_TOKEN: &str =
     "dGVzdA:APA91bHun4MxP5egoKMwt2KZFBaFUH-1RYqx_1cq8m-9BvP7aEzqNcLmR0v4HQ";
+
+/// A raw TCP connection to the server, for requests written byte for byte.
+pub(crate) async fn connect(server: &TestServer) -> TcpStream {
+    let addr = server.base.trim_start_matches("http://");
+    TcpStream::connect(addr).await.unwrap()
+}
+
+/// Reads one HTTP/1.1 answer with a `content-length` body (bounded by [`LIMIT`]).
+pub(crate) async fn read_answer(stream: &mut TcpStream) -> String {
+    let mut read = Vec::new();
+    tokio::time::timeout(LIMIT, async {
+        let mut buf = [0_u8; 4096];
+        loop {
+            let n = stream.read(&mut buf).await.unwrap();
+            assert!(
+                n > 0,
+                "closed before a whole answer: {:?}",
+                String::from_utf8_lossy(&read)
+            );
+            read.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&read).to_ascii_lowercase();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length: usize = head
+                    .lines()
+                    .find_map(|line| line.strip_prefix("content-length:"))
+                    .map_or(0, |value| value.trim().parse().unwrap());
+                if body.len() >= length {
+                    return;
+                }
+            }
+        }
+    })
+    .await
+    .expect("an answer within the limit");
+    String::from_utf8_lossy(&read).into_owned()
+}
