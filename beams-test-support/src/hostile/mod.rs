@@ -46,7 +46,9 @@ pub mod retry_after;
 pub mod targets;
 pub mod text;
 
-use proptest::test_runner::Config;
+use beams_core::{Rule, ValidationError};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseResult};
 
 /// The configuration of the property tests: enough cases to find the usual mistakes, few
 /// enough that each test takes seconds. `PROPTEST_CASES` still overrides the count.
@@ -59,4 +61,26 @@ pub fn config() -> Config {
         256
     };
     Config { cases, ..default }
+}
+
+/// A refused body of at most `max` bytes: the error names one of `fields`, and a body over
+/// `max` is refused as too long, whatever else is wrong with it.
+pub(crate) fn check_body_refusal(
+    error: &ValidationError,
+    fields: &[&str],
+    body: &[u8],
+    max: usize,
+) -> TestCaseResult {
+    prop_assert!(fields.contains(&error.field()), "{error}");
+    if body.len() > max {
+        prop_assert_eq!(error.field(), "body");
+        prop_assert_eq!(
+            error.rule(),
+            &Rule::TooLong {
+                max,
+                actual: body.len()
+            }
+        );
+    }
+    Ok(())
 }

@@ -234,20 +234,7 @@ pub fn check_publish(kind: PublishTargetKind, body: &[u8]) -> TestCaseResult {
     let max = kind.max_body_bytes();
     let request = match PublishRequest::parse(kind, body) {
         Ok(request) => request,
-        Err(error) => {
-            prop_assert!(FIELDS.contains(&error.field()), "{error}");
-            if body.len() > max {
-                prop_assert_eq!(error.field(), "body");
-                prop_assert_eq!(
-                    error.rule(),
-                    &Rule::TooLong {
-                        max,
-                        actual: body.len()
-                    }
-                );
-            }
-            return Ok(());
-        }
+        Err(error) => return super::check_body_refusal(&error, FIELDS, body, max),
     };
     prop_assert!(body.len() <= max);
     prop_assert_eq!(request.target().kind(), kind);

@@ -1,7 +1,7 @@
 //! Reporting API bodies (delivery and open events, from anyone on the internet) and the
 //! publish ids they name.
 
-use beams_core::{EventKind, PublishId, ReportEvent, Rule};
+use beams_core::{EventKind, PublishId, ReportEvent};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseResult;
 use serde_json::{Map, Value, json};
@@ -177,17 +177,8 @@ pub fn check_event(body: &[u8]) -> TestCaseResult {
     let event = match ReportEvent::parse(body) {
         Ok(event) => event,
         Err(error) => {
-            prop_assert!(ReportEvent::FIELDS.contains(&error.field()), "{error}");
-            if body.len() > max {
-                prop_assert_eq!(error.field(), "body");
-                prop_assert_eq!(
-                    error.rule(),
-                    &Rule::TooLong {
-                        max,
-                        actual: body.len()
-                    }
-                );
-            } else if serde_json::from_slice::<Map<String, Value>>(body).is_err() {
+            super::check_body_refusal(&error, &ReportEvent::FIELDS, body, max)?;
+            if body.len() <= max && serde_json::from_slice::<Map<String, Value>>(body).is_err() {
                 prop_assert_eq!(error.field(), "body", "{}", error);
             }
             return Ok(());
