@@ -99,6 +99,24 @@ impl AssociationPolicy {
         Ok(self.plan_for_free_device(device, &load_associated()?))
     }
 
+    /// [`plan_loading`](Self::plan_loading) for stores whose reads are async: `load_associated`
+    /// runs, and is awaited, only when the decision needs the user's devices.
+    pub async fn plan_loading_async<E, F>(
+        &self,
+        device: &DeviceId,
+        device_user: Option<&UserId>,
+        user: &UserId,
+        load_associated: impl FnOnce() -> F,
+    ) -> Result<AssociationPlan, E>
+    where
+        F: std::future::Future<Output = Result<Vec<AssociatedDevice>, E>>,
+    {
+        if device_user.is_some() {
+            return Ok(self.plan(device, device_user, user, &[]));
+        }
+        Ok(self.plan_for_free_device(device, &load_associated().await?))
+    }
+
     /// The plan for a device that has no user yet.
     fn plan_for_free_device(
         &self,
@@ -323,6 +341,28 @@ mod tests {
             Err("read"),
             "a free device needs the read, and its failure"
         );
+    }
+
+    #[tokio::test]
+    async fn async_reads_happen_only_when_the_decision_needs_them() {
+        let policy = AssociationPolicy::default();
+        let bob = UserId::new("bob").unwrap();
+        for (device_user, needs_read) in
+            [(Some(&alice()), false), (Some(&bob), false), (None, true)]
+        {
+            let mut read = false;
+            let plan = policy
+                .plan_loading_async(&new_device(), device_user, &alice(), || {
+                    read = true;
+                    async { Ok::<_, &str>(vec![associated(1)]) }
+                })
+                .await;
+            assert_eq!(read, needs_read, "for a device of {device_user:?}");
+            assert_eq!(
+                plan,
+                Ok(policy.plan(&new_device(), device_user, &alice(), &[associated(1)]))
+            );
+        }
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //!   store runs.
 //! - [`hostile`]: generators of hostile input and the properties every parser of it keeps,
 //!   run by the crates' property tests and by the `beams-fuzz` binary.
+//! - [`postgres`]: an empty schema of its own for each test on the local PostgreSQL, or one
+//!   line saying why the PostgreSQL tests were skipped.
 //!
 //! A dev-dependency only: `beams-test-support = { path = "../beams-test-support" }`.
 //!
@@ -27,5 +29,6 @@ pub mod fcm_fixtures;
 pub mod fcm_mock;
 pub mod hostile;
 pub mod pem;
+pub mod postgres;
 pub mod server_process;
 pub mod web_push_mock;

@@ -116,6 +116,7 @@ pub async fn unicode_and_longest_user_ids<S: DeviceStore>(store: S) {
         "casesensitive".to_owned(),
         "e\u{301}".to_owned(),
         "\u{e9}".to_owned(),
+        "nul\u{0}inside".to_owned(),
     ];
     let mut ids = Vec::new();
     for (n, name) in names.iter().enumerate() {
