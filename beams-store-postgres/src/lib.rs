@@ -5,6 +5,7 @@
 mod error;
 mod interests;
 mod options;
+mod plans;
 mod pool;
 mod queries;
 mod row;
