@@ -52,6 +52,7 @@
 mod base64url;
 mod dead_token;
 mod device;
+mod device_columns;
 mod device_id;
 mod engine;
 mod fake_gateway;
@@ -84,6 +85,7 @@ pub mod testing;
 
 pub use dead_token::DeadToken;
 pub use device::{Device, DeviceMetadata, DeviceRegistration};
+pub use device_columns::DeviceColumns;
 pub use device_id::DeviceId;
 pub use engine::{Association, Beams, BeamsBuilder, BeamsError, WELL_KNOWN_WEB_PUSH_HOSTS};
 pub use fake_gateway::FakePushGateway;

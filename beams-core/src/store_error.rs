@@ -38,6 +38,21 @@ impl StoreError {
         })
     }
 
+    /// A `Corrupt` error for one column of one stored device row, `cause` saying what is
+    /// wrong: the key names the row and the column.
+    pub fn corrupt_column(
+        row: &str,
+        column: &str,
+        cause: impl Into<Box<dyn StdError + Send + Sync>>,
+    ) -> Self {
+        Self::with_source(
+            StoreErrorKind::Corrupt {
+                key: format!("devices row {row:?}, column {column}"),
+            },
+            cause,
+        )
+    }
+
     /// What went wrong.
     pub fn kind(&self) -> &StoreErrorKind {
         &self.kind

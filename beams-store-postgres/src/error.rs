@@ -47,20 +47,6 @@ pub(crate) fn timed_out(after: std::time::Duration) -> StoreError {
     )
 }
 
-/// A row that does not decode into a valid device.
-pub(crate) fn corrupt_row(
-    id: &str,
-    column: &str,
-    cause: impl Into<Box<dyn std::error::Error + Send + Sync>>,
-) -> StoreError {
-    StoreError::with_source(
-        StoreErrorKind::Corrupt {
-            key: format!("devices row {id:?}, column {column}"),
-        },
-        cause,
-    )
-}
-
 /// The driver error behind a store error, if there is one.
 pub(crate) fn sql_state(err: &StoreError) -> Option<&SqlState> {
     std::error::Error::source(err)?

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use beams_core::{Device, DeviceId, Interest, InterestChange, StoreError};
 use deadpool_postgres::{GenericClient, Transaction};
 
-use crate::error::{corrupt_row, store_error};
+use crate::error::store_error;
 use crate::queries::{execute, many_devices, query};
 use crate::row::device_columns;
 
@@ -123,8 +123,9 @@ pub(crate) async fn page(
     names
         .into_iter()
         .map(|name| {
-            Interest::new(name)
-                .map_err(|e| corrupt_row(id.as_str(), "device_interests.interest", e))
+            Interest::new(name).map_err(|e| {
+                StoreError::corrupt_column(id.as_str(), "device_interests.interest", e)
+            })
         })
         .collect::<Result<Vec<_>, _>>()
         .map(Some)

@@ -6,19 +6,18 @@
 //! by the table's distribution key (see the crate's "Sharding" section).
 
 use beams_core::{
-    AssociatedDevice, AssociationOutcome, AssociationRequest, Device, DeviceId, DeviceMetadata,
-    DeviceRegistration, Platform, PushToken, RegistrationOutcome, StoreError, Timestamp, UserId,
-    check_renewal,
+    AssociatedDevice, AssociationOutcome, AssociationRequest, Device, DeviceColumns, DeviceId,
+    DeviceMetadata, DeviceRegistration, Platform, PushToken, RegistrationOutcome, StoreError,
+    Timestamp, UserId, check_renewal,
 };
 use deadpool_postgres::{GenericClient, Transaction};
 use futures_util::future::try_join4;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-use crate::error::{corrupt_row, store_error};
+use crate::error::store_error;
 use crate::row::{
-    device_columns, device_from_row, devices_from_rows, metadata_column, user_column,
-    user_from_column, web_key_columns,
+    device_columns, device_from_row, devices_from_rows, user_column, user_from_column,
 };
 
 /// Deletes the devices `d` that match a condition and, in the same statement, their rows in
@@ -116,10 +115,10 @@ pub(crate) async fn register(
 ) -> Result<RegistrationOutcome, StoreError> {
     let platform = registration.token.platform().as_str();
     let token = registration.token.key();
-    let metadata = metadata_column(&registration.metadata);
+    let metadata = DeviceColumns::metadata_json(&registration.metadata);
     let at = registration.at.as_unix_millis();
     let vanished = || {
-        corrupt_row(
+        StoreError::corrupt_column(
             registration.id.as_str(),
             "id",
             "the registered row vanished inside its transaction",
@@ -137,7 +136,7 @@ pub(crate) async fn register(
     }
     // A caller reusing an id replaces that device whole.
     many_devices(tx, DELETE_BY_ID, &[&registration.id.as_str()]).await?;
-    let (p256dh, auth) = web_key_columns(&registration.token);
+    let (p256dh, auth) = DeviceColumns::web_keys(&registration.token);
     let inserted = one_device(
         tx,
         INSERT,
@@ -221,7 +220,7 @@ pub(crate) async fn update_metadata(
     id: &DeviceId,
     metadata: &DeviceMetadata,
 ) -> Result<Option<Device>, StoreError> {
-    let metadata = metadata_column(metadata);
+    let metadata = DeviceColumns::metadata_json(metadata);
     one_device(client, UPDATE_METADATA, &[&id.as_str(), &metadata]).await
 }
 
@@ -242,7 +241,7 @@ pub(crate) async fn update_token(
         &[&platform, &token.key(), &id.as_str()],
     )
     .await?;
-    let (p256dh, auth) = web_key_columns(token);
+    let (p256dh, auth) = DeviceColumns::web_keys(token);
     let at = at.as_unix_millis();
     one_device(
         tx,
@@ -334,7 +333,7 @@ async fn user_of(
     };
     let user: Option<Vec<u8>> = row
         .try_get(0)
-        .map_err(|e| corrupt_row(device.as_str(), "user_id", e))?;
+        .map_err(|e| StoreError::corrupt_column(device.as_str(), "user_id", e))?;
     user.map(|bytes| user_from_column(bytes, device.as_str()))
         .transpose()
         .map(Some)
@@ -354,11 +353,13 @@ async fn associated(
     .await?;
     rows.iter()
         .map(|row| {
-            let id: String = row.try_get(0).map_err(|e| corrupt_row("?", "id", e))?;
+            let id: String = row
+                .try_get(0)
+                .map_err(|e| StoreError::corrupt_column("?", "id", e))?;
             let at: i64 = row
                 .try_get(1)
-                .map_err(|e| corrupt_row(&id, "associated_at", e))?;
-            let id = DeviceId::parse(&id).map_err(|e| corrupt_row(&id, "id", e))?;
+                .map_err(|e| StoreError::corrupt_column(&id, "associated_at", e))?;
+            let id = DeviceId::parse(&id).map_err(|e| StoreError::corrupt_column(&id, "id", e))?;
             Ok(AssociatedDevice {
                 associated_at: Timestamp::from_unix_millis(at),
                 id,

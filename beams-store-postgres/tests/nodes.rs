@@ -6,11 +6,13 @@ mod support;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use beams_core::testing::fixtures::{register, user};
 use beams_core::{
     AssociationOutcome, AssociationPolicy, AssociationRequest, DeviceStore, Platform, Timestamp,
 };
+use beams_store_postgres::PostgresOptions;
 use beams_test_support::postgres::TestSchema;
 
 use support::{assert_associations_agree, counts_by_platform, node};
@@ -30,9 +32,21 @@ async fn the_limit_is_exact_across_two_nodes() {
     let Some(schema) = TestSchema::create().await else {
         return;
     };
+    // All 1000 queue on one user's lock: on a loaded machine that takes longer than the
+    // default five seconds a call may wait for a connection.
+    let patient = || {
+        PostgresOptions::default()
+            .pool_size(16)
+            .statement_timeout(Duration::from_secs(60))
+    };
     let nodes = [
-        Arc::new(node(&schema, 16).await),
-        Arc::new(node(&schema, 16).await),
+        Arc::new(node(&schema, patient()).await),
+        Arc::new(node(&schema, patient()).await),
+    ];
+    // The watchers read through pools of their own, so they never queue behind the storm.
+    let watching = [
+        Arc::new(node(&schema, patient()).await),
+        Arc::new(node(&schema, patient()).await),
     ];
     let limit = AssociationPolicy::DEFAULT_LIMIT.get();
     let storm = user("storm");
@@ -45,7 +59,7 @@ async fn the_limit_is_exact_across_two_nodes() {
 
     let done = Arc::new(AtomicBool::new(false));
     let mut watchers = Vec::new();
-    for node in &nodes {
+    for node in &watching {
         let (node, storm, done) = (node.clone(), storm.clone(), done.clone());
         watchers.push(tokio::spawn(async move {
             let mut looks = 0;

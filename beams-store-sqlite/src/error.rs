@@ -27,20 +27,6 @@ pub(crate) fn store_error(err: rusqlite::Error) -> StoreError {
     StoreError::with_source(kind, err)
 }
 
-/// A row that does not decode into a valid device.
-pub(crate) fn corrupt_row(
-    id: &str,
-    column: &str,
-    cause: impl Into<Box<dyn std::error::Error + Send + Sync>>,
-) -> StoreError {
-    StoreError::with_source(
-        StoreErrorKind::Corrupt {
-            key: format!("devices row {id:?}, column {column}"),
-        },
-        cause,
-    )
-}
-
 /// The blocking worker that ran a store call could not finish (the runtime is shutting down,
 /// or the call panicked).
 pub(crate) fn worker_failed(err: tokio::task::JoinError) -> StoreError {

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use beams_core::{Device, DeviceId, Interest, InterestChange, StoreError};
 use rusqlite::{Connection, params};
 
-use crate::error::{corrupt_row, store_error};
+use crate::error::store_error;
 use crate::queries::{in_transaction, many_devices};
 use crate::row::device_columns;
 
@@ -135,8 +135,9 @@ pub(crate) fn page(
     names
         .map(|name| {
             let name = name.map_err(store_error)?;
-            Interest::new(name)
-                .map_err(|e| corrupt_row(id.as_str(), "device_interests.interest", e))
+            Interest::new(name).map_err(|e| {
+                StoreError::corrupt_column(id.as_str(), "device_interests.interest", e)
+            })
         })
         .collect::<Result<Vec<_>, _>>()
         .map(Some)

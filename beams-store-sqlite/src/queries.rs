@@ -4,14 +4,14 @@
 //! queue on the busy timeout instead of interleaving.
 
 use beams_core::{
-    AssociatedDevice, AssociationOutcome, AssociationRequest, Device, DeviceId, DeviceMetadata,
-    DeviceRegistration, Platform, PushToken, RegistrationOutcome, StoreError, Timestamp, UserId,
-    check_renewal, check_token_platform,
+    AssociatedDevice, AssociationOutcome, AssociationRequest, Device, DeviceColumns, DeviceId,
+    DeviceMetadata, DeviceRegistration, Platform, PushToken, RegistrationOutcome, StoreError,
+    Timestamp, UserId, check_renewal, check_token_platform,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use crate::error::{corrupt_row, store_error};
-use crate::row::{device_columns, device_from_row, metadata_column, web_key_columns};
+use crate::error::store_error;
+use crate::row::{device_columns, device_from_row};
 
 const SELECT_BY_TOKEN: &str = concat!(
     "SELECT ",
@@ -80,10 +80,10 @@ pub(crate) fn register(
     in_transaction(conn, |tx| {
         let platform = registration.token.platform().as_str();
         let token = registration.token.key();
-        let metadata = metadata_column(&registration.metadata);
+        let metadata = DeviceColumns::metadata_json(&registration.metadata);
         let at = registration.at.as_unix_millis();
         let vanished = || {
-            corrupt_row(
+            StoreError::corrupt_column(
                 registration.id.as_str(),
                 "id",
                 "the registered row vanished inside its transaction",
@@ -103,7 +103,7 @@ pub(crate) fn register(
         tx.prepare_cached(DELETE_ID)
             .and_then(|mut stmt| stmt.execute([registration.id.as_str()]))
             .map_err(store_error)?;
-        let (p256dh, auth) = web_key_columns(&registration.token);
+        let (p256dh, auth) = DeviceColumns::web_keys(&registration.token);
         let inserted = one_device(
             tx,
             INSERT,
@@ -198,7 +198,7 @@ pub(crate) fn update_metadata(
         one_device(
             tx,
             UPDATE_METADATA,
-            params![id.as_str(), metadata_column(metadata)],
+            params![id.as_str(), DeviceColumns::metadata_json(metadata)],
         )
     })
 }
@@ -223,7 +223,7 @@ pub(crate) fn update_token(
         tx.prepare_cached(DELETE_OTHER_HOLDER)
             .and_then(|mut stmt| stmt.execute(params![platform, token.key(), id.as_str()]))
             .map_err(store_error)?;
-        let (p256dh, auth) = web_key_columns(token);
+        let (p256dh, auth) = DeviceColumns::web_keys(token);
         one_device(
             tx,
             UPDATE_TOKEN,
@@ -251,7 +251,7 @@ pub(crate) fn associate(
     let current = current
         .map(UserId::new)
         .transpose()
-        .map_err(|e| corrupt_row(device_id, "user_id", e))?;
+        .map_err(|e| StoreError::corrupt_column(device_id, "user_id", e))?;
 
     let plan =
         request
@@ -298,7 +298,7 @@ fn associated(
         .map_err(store_error)?;
     rows.map(|row| {
         let (id, at) = row.map_err(store_error)?;
-        let id = DeviceId::parse(&id).map_err(|e| corrupt_row(&id, "id", e))?;
+        let id = DeviceId::parse(&id).map_err(|e| StoreError::corrupt_column(&id, "id", e))?;
         Ok(AssociatedDevice {
             associated_at: Timestamp::from_unix_millis(at),
             id,

@@ -7,14 +7,11 @@ use beams_store_postgres::{PostgresDeviceStore, PostgresOptions};
 use beams_test_support::postgres::TestSchema;
 use tokio_postgres::Client;
 
-/// A store on the schema with its own pool of `connections`: one "node".
-pub async fn node(schema: &TestSchema, connections: usize) -> PostgresDeviceStore {
-    PostgresDeviceStore::connect_with(
-        &schema.url(),
-        PostgresOptions::default().pool_size(connections),
-    )
-    .await
-    .expect("the store connects")
+/// A store on the schema with a pool of its own: one "node".
+pub async fn node(schema: &TestSchema, options: PostgresOptions) -> PostgresDeviceStore {
+    PostgresDeviceStore::connect_with(&schema.url(), options)
+        .await
+        .expect("the store connects")
 }
 
 /// How many devices `user` has on each platform, counted from `devices` directly.
