@@ -60,20 +60,24 @@ pub(crate) const SELECT_BY_ID: &str = concat!(
 );
 pub(crate) const DELETE_BY_TOKEN: &str =
     deleting!("d.platform = $1 AND d.token = $2 AND d.token_registered_at <= $3");
-/// A user's devices through their listing, oldest association first; `d.user_id` is checked
-/// too, so a listing is never trusted alone.
+/// A user's devices through their listing, oldest association first. The listing is read
+/// first (one probe of `user_devices` by its key), then the devices by theirs; `d.user_id` is
+/// checked too, so a listing is never trusted alone.
 pub(crate) const SELECT_BY_USER: &str = concat!(
     "SELECT ",
     device_columns!(),
-    " FROM user_devices u JOIN devices d ON d.id = u.device_id AND d.user_id = u.user_id ",
-    "WHERE u.user_id = $1 ORDER BY u.associated_at, u.device_id"
+    " FROM devices d WHERE d.id = ANY (ARRAY (",
+    "SELECT device_id FROM user_devices WHERE user_id = $1)) AND d.user_id = $1 ",
+    "ORDER BY d.associated_at, d.id"
 );
-/// Every device of many users in one statement: one index probe per user.
+/// Every device of many users in one statement: one probe of the listing per user, then one
+/// of the devices per device.
 pub(crate) const SELECT_BY_USERS: &str = concat!(
     "SELECT ",
     device_columns!(),
-    " FROM user_devices u JOIN devices d ON d.id = u.device_id AND d.user_id = u.user_id ",
-    "WHERE u.user_id = ANY($1) ORDER BY u.user_id, u.associated_at, u.device_id"
+    " FROM devices d WHERE d.id = ANY (ARRAY (",
+    "SELECT device_id FROM user_devices WHERE user_id = ANY ($1))) AND d.user_id = ANY ($1) ",
+    "ORDER BY d.user_id, d.associated_at, d.id"
 );
 pub(crate) const LOCK_USER: &str = "SELECT 1 FROM users WHERE user_id = $1 FOR UPDATE";
 pub(crate) const INSERT_USER: &str =
@@ -279,23 +283,31 @@ pub(crate) async fn associate_without_lock(
 /// and applies in one transaction. The user's lock is what makes the limit exact: every
 /// association of the user, from any connection of any node, waits for the one before it to
 /// commit, and then reads what it left.
+///
+/// The user's row is made if missing, locked, and the device and the user's listing read in
+/// one round trip: PostgreSQL runs pipelined statements in order, each reading after the
+/// lock. The listing is read even when the plan will not need it — cheaper than a second
+/// round trip with the lock held.
 pub(crate) async fn associate(
     tx: &Transaction<'_>,
     request: &AssociationRequest,
 ) -> Result<Option<AssociationOutcome>, StoreError> {
     let user = user_column(&request.user);
-    if execute(tx, LOCK_USER, &[&user]).await? == 0 {
-        execute(tx, INSERT_USER, &[&user]).await?;
-        execute(tx, LOCK_USER, &[&user]).await?;
-    }
-    let Some(current) = user_of(tx, LOCK_USER_OF, &request.device).await? else {
+    let platform = request.device.platform();
+    let (_, _, current, listed) = try_join4(
+        execute(tx, INSERT_USER, &[&user]),
+        execute(tx, LOCK_USER, &[&user]),
+        user_of(tx, LOCK_USER_OF, &request.device),
+        associated(tx, &request.user, platform),
+    )
+    .await?;
+    let Some(current) = current else {
         return Ok(None);
     };
-    let platform = request.device.platform();
     let plan = request
         .policy
-        .plan_loading_async(&request.device, current.as_ref(), &request.user, || {
-            associated(tx, &request.user, platform)
+        .plan_loading_async(&request.device, current.as_ref(), &request.user, || async {
+            Ok::<_, StoreError>(listed)
         })
         .await?;
     let evicted = match plan.to_apply() {
