@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use beams_core::testing::fixtures::{register, user};
+use beams_core::testing::fixtures::{push_token, register, user};
 use beams_core::{
-    AssociationOutcome, AssociationPolicy, AssociationRequest, DeviceStore, Platform, Timestamp,
+    AssociationOutcome, AssociationPolicy, AssociationRequest, DeviceId, DeviceMetadata,
+    DeviceRegistration, DeviceStore, Platform, Timestamp,
 };
 use beams_store_postgres::PostgresOptions;
 use beams_test_support::postgres::TestSchema;
@@ -147,4 +148,48 @@ async fn the_limit_is_exact_across_two_nodes() {
         );
     }
     assert_associations_agree(&schema.client().await).await;
+}
+
+/// Fifty registrations of one new token at once, from two nodes: all succeed (the losers of
+/// the unique index race are retried and renew), and one device holds the token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_token_registered_at_once_on_two_nodes_makes_one_device() {
+    let Some(schema) = TestSchema::create().await else {
+        return;
+    };
+    let nodes = [
+        Arc::new(node(&schema, PostgresOptions::default().pool_size(8)).await),
+        Arc::new(node(&schema, PostgresOptions::default().pool_size(8)).await),
+    ];
+    let registrations: Vec<_> = (0..50)
+        .map(|n| {
+            let node = nodes[n % 2].clone();
+            tokio::spawn(async move {
+                node.register_device(DeviceRegistration {
+                    id: DeviceId::generate(Platform::Fcm),
+                    token: push_token(Platform::Fcm, 7),
+                    metadata: DeviceMetadata::default(),
+                    at: Timestamp::from_unix_millis(n as i64),
+                })
+                .await
+            })
+        })
+        .collect();
+    let mut ids = HashSet::new();
+    for registration in registrations {
+        let outcome = registration
+            .await
+            .expect("the task finishes")
+            .expect("every registration succeeds");
+        ids.insert(outcome.into_device().expect("registered or renewed").id);
+    }
+    assert_eq!(ids.len(), 1, "one device holds the token: {ids:?}");
+    let rows: i64 = schema
+        .client()
+        .await
+        .query_one("SELECT count(*) FROM devices", &[])
+        .await
+        .expect("counting")
+        .get(0);
+    assert_eq!(rows, 1);
 }
