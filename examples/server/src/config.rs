@@ -14,6 +14,7 @@ use crate::client_limits::{
     DEFAULT_REGISTRATIONS_PER_MINUTE,
 };
 use crate::connections::ConnectionLimits;
+use crate::database::{DatabaseUrl, StoreLocation};
 use crate::startup::StartupError;
 
 /// Everything the server can be told. Every flag has a `BEAMS_…` environment variable; a flag
@@ -69,13 +70,25 @@ pub struct Config {
     #[arg(long, env = "BEAMS_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<SecretKey>,
 
-    /// Device store.
+    /// Device store: sqlite or sled in the data directory, or postgres, which several
+    /// servers can share.
     #[arg(long, env = "BEAMS_STORE", value_enum, default_value_t = StoreKind::Sqlite)]
     pub store: StoreKind,
 
-    /// Database path (default: DATA_DIR/beams.db for sqlite, DATA_DIR/beams.sled for sled).
-    #[arg(long, env = "BEAMS_DATABASE")]
+    /// Database: a path for sqlite and sled (default: DATA_DIR/beams.db, DATA_DIR/beams.sled);
+    /// for postgres (required) a URL, postgres://user:password@host:port/database or
+    /// host=… user=… dbname=…. Prefer the variable when the URL holds a password.
+    #[arg(long, env = "BEAMS_DATABASE", hide_env_values = true)]
     pub database: Option<PathBuf>,
+
+    /// Most connections this server opens to PostgreSQL (--store postgres).
+    #[arg(long, env = "BEAMS_DB_POOL_SIZE", default_value_t = DEFAULT_DB_POOL_SIZE)]
+    pub db_pool_size: usize,
+
+    /// CA certificates (PEM file) trusted for PostgreSQL's TLS certificate beside the public
+    /// roots (--store postgres): for a database whose certificate a private CA signed.
+    #[arg(long, env = "BEAMS_DATABASE_CA", value_name = "FILE")]
+    pub database_ca: Option<PathBuf>,
 
     /// Most devices a user may have on each platform.
     #[arg(long, env = "BEAMS_DEVICE_LIMIT", default_value_t = 100)]
@@ -224,18 +237,41 @@ fn is_host_name(host: &str) -> bool {
         })
 }
 
+/// The PostgreSQL pool size used when none is configured.
+pub const DEFAULT_DB_POOL_SIZE: usize = 16;
+
 /// The VAPID contact used when none is configured.
 pub const DEFAULT_VAPID_CONTACT: &str = "mailto:admin@example.com";
 
 impl Config {
-    /// Where the database lives: `--database`, or the store's default file in the data dir.
-    pub fn database_path(&self) -> PathBuf {
-        self.database.clone().unwrap_or_else(|| {
-            self.data_dir.join(match self.store {
-                StoreKind::Sqlite => "beams.db",
-                StoreKind::Sled => "beams.sled",
-            })
-        })
+    /// Where the store keeps its devices: `--database`, or the file store's default in the
+    /// data dir; for postgres, `--database` checked as a connection string (required).
+    pub fn store_location(&self) -> Result<StoreLocation, StartupError> {
+        let default_file = match self.store {
+            StoreKind::Sqlite => "beams.db",
+            StoreKind::Sled => "beams.sled",
+            StoreKind::Postgres => {
+                let url = self.database.as_deref().ok_or_else(|| {
+                    StartupError::flag(
+                        "--database",
+                        "is required with --store postgres: a URL such as \
+                         postgres://beams@db.example.com/beams (or BEAMS_DATABASE)",
+                    )
+                })?;
+                return DatabaseUrl::parse(url).map(StoreLocation::Postgres);
+            }
+        };
+        if self.database_ca.is_some() {
+            return Err(StartupError::flag(
+                "--database-ca",
+                "applies to --store postgres only",
+            ));
+        }
+        Ok(StoreLocation::Path(
+            self.database
+                .clone()
+                .unwrap_or_else(|| self.data_dir.join(default_file)),
+        ))
     }
 
     /// The allowed Web Push hosts, `well-known` expanded; `None` when any public host is.
@@ -313,6 +349,19 @@ pub enum StoreKind {
     Sqlite,
     /// `SledDeviceStore`: a sled directory, pure Rust.
     Sled,
+    /// `PostgresDeviceStore`: a PostgreSQL database that several servers can share.
+    Postgres,
+}
+
+impl StoreKind {
+    /// The name `--store` takes: `sqlite`, `sled` or `postgres`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreKind::Sqlite => "sqlite",
+            StoreKind::Sled => "sled",
+            StoreKind::Postgres => "postgres",
+        }
+    }
 }
 
 /// What happens when a user already has the most devices allowed on a platform.

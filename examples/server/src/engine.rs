@@ -1,11 +1,16 @@
 //! The engine the configuration describes: store, policy, endpoint rules and gateways.
 
 use beams_core::{AssociationPolicy, Beams, EndpointRules, Gateways, WhenFull};
+use std::path::Path;
+
+use beams_store_postgres::{PostgresDeviceStore, PostgresOptions};
 use beams_store_sled::SledDeviceStore;
 use beams_store_sqlite::SqliteDeviceStore;
 
 use crate::bootstrap::Identity;
 use crate::config::{Config, LimitPolicy, StoreKind};
+use crate::database::StoreLocation;
+use crate::push_services::read_roots;
 use crate::startup::StartupError;
 
 /// Opens the configured store and builds the engine over it.
@@ -21,13 +26,20 @@ pub async fn engine(
     let policy = AssociationPolicy::try_new(config.device_limit, when_full)
         .map_err(|_| StartupError::Config("--device-limit must be at least 1".into()))?;
 
-    let path = config.database_path();
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| StartupError::io(parent, e))?;
-    }
     let (instance, secret) = (identity.instance_id.clone(), identity.secret_key.clone());
-    let builder = match config.store {
-        StoreKind::Sqlite => {
+    let builder = match (config.store, config.store_location()?) {
+        (StoreKind::Postgres, StoreLocation::Postgres(url)) => {
+            let options = postgres_options(config)?;
+            let store = PostgresDeviceStore::connect_with(url.expose(), options)
+                .await
+                .map_err(|source| StartupError::Database {
+                    database: url.to_string(),
+                    source,
+                })?;
+            Beams::builder(instance, secret, store)
+        }
+        (StoreKind::Sqlite, StoreLocation::Path(path)) => {
+            create_parent(&path)?;
             let store =
                 SqliteDeviceStore::open(&path)
                     .await
@@ -38,13 +50,20 @@ pub async fn engine(
                     })?;
             Beams::builder(instance, secret, store)
         }
-        StoreKind::Sled => {
+        (StoreKind::Sled, StoreLocation::Path(path)) => {
+            create_parent(&path)?;
             let store = SledDeviceStore::open(&path).map_err(|source| StartupError::Store {
                 store: "sled",
                 path: path.clone(),
                 source,
             })?;
             Beams::builder(instance, secret, store)
+        }
+        (kind, location) => {
+            return Err(StartupError::Config(format!(
+                "the {} store cannot be kept at {location}",
+                kind.as_str()
+            )));
         }
     };
     let builder = match config.allowed_web_push_hosts()? {
@@ -58,4 +77,27 @@ pub async fn engine(
         })
         .gateways(gateways)
         .build())
+}
+
+/// The file stores make their file (or directory) themselves, but not the directories above it.
+fn create_parent(path: &Path) -> Result<(), StartupError> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| StartupError::io(parent, e))?;
+    }
+    Ok(())
+}
+
+/// How the PostgreSQL store connects: `--db-pool-size` connections at most, and the roots of
+/// `--database-ca` trusted beside the public ones.
+fn postgres_options(config: &Config) -> Result<PostgresOptions, StartupError> {
+    if config.db_pool_size == 0 {
+        return Err(StartupError::flag("--db-pool-size", "must be at least 1"));
+    }
+    let mut options = PostgresOptions::default().pool_size(config.db_pool_size);
+    if let Some(path) = &config.database_ca {
+        for certificate in read_roots("--database-ca", path)? {
+            options = options.ca_certificate(certificate);
+        }
+    }
+    Ok(options)
 }

@@ -46,7 +46,8 @@
 //! ```
 //!
 //! The modules, one concept each: [`config`] (flags and environment), [`bootstrap`] (the
-//! first run's files), [`state`], [`errors`] (the JSON errors and the status mapping),
+//! first run's files), [`engine`] (the store and the engine over it) with [`database`] (where
+//! the store keeps its devices; PostgreSQL URLs shown without their password), [`state`], [`errors`] (the JSON errors and the status mapping),
 //! [`routes`] (the device API and its interests, the reporting, publish and customer APIs),
 //! [`publishes`] (delivering in the background), [`reports`] (reported events, counted in
 //! the background), [`auth_example`] (how your login route issues Beams Tokens),
@@ -62,6 +63,7 @@ pub mod client_addr;
 pub mod client_limits;
 pub mod config;
 pub mod connections;
+pub mod database;
 pub mod engine;
 pub mod errors;
 mod extract;

@@ -131,8 +131,9 @@ impl PushTrust {
 }
 
 /// The certificates of the PEM file `path`, each checked as a trust anchor; an unreadable
-/// file, one with no certificate, or one that does not parse is refused naming `flag`.
-fn read_roots(
+/// file, one with no certificate, or one that does not parse is refused naming `flag`. Also
+/// how `--database-ca` is read.
+pub(crate) fn read_roots(
     flag: &'static str,
     path: &Path,
 ) -> Result<Vec<CertificateDer<'static>>, StartupError> {

@@ -14,7 +14,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::bootstrap::{self, Identity};
-use crate::config::{Config, StoreKind};
+use crate::config::Config;
 use crate::connections::{self, ConnectionLimits};
 use crate::listeners::{Accepting, Listeners};
 use crate::publishes::Publishes;
@@ -302,10 +302,6 @@ fn print_banner(
     let scheme = server.listen_scheme();
     let addr = listeners.listen_addr()?;
     let platforms: Vec<&str> = server.platforms().iter().map(|p| p.as_str()).collect();
-    let store = match config.store {
-        StoreKind::Sqlite => "sqlite",
-        StoreKind::Sled => "sled",
-    };
     let mut banner = String::new();
     let _ = writeln!(banner, "beams-server {}", env!("CARGO_PKG_VERSION"));
     let _ = writeln!(
@@ -315,10 +311,12 @@ fn print_banner(
     );
     let _ = writeln!(banner, "  secret key:   {}", identity.secret_key_origin);
     let _ = writeln!(banner, "  vapid key:    {}", identity.vapid_key_origin);
+    // A PostgreSQL URL shows without its password.
     let _ = writeln!(
         banner,
-        "  store:        {store} at {}",
-        config.database_path().display()
+        "  store:        {} at {}",
+        config.store.as_str(),
+        config.store_location()?
     );
     let _ = writeln!(banner, "  platforms:    {}", platforms.join(", "));
     if let Some(url) = &config.apns_endpoint {

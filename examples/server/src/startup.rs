@@ -4,7 +4,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use beams_core::StoreError;
+use beams_core::{StoreError, StoreErrorKind};
 
 /// Why the server could not start (or stopped with an error).
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +47,15 @@ pub enum StartupError {
         /// What the store said.
         source: StoreError,
     },
+    /// The PostgreSQL store could not be opened: the database is unreachable, refuses the
+    /// login, or holds a schema this version cannot use.
+    #[error("could not open the postgres store at {database}: {}", explain(.source))]
+    Database {
+        /// The database's URL, without its password.
+        database: String,
+        /// What the store said.
+        source: StoreError,
+    },
     /// A push platform's credentials are unusable.
     #[error("{platform}: {reason}")]
     Credentials {
@@ -69,6 +78,30 @@ pub enum StartupError {
     /// The server stopped serving without being asked to (its task panicked or failed).
     #[error("the server stopped unexpectedly: {0}")]
     Stopped(String),
+}
+
+/// A store error as one line: what went wrong, why (the causes the store gave), and what to
+/// do about it when that is known.
+fn explain(error: &StoreError) -> String {
+    let mut line = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(error) = cause {
+        // Drivers often repeat their cause in their own message: say it once.
+        let text = error.to_string();
+        if !line.contains(&text) {
+            line.push_str(&format!(": {text}"));
+        }
+        cause = error.source();
+    }
+    let advice = match error.kind() {
+        StoreErrorKind::Unavailable => " (is PostgreSQL running, and reachable at that address?)",
+        StoreErrorKind::IncompatibleVersion { .. } => {
+            " (a newer beams-server migrated this database: run that version, or a newer one)"
+        }
+        _ => "",
+    };
+    line.push_str(advice);
+    line.replace('\n', " ")
 }
 
 impl StartupError {

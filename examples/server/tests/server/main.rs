@@ -17,6 +17,7 @@ mod interests;
 mod limits;
 mod mobile_payloads;
 mod mobile_sdks;
+mod postgres;
 mod push_services;
 mod refusals;
 mod reporting;

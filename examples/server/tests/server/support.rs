@@ -27,12 +27,19 @@ pub(crate) const SECRET: &str = "test-secret-key-0123456789abcdef0123456789";
 /// Every request and every wait in the tests is bounded by this.
 pub(crate) const LIMIT: Duration = Duration::from_secs(20);
 
-pub(crate) struct TestServer {
+/// A client of one server's API at `base` (`http://host:port`): what a test says to a server,
+/// in process or in a child process.
+pub(crate) struct Api {
     pub(crate) base: String,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+pub(crate) struct TestServer {
+    /// The API on `--listen`; the server's own methods are its (through `Deref`).
+    api: Api,
     /// `https://…` of `--tls-listen`, when it was given.
     pub(crate) tls_base: Option<String>,
     pub(crate) state: AppState,
-    client: Client<HttpConnector, Full<Bytes>>,
     shutdown: Option<oneshot::Sender<()>>,
     serving: Option<JoinHandle<Result<(), StartupError>>>,
     _dir: tempfile::TempDir,
@@ -89,10 +96,9 @@ impl TestServer {
             let _ = stop.await;
         }));
         TestServer {
-            base: format!("http://{addr}"),
+            api: Api::at(&addr.to_string()),
             tls_base,
             state,
-            client: Client::builder(TokioExecutor::new()).build_http(),
             shutdown: Some(shutdown),
             serving: Some(serving),
             _dir: dir,
@@ -110,6 +116,36 @@ impl TestServer {
                 .expect("the server stops within the limit")
                 .unwrap()
                 .unwrap();
+        }
+    }
+
+    /// Waits (bounded) until no publish is delivering.
+    pub(crate) async fn publishes_settled(&self) {
+        let publishes = self.state.publishes().clone();
+        tokio::time::timeout(LIMIT, async move {
+            while publishes.in_flight() > 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("publishes finish within the limit");
+    }
+}
+
+impl std::ops::Deref for TestServer {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+impl Api {
+    /// A client of the server listening on `addr` (`host:port`), in plain http.
+    pub(crate) fn at(addr: &str) -> Self {
+        Api {
+            base: format!("http://{addr}"),
+            client: Client::builder(TokioExecutor::new()).build_http(),
         }
     }
 
@@ -209,24 +245,12 @@ impl TestServer {
         .await
     }
 
-    /// Waits (bounded) until no publish is delivering.
-    pub(crate) async fn publishes_settled(&self) {
-        let publishes = self.state.publishes().clone();
-        tokio::time::timeout(LIMIT, async move {
-            while publishes.in_flight() > 0 {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        })
-        .await
-        .expect("publishes finish within the limit");
+    pub(crate) fn reporting_api(&self) -> String {
+        format!("/reporting_api/v2/instances/{INSTANCE}/events")
     }
 }
 
 impl TestServer {
-    pub(crate) fn reporting_api(&self) -> String {
-        format!("/reporting_api/v2/instances/{INSTANCE}/events")
-    }
-
     /// Waits (bounded) until the server has finished with `count` reported events, recorded
     /// or dropped.
     pub(crate) async fn reports_settled(&self, count: u64) {
