@@ -75,7 +75,12 @@ fn uses_tls(config: &Config) -> bool {
     match config.get_ssl_mode() {
         SslMode::Disable => false,
         SslMode::Require => true,
-        _ => !config.get_hosts().iter().all(is_local),
+        // A `hostaddr` is where the connection goes when both are given, so both must be
+        // local to go without TLS.
+        _ => {
+            !(config.get_hosts().iter().all(is_local)
+                && config.get_hostaddrs().iter().all(|ip| ip.is_loopback()))
+        }
     }
 }
 
@@ -139,6 +144,9 @@ mod tests {
         assert!(!uses_tls(&config(
             "postgres://u@db.example.com/db?sslmode=disable"
         )));
+        assert!(uses_tls(&config("hostaddr=10.0.0.5 user=u dbname=db")));
+        assert!(uses_tls(&config("host=localhost hostaddr=10.0.0.5 user=u")));
+        assert!(!uses_tls(&config("hostaddr=127.0.0.1 user=u dbname=db")));
     }
 
     #[test]
