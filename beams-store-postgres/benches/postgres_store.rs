@@ -20,8 +20,8 @@
 //!   every association also evicts the user's oldest device; evicted devices are the caller's
 //!   next ones to associate. One association is what the store sends for a free device: the
 //!   lock-free read of its user (`SELECT_USER_OF`, on one pooled connection), then on another
-//!   `BEGIN`, `LOCK_USER`, `LOCK_USER_OF`, `SELECT_ASSOCIATED`, the four changes pipelined,
-//!   `COMMIT`. An element is one association.
+//!   `BEGIN`, `INSERT_USER`, `LOCK_USER`, `LOCK_USER_OF` and `SELECT_ASSOCIATED` pipelined, the
+//!   four changes pipelined, `COMMIT`. An element is one association.
 //! - `devices_of_user/{store,raw_sql}/{1,16,64}`: one user's 5 devices (platforms in turn) read
 //!   by 1, 16 or 64 concurrent callers; an element is one lookup.
 //! - `devices_of_users_1000`: 1000 users with 3 devices each in one call, by one caller; an
@@ -56,6 +56,8 @@ use tokio::runtime::Runtime;
 use tokio_postgres::types::ToSql;
 
 const SELECT_USER_OF: &str = "SELECT user_id FROM devices WHERE id = $1";
+const INSERT_USER: &str =
+    "INSERT INTO users (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING";
 const LOCK_USER: &str = "SELECT 1 FROM users WHERE user_id = $1 FOR UPDATE";
 const LOCK_USER_OF: &str = "SELECT user_id FROM devices WHERE id = $1 FOR UPDATE";
 const SELECT_ASSOCIATED: &str =
@@ -68,12 +70,14 @@ const LIST: &str = "INSERT INTO user_devices (user_id, device_id, platform, asso
      VALUES ($1, $2, $3, $4)";
 const SELECT_BY_USER: &str = "SELECT d.id, d.platform, d.token, d.web_p256dh, d.web_auth, \
      d.user_id, d.metadata, d.created_at, d.associated_at, d.token_registered_at \
-     FROM user_devices u JOIN devices d ON d.id = u.device_id AND d.user_id = u.user_id \
-     WHERE u.user_id = $1 ORDER BY u.associated_at, u.device_id";
+     FROM devices d WHERE d.id = ANY (ARRAY (\
+     SELECT device_id FROM user_devices WHERE user_id = $1)) AND d.user_id = $1 \
+     ORDER BY d.associated_at, d.id";
 const SELECT_BY_USERS: &str = "SELECT d.id, d.platform, d.token, d.web_p256dh, d.web_auth, \
      d.user_id, d.metadata, d.created_at, d.associated_at, d.token_registered_at \
-     FROM user_devices u JOIN devices d ON d.id = u.device_id AND d.user_id = u.user_id \
-     WHERE u.user_id = ANY($1) ORDER BY u.user_id, u.associated_at, u.device_id";
+     FROM devices d WHERE d.id = ANY (ARRAY (\
+     SELECT device_id FROM user_devices WHERE user_id = ANY ($1))) AND d.user_id = ANY ($1) \
+     ORDER BY d.user_id, d.associated_at, d.id";
 
 /// Devices per platform per user: the default policy's limit.
 const LIMIT: usize = 100;
@@ -252,6 +256,16 @@ async fn execute(
     client.execute(&stmt, params).await
 }
 
+/// Runs a cached statement, answering its rows.
+async fn query(
+    client: &impl GenericClient,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
+    let stmt = client.prepare_cached(sql).await?;
+    client.query(&stmt, params).await
+}
+
 /// The store's association statements for a free device of `who` at the limit, with the
 /// eviction chosen inline as the policy does: the oldest association, ties by id. Answers the
 /// evicted device.
@@ -268,17 +282,17 @@ async fn raw_associate(pool: &Pool, device: &str, who: &[u8], at: i64) -> String
     }
     let mut client = pool.get().await.expect("a baseline connection");
     let tx = client.transaction().await.expect("the baseline begins");
-    let locked = execute(&tx, LOCK_USER, &[&who]).await.expect("locks");
+    let (_, locked, locked_device, rows) = try_join4(
+        execute(&tx, INSERT_USER, &[&who]),
+        execute(&tx, LOCK_USER, &[&who]),
+        query(&tx, LOCK_USER_OF, &[&device]),
+        query(&tx, SELECT_ASSOCIATED, &[&who, &"fcm"]),
+    )
+    .await
+    .expect("locks and reads");
     assert_eq!(locked, 1, "the user has a row");
-    let stmt = tx.prepare_cached(LOCK_USER_OF).await.expect("prepares");
-    let row = tx.query_opt(&stmt, &[&device]).await.expect("locks");
-    let current: Option<&[u8]> = row.as_ref().expect("the device exists").get(0);
+    let current: Option<&[u8]> = locked_device.first().expect("the device exists").get(0);
     assert!(current.is_none(), "the device is still free");
-    let stmt = tx
-        .prepare_cached(SELECT_ASSOCIATED)
-        .await
-        .expect("prepares");
-    let rows = tx.query(&stmt, &[&who, &"fcm"]).await.expect("reads");
     let others: Vec<(i64, &str)> = rows
         .iter()
         .map(|row| (row.get(1), row.get(0)))
