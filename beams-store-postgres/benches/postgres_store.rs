@@ -70,14 +70,12 @@ const LIST: &str = "INSERT INTO user_devices (user_id, device_id, platform, asso
      VALUES ($1, $2, $3, $4)";
 const SELECT_BY_USER: &str = "SELECT d.id, d.platform, d.token, d.web_p256dh, d.web_auth, \
      d.user_id, d.metadata, d.created_at, d.associated_at, d.token_registered_at \
-     FROM devices d WHERE d.id = ANY (ARRAY (\
-     SELECT device_id FROM user_devices WHERE user_id = $1)) AND d.user_id = $1 \
-     ORDER BY d.associated_at, d.id";
+     FROM user_devices u JOIN devices d ON d.id = u.device_id AND d.user_id = u.user_id \
+     WHERE u.user_id = $1 ORDER BY u.associated_at, u.device_id";
 const SELECT_BY_USERS: &str = "SELECT d.id, d.platform, d.token, d.web_p256dh, d.web_auth, \
      d.user_id, d.metadata, d.created_at, d.associated_at, d.token_registered_at \
-     FROM devices d WHERE d.id = ANY (ARRAY (\
-     SELECT device_id FROM user_devices WHERE user_id = ANY ($1))) AND d.user_id = ANY ($1) \
-     ORDER BY d.user_id, d.associated_at, d.id";
+     FROM user_devices u JOIN devices d ON d.id = u.device_id AND d.user_id = u.user_id \
+     WHERE u.user_id = ANY ($1) ORDER BY u.user_id, u.associated_at, u.device_id";
 
 /// Devices per platform per user: the default policy's limit.
 const LIMIT: usize = 100;
