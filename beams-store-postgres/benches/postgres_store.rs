@@ -205,17 +205,7 @@ async fn seed_caller(store: PostgresDeviceStore, who: UserId, first: u64) -> Cal
     for k in 0..(LIMIT + SPARE) as u64 {
         let device = register(store, Platform::Fcm, first + k, 1).await;
         if k < LIMIT as u64 {
-            let request = AssociationRequest {
-                device: device.id,
-                user: who.clone(),
-                policy: limit_policy(),
-                at: Timestamp::from_unix_millis(k as i64 + 1),
-            };
-            let outcome = store.associate(&request).await.expect("associate succeeds");
-            let fresh = AssociationOutcome::Associated {
-                evicted: Vec::new(),
-            };
-            assert_eq!(outcome, Some(fresh), "seeding stays within the limit");
+            associate_within_limit(store, device.id, &who, k as i64 + 1).await;
         } else {
             free.push_back(device.id);
         }
@@ -411,18 +401,23 @@ async fn seed_user(store: PostgresDeviceStore, who: UserId, count: usize, first:
     let store: &dyn DeviceStore = &store;
     for (k, platform) in ALL_PLATFORMS.iter().cycle().take(count).enumerate() {
         let device = register(store, *platform, first + k as u64, 1).await;
-        let request = AssociationRequest {
-            device: device.id,
-            user: who.clone(),
-            policy: limit_policy(),
-            at: Timestamp::from_unix_millis(k as i64 + 1),
-        };
-        let outcome = store.associate(&request).await.expect("associate succeeds");
-        let fresh = AssociationOutcome::Associated {
-            evicted: Vec::new(),
-        };
-        assert_eq!(outcome, Some(fresh), "seeding stays within the limit");
+        associate_within_limit(store, device.id, &who, k as i64 + 1).await;
     }
+}
+
+/// Associates `device` with `who` at `at`, which seeding keeps under the limit: no eviction.
+async fn associate_within_limit(store: &dyn DeviceStore, device: DeviceId, who: &UserId, at: i64) {
+    let request = AssociationRequest {
+        device,
+        user: who.clone(),
+        policy: limit_policy(),
+        at: Timestamp::from_unix_millis(at),
+    };
+    let outcome = store.associate(&request).await.expect("associate succeeds");
+    let fresh = AssociationOutcome::Associated {
+        evicted: Vec::new(),
+    };
+    assert_eq!(outcome, Some(fresh), "seeding stays within the limit");
 }
 
 fn bench_lookups(c: &mut Criterion, rt: &Runtime, schema: &TestSchema) {
