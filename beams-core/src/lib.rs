@@ -60,6 +60,7 @@ mod gateway;
 mod instance_id;
 mod interest;
 mod interest_change;
+mod journal;
 mod memory;
 mod newtype;
 mod per_platform;
@@ -93,6 +94,10 @@ pub use gateway::{Batch, DeliveryOutcome, Payload, PushGateway, Recipient};
 pub use instance_id::InstanceId;
 pub use interest::Interest;
 pub use interest_change::{DEFAULT_MAX_INTERESTS_PER_DEVICE, InterestChange};
+pub use journal::{
+    Acceptance, JournalEntry, JournalRecord, JournalState, Lease, MemoryPublishJournal,
+    PublishJournal,
+};
 pub use memory::MemoryDeviceStore;
 pub use per_platform::PerPlatform;
 pub use platform::Platform;

@@ -18,6 +18,7 @@ mod dead_tokens;
 pub mod fixtures;
 mod guarded;
 mod interests;
+mod journal;
 mod limits;
 mod registration;
 mod round_trip;
@@ -28,6 +29,7 @@ pub use association::*;
 pub use dead_tokens::*;
 pub use guarded::Guarded;
 pub use interests::*;
+pub use journal::*;
 pub use limits::*;
 pub use registration::*;
 pub use round_trip::*;
@@ -120,5 +122,35 @@ macro_rules! device_store_conformance {
                 $crate::testing::$rule(store).await;
             }
         )*
+    };
+}
+
+/// Generates one `#[tokio::test]` per rule of the [`PublishJournal`](crate::PublishJournal)
+/// contract for a journal: the argument is an async closure that opens a fresh, empty one.
+/// `where_available: open` takes a closure answering `Option` of a journal, as
+/// [`device_store_conformance!`](crate::device_store_conformance) does.
+#[macro_export]
+macro_rules! publish_journal_conformance {
+    (where_available: $open:expr $(,)?) => {
+        $crate::publish_journal_conformance!(@each (where_available) $open);
+    };
+    ($open:expr $(,)?) => {
+        $crate::publish_journal_conformance!(@each (always) $open);
+    };
+    (@each $mode:tt $open:expr) => {
+        $crate::device_store_conformance!(@rules $mode $open;
+            an_accepted_publish_reads_back_unfinished_and_leased,
+            an_unknown_publish_reads_as_none,
+            accepting_an_id_twice_is_refused,
+            accepting_past_the_bound_is_refused,
+            a_checkpoint_keeps_progress_and_renews_the_lease,
+            only_the_owner_checkpoints_renews_or_finishes,
+            a_finished_publish_keeps_its_report,
+            claims_take_lapsed_leases_oldest_first,
+            a_node_takes_its_own_publishes_back,
+            concurrent_claims_take_each_publish_once,
+            unfinished_counts_what_is_not_finished,
+            forgetting_removes_reports_finished_before_a_time,
+        );
     };
 }
