@@ -8,10 +8,11 @@ use crate::publish::fanout::Fanout;
 use crate::{
     AssociationOutcome, AssociationPolicy, AssociationRefusal, AssociationRequest, Clock,
     DeadToken, Device, DeviceId, DeviceMetadata, DeviceRegistration, DeviceStore, EndpointRules,
-    Gateways, InstanceId, Interest, InterestChange, IssuedToken, Platform, Publication,
-    PublishConfig, PublishId, PublishObserver, PublishReport, PublishRequest, PushGateway,
-    PushToken, RegistrationOutcome, RegistrationRefusal, Rule, SecretKey, StoreError, SystemClock,
-    TokenError, TokenIssuer, TokenVerifier, UserId, ValidationError,
+    Gateways, InstanceId, Interest, InterestChange, IssuedToken, JournalConfig,
+    MemoryPublishJournal, Platform, Publication, PublishConfig, PublishId, PublishJournal,
+    PublishObserver, PublishReport, PublishRequest, PushGateway, PushToken, RegistrationOutcome,
+    RegistrationRefusal, Rule, SecretKey, StoreError, SystemClock, TokenError, TokenIssuer,
+    TokenVerifier, UserId, ValidationError,
 };
 
 /// The browsers' push services, a ready value for [`BeamsBuilder::web_push_hosts`]:
@@ -78,6 +79,15 @@ pub enum BeamsError {
     /// The device store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The publish journal holds as many unfinished publishes as allowed; nothing was
+    /// accepted. Try again after `retry_after`.
+    #[error("too many publishes still delivering ({unfinished}); try again later")]
+    Busy {
+        /// How many publishes are unfinished.
+        unfinished: usize,
+        /// A fair wait before trying again.
+        retry_after: Duration,
+    },
 }
 
 /// What [`Beams::associate_device`] did.
@@ -125,9 +135,9 @@ pub struct Beams {
     policy: AssociationPolicy,
     endpoint_rules: EndpointRules,
     web_push_hosts: Option<Arc<[String]>>,
-    clock: Arc<dyn Clock>,
+    pub(crate) clock: Arc<dyn Clock>,
     /// What publishes fan out with; shared by every [`Publication`].
-    fanout: Arc<Fanout>,
+    pub(crate) fanout: Arc<Fanout>,
     max_interests: usize,
 }
 
@@ -147,9 +157,20 @@ pub struct BeamsBuilder {
     publish_config: PublishConfig,
     observer: Option<Arc<dyn PublishObserver>>,
     max_interests: usize,
+    journal: Arc<dyn PublishJournal>,
+    journal_config: JournalConfig,
 }
 
 impl BeamsBuilder {
+    /// Where accepted publishes are kept until delivered ([`Beams::accept`]): a store's
+    /// journal makes an accepted publish survive a crash, and lets any node sharing it finish
+    /// it. The default keeps them in memory: delivered while the process lives.
+    pub fn journal(mut self, journal: Arc<dyn PublishJournal>, config: JournalConfig) -> Self {
+        self.journal = journal;
+        self.journal_config = config;
+        self
+    }
+
     /// The most interests one device may have (default 5000, as Beams).
     pub fn max_interests_per_device(mut self, max: usize) -> Self {
         self.max_interests = max;
@@ -247,6 +268,8 @@ impl BeamsBuilder {
             config: self.publish_config,
             observer: self.observer,
             instance: self.instance.clone(),
+            journal: self.journal,
+            journal_config: self.journal_config,
         };
         Beams {
             instance: self.instance,
@@ -285,6 +308,8 @@ impl Beams {
             publish_config: PublishConfig::default(),
             observer: None,
             max_interests: crate::DEFAULT_MAX_INTERESTS_PER_DEVICE,
+            journal: Arc::new(MemoryPublishJournal::new()),
+            journal_config: JournalConfig::default(),
         }
     }
 

@@ -107,9 +107,9 @@ pub use policy::{
 };
 pub use public_address::{is_loopback_address, is_public_address};
 pub use publish::{
-    BreakerPolicy, DeliveryEvent, DeviceReport, DeviceResult, Gateways, PlatformReport,
-    Publication, PublishConfig, PublishObserver, PublishReport, PublishRequest, PublishTarget,
-    PublishTargetKind, RetryPolicy, SkipReason,
+    BreakerPolicy, DeliveryEvent, DeviceReport, DeviceResult, Gateways, JournalConfig,
+    PlatformReport, Publication, PublishConfig, PublishObserver, PublishReport, PublishRequest,
+    PublishTarget, PublishTargetKind, RetryPolicy, SkipReason,
 };
 pub use publish_id::PublishId;
 pub use push_token::{ApnsToken, FcmToken, PushToken};

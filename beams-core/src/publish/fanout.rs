@@ -10,10 +10,12 @@
 //! while a push service throttles — so memory follows the deliveries in flight, not the
 //! number of devices.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
@@ -22,12 +24,13 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::breaker::{Breaker, Released};
+use super::progress::{Counts, Cursor, PendingRetry, Progress, absorb, empty_like};
 use super::report::{DeviceReport, DeviceResult, SkipReason};
 use crate::{
     Batch, Clock, DeadToken, DeliveryEvent, DeliveryOutcome, Device, DeviceId, DeviceStore,
-    Gateways, InstanceId, Interest, Payload, PerPlatform, Platform, PublishConfig, PublishId,
-    PublishObserver, PublishReport, PublishRequest, PublishTarget, Recipient, StoreError,
-    Timestamp, UserId,
+    Gateways, InstanceId, Interest, Lease, Payload, PerPlatform, Platform, PublishConfig,
+    PublishId, PublishJournal, PublishObserver, PublishReport, PublishRequest, PublishTarget,
+    Recipient, StoreError, Timestamp, UserId,
 };
 
 /// What every publish of an engine fans out with.
@@ -39,6 +42,8 @@ pub(crate) struct Fanout {
     pub(crate) config: PublishConfig,
     pub(crate) observer: Option<Arc<dyn PublishObserver>>,
     pub(crate) instance: InstanceId,
+    pub(crate) journal: Arc<dyn PublishJournal>,
+    pub(crate) journal_config: crate::JournalConfig,
 }
 
 /// What the in-flight futures share: read-only, or atomic.
@@ -47,6 +52,8 @@ struct Shared<'a> {
     permits: Semaphore,
     /// Set when a platform's gateway reports a credential/config failure: stop sending there.
     config_failed: PerPlatform<AtomicBool>,
+    /// Where progress goes, for a journaled publish.
+    checkpoints: Option<Checkpoints<'a>>,
 }
 
 /// A gateway batch on its way, with the user of each recipient.
@@ -56,6 +63,10 @@ struct Sending {
     /// devices without users too).
     users: Vec<Option<UserId>>,
     attempt: u32,
+    /// The page whose lookup found these recipients.
+    page: u64,
+    /// For a retry, its key among the retries waiting.
+    retry: Option<u64>,
 }
 
 impl Sending {
@@ -69,6 +80,8 @@ impl Sending {
             batch: Batch::new(Arc::clone(&self.batch.payload)),
             users: Vec::new(),
             attempt: self.attempt + 1,
+            page: self.page,
+            retry: None,
         }
     }
 
@@ -87,10 +100,16 @@ struct Removal {
     dead: DeadToken,
     device: DeviceId,
     platform: Platform,
+    page: u64,
 }
 
 enum Done {
-    LookedUp(Result<Vec<Device>, StoreError>, usize),
+    /// A page's devices, how many users it covered, its number and where the next starts.
+    LookedUp {
+        devices: Result<Vec<Device>, StoreError>,
+        users: usize,
+        page: u64,
+    },
     /// `outcomes` is `None` when the batch was not sent: its platform's credential had failed.
     Sent {
         sending: Sending,
@@ -99,9 +118,40 @@ enum Done {
     },
     /// Whether the device was removed (`false`: registered again since the verdict).
     Removed(Box<Removal>, Result<bool, StoreError>),
+    /// Whether the journal took a checkpoint or a lease renewal (`false`: another node holds
+    /// the publish now).
+    Journaled(Result<bool, StoreError>),
+    /// Time to renew the lease.
+    RenewDue,
 }
 
 type Work<'f> = Pin<Box<dyn Future<Output = Done> + Send + 'f>>;
+
+/// Where a publish starts: from the beginning, or where a journal's progress left it.
+#[derive(Debug, Default)]
+pub(crate) struct Resume {
+    pub(crate) progress: Option<Progress>,
+}
+
+/// Where a journaled publish records its progress and renews its lease.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Checkpoints<'j> {
+    pub(crate) journal: &'j dyn PublishJournal,
+    pub(crate) owner: &'j str,
+    pub(crate) lease: Duration,
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub(crate) struct Ended {
+    pub(crate) report: PublishReport,
+    /// Another node took the publish over (its lease lapsed): it will finish it.
+    pub(crate) lease_lost: bool,
+}
+
+/// At most this many pages are unfinished at once: the one sending and the one looked up
+/// ahead. A crash sends these again, no more.
+const PAGES_IN_FLIGHT: usize = 2;
 
 impl Fanout {
     /// Delivers `request` as publish `publish_id` and reports what happened.
@@ -110,39 +160,65 @@ impl Fanout {
         publish_id: PublishId,
         request: &PublishRequest,
         mut payloads: PerPlatform<Option<Arc<Payload>>>,
-    ) -> PublishReport {
+        resume: Resume,
+        checkpoints: Option<Checkpoints<'_>>,
+    ) -> Ended {
         let shared = Shared {
             fanout: self,
             permits: Semaphore::new(self.config.max_in_flight.get()),
             config_failed: PerPlatform::default(),
+            checkpoints,
         };
+        let report = PublishReport::new(publish_id.clone(), request.target());
         let mut run = Run {
             shared: &shared,
-            report: PublishReport::new(publish_id.clone(), request.target()),
+            committed: report,
+            pages: BTreeMap::new(),
+            waiting: BTreeMap::new(),
+            next_retry: 0,
             payloads: PerPlatform::default(),
             breakers: PerPlatform::from_fn(|_| Breaker::new(self.config.breaker)),
             work: FuturesUnordered::new(),
+            busy: 0,
             queued_batches: 0,
-            // A deadline too far to represent is no deadline.
             deadline: Instant::now().checked_add(self.config.deadline),
+            cursor: Cursor::start(request.target()),
+            journaling: false,
+            checkpoint_due: false,
+            lease_lost: false,
         };
         for platform in Platform::ALL {
             run.prepare(platform, payloads[platform].take());
         }
 
-        let max_queued = self.config.max_in_flight.get() * 2;
         let mut lookups = Lookups::new(request.target(), self.config.lookup_batch.get());
+        if let Some(progress) = resume.progress {
+            progress.counts.add_to(&mut run.committed);
+            lookups.resume(&progress.cursor, progress.next_page);
+            run.cursor = progress.cursor;
+            run.resume_retries(progress.retries).await;
+        }
+        if let Some(journal) = checkpoints {
+            run.push_timer(shared.renew_later(journal.lease / 3));
+        }
+
+        let max_queued = self.config.max_in_flight.get() * 2;
         let mut looking_up = false;
         let mut finishing = false;
         loop {
+            if run.lease_lost {
+                break;
+            }
             if !looking_up
                 && run.queued_batches < max_queued
-                && let Some(lookup) = lookups.next(&shared)
+                && run.pages.len() < PAGES_IN_FLIGHT
+                && let Some((page, lookup)) = lookups.next(&shared)
             {
-                run.work.push(lookup);
+                run.pages.insert(page, Page::new(&run.committed));
+                run.push(lookup);
                 looking_up = true;
             }
-            if run.work.is_empty() {
+            if run.busy == 0 {
                 if finishing {
                     break;
                 }
@@ -158,74 +234,155 @@ impl Fanout {
                 continue;
             };
             match done {
-                Done::LookedUp(devices, users) => {
+                Done::LookedUp {
+                    devices,
+                    users,
+                    page,
+                } => {
+                    run.busy -= 1;
                     looking_up = false;
                     lookups.advance(&devices);
-                    run.looked_up(devices, users);
+                    let after = lookups.cursor();
+                    run.looked_up(devices, users, page, after);
                 }
                 Done::Sent {
                     sending,
                     outcomes,
                     sent_at,
                 } => {
+                    run.busy -= 1;
                     run.queued_batches -= 1;
                     run.sent(sending, outcomes, sent_at);
                 }
-                Done::Removed(removal, result) => run.removed(&removal, result),
+                Done::Removed(removal, result) => {
+                    run.busy -= 1;
+                    run.removed(&removal, result);
+                }
+                Done::Journaled(result) => run.journaled(result),
+                Done::RenewDue => run.renew_due(),
             }
+            run.complete_pages();
         }
 
-        let mut report = run.report;
+        let mut report = run.committed;
+        for (_, page) in std::mem::take(&mut run.pages) {
+            absorb(&mut report, page.tally);
+        }
         for platform in Platform::ALL {
             report.platform_mut(platform).breaker_tripped = run.breakers[platform].tripped();
         }
-        if let Some(observer) = &self.observer {
+        if !run.lease_lost
+            && let Some(observer) = &self.observer
+        {
             observer.finished(&report);
         }
-        report
+        Ended {
+            report,
+            lease_lost: run.lease_lost,
+        }
+    }
+}
+
+impl Cursor {
+    fn start(target: &PublishTarget) -> Self {
+        match target {
+            PublishTarget::Users(_) => Cursor::Users { next: 0 },
+            PublishTarget::Interests(_) => Cursor::Interests { after: None },
+        }
     }
 }
 
 /// Where the next store lookup starts: the next chunk of users, or the next page of the
 /// interests' devices (in device-id order, after the last one seen).
 enum Lookups<'r> {
-    Users(std::slice::Chunks<'r, UserId>),
+    Users {
+        users: &'r [UserId],
+        next: usize,
+        batch: usize,
+        page: u64,
+    },
     Interests {
         interests: &'r [Interest],
-        page: usize,
+        page_size: usize,
         after: Option<DeviceId>,
         done: bool,
+        page: u64,
     },
 }
 
 impl<'r> Lookups<'r> {
     fn new(target: &'r PublishTarget, batch: usize) -> Self {
         match target {
-            PublishTarget::Users(users) => Lookups::Users(users.chunks(batch)),
+            PublishTarget::Users(users) => Lookups::Users {
+                users,
+                next: 0,
+                batch,
+                page: 0,
+            },
             PublishTarget::Interests(interests) => Lookups::Interests {
                 interests,
                 // Interest pages count devices, not users: a page is a few users' worth.
-                page: batch.saturating_mul(10),
+                page_size: batch.saturating_mul(10),
                 after: None,
                 done: false,
+                page: 0,
             },
         }
     }
 
-    /// The next lookup, or `None` when every user or page has been looked up.
-    fn next<'a>(&mut self, shared: &'a Shared<'a>) -> Option<Work<'a>>
+    /// Starts where a checkpoint's cursor says.
+    fn resume(&mut self, cursor: &Cursor, next_page: u64) {
+        match (self, cursor) {
+            (Lookups::Users { next, page, .. }, Cursor::Users { next: from }) => {
+                *next = *from;
+                *page = next_page;
+            }
+            (Lookups::Interests { after, page, .. }, resumed @ Cursor::Interests { .. }) => {
+                *after = resumed.after();
+                *page = next_page;
+            }
+            // A cursor of the other kind is not this publish's: start over.
+            _ => {}
+        }
+    }
+
+    /// The next lookup and its page number, or `None` when every user or page has been
+    /// looked up.
+    fn next<'a>(&mut self, shared: &'a Shared<'a>) -> Option<(u64, Work<'a>)>
     where
         'r: 'a,
     {
         match self {
-            Lookups::Users(chunks) => chunks.next().map(|users| shared.look_up_users(users)),
+            Lookups::Users {
+                users,
+                next,
+                batch,
+                page,
+            } => {
+                let chunk = users
+                    .get(*next..)?
+                    .get(..(*batch).min(users.len() - *next))?;
+                if chunk.is_empty() {
+                    return None;
+                }
+                *next += chunk.len();
+                *page += 1;
+                Some((*page - 1, shared.look_up_users(chunk, *page - 1)))
+            }
             Lookups::Interests { done: true, .. } => None,
             Lookups::Interests {
                 interests,
-                page,
+                page_size,
                 after,
+                page,
                 ..
-            } => Some(shared.look_up_interests(interests, after.clone(), *page)),
+            } => {
+                *page += 1;
+                Some((
+                    *page - 1,
+                    shared.look_up_interests(interests, after.clone(), *page_size, *page - 1),
+                ))
+            }
         }
     }
 
@@ -241,13 +398,27 @@ impl<'r> Lookups<'r> {
             }
         }
     }
+
+    /// Where a resumed publish would start now.
+    fn cursor(&self) -> Cursor {
+        match self {
+            Lookups::Users { next, .. } => Cursor::Users { next: *next },
+            Lookups::Interests { after, .. } => Cursor::Interests {
+                after: after.as_ref().map(|id| id.as_str().to_owned()),
+            },
+        }
+    }
 }
 
 impl<'a> Shared<'a> {
-    fn look_up_users(&'a self, users: &'a [UserId]) -> Work<'a> {
+    fn look_up_users(&'a self, users: &'a [UserId], page: u64) -> Work<'a> {
         Box::pin(async move {
             let devices = self.fanout.store.devices_of_users(users).await;
-            Done::LookedUp(devices, users.len())
+            Done::LookedUp {
+                devices,
+                users: users.len(),
+                page,
+            }
         })
     }
 
@@ -255,15 +426,65 @@ impl<'a> Shared<'a> {
         &'a self,
         interests: &'a [Interest],
         after: Option<DeviceId>,
-        page: usize,
+        page_size: usize,
+        page: u64,
     ) -> Work<'a> {
         Box::pin(async move {
             let devices = self
                 .fanout
                 .store
-                .subscribers_page(interests, after.as_ref(), page)
+                .subscribers_page(interests, after.as_ref(), page_size)
                 .await;
-            Done::LookedUp(devices, 0)
+            Done::LookedUp {
+                devices,
+                users: 0,
+                page,
+            }
+        })
+    }
+
+    /// The lease a journal write asks for: from now, for the lease's length.
+    fn lease(&self, checkpoints: &Checkpoints<'_>) -> Lease {
+        let now = self.fanout.clock.now().as_unix_millis();
+        let length = i64::try_from(checkpoints.lease.as_millis()).unwrap_or(i64::MAX);
+        Lease {
+            owner: checkpoints.owner.to_owned(),
+            until: Timestamp::from_unix_millis(now.saturating_add(length)),
+        }
+    }
+
+    /// Records `progress` in the journal, renewing the lease.
+    fn checkpoint(&'a self, publish_id: PublishId, progress: Vec<u8>) -> Work<'a> {
+        Box::pin(async move {
+            let Some(checkpoints) = &self.checkpoints else {
+                return Done::Journaled(Ok(true));
+            };
+            let lease = self.lease(checkpoints);
+            let result = checkpoints
+                .journal
+                .checkpoint(&publish_id, &lease, &progress)
+                .await;
+            Done::Journaled(result)
+        })
+    }
+
+    /// Renews the lease after `wait`, so a publish whose pages take long (or whose retries wait
+    /// long) keeps it between checkpoints.
+    fn renew_later(&'a self, wait: Duration) -> Work<'a> {
+        Box::pin(async move {
+            tokio::time::sleep(wait).await;
+            Done::RenewDue
+        })
+    }
+
+    /// Extends the lease in the journal.
+    fn renew(&'a self, publish_id: PublishId) -> Work<'a> {
+        Box::pin(async move {
+            let Some(checkpoints) = &self.checkpoints else {
+                return Done::Journaled(Ok(true));
+            };
+            let lease = self.lease(checkpoints);
+            Done::Journaled(checkpoints.journal.renew(&publish_id, &lease).await)
         })
     }
 
@@ -305,21 +526,90 @@ impl<'a> Shared<'a> {
     }
 }
 
+/// A page not finished yet: what it has counted so far, and what it still waits for.
+struct Page {
+    /// Counts and device results of this page alone, added to the publish's when it is done.
+    tally: PublishReport,
+    /// Whether its lookup has come back.
+    looked_up: bool,
+    /// Its first sends still unanswered (retries do not hold a page back: they are part of
+    /// the checkpoint).
+    sending: usize,
+    /// Where the next page starts; known once its lookup came back.
+    after: Option<Cursor>,
+}
+
+impl Page {
+    fn new(like: &PublishReport) -> Self {
+        Page {
+            tally: empty_like(like),
+            looked_up: false,
+            sending: 0,
+            after: None,
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.looked_up && self.sending == 0
+    }
+}
+
+/// A retry waiting for its time, as a checkpoint records it.
+struct Waiting {
+    page: u64,
+    pending: PendingRetry,
+}
+
 /// The driving loop's state for one publish.
 struct Run<'s, 'a> {
     shared: &'s Shared<'a>,
-    report: PublishReport,
+    /// The counts of every finished page (and what finished pages' retries and removals
+    /// added since): what a checkpoint records.
+    committed: PublishReport,
+    /// Unfinished pages, by number.
+    pages: BTreeMap<u64, Page>,
+    /// Retries scheduled and not yet answered, by key.
+    waiting: BTreeMap<u64, Waiting>,
+    next_retry: u64,
     payloads: PerPlatform<Option<Arc<Payload>>>,
     breakers: PerPlatform<Breaker<Removal>>,
     work: FuturesUnordered<Work<'s>>,
+    /// Work in `work` other than journal writes and timers: the publish is done when it is 0.
+    busy: usize,
     queued_batches: usize,
     /// When retries must stop; `None` when the configured deadline is beyond reach.
     deadline: Option<Instant>,
+    /// Where a resumed publish starts: past every finished page.
+    cursor: Cursor,
+    /// A journal write is in flight (one at a time, in order).
+    journaling: bool,
+    /// A page finished since the last checkpoint was sent.
+    checkpoint_due: bool,
+    /// Another node holds the publish now: stop.
+    lease_lost: bool,
 }
 
 impl<'s, 'a: 's> Run<'s, 'a> {
     fn config(&self) -> &'a PublishConfig {
         &self.shared.fanout.config
+    }
+
+    fn push(&mut self, work: Work<'s>) {
+        self.busy += 1;
+        self.work.push(work);
+    }
+
+    fn push_timer(&mut self, work: Work<'s>) {
+        self.work.push(work);
+    }
+
+    /// The report a result of `page` counts in: the page's own while it is unfinished, the
+    /// publish's once it is.
+    fn tally(&mut self, page: u64) -> &mut PublishReport {
+        match self.pages.get_mut(&page) {
+            Some(open) => &mut open.tally,
+            None => &mut self.committed,
+        }
     }
 
     /// Takes the platform's payload for the whole publish, or records why it is skipped.
@@ -332,28 +622,87 @@ impl<'s, 'a: 's> Run<'s, 'a> {
                 None
             }
         };
-        self.report.platform_mut(platform).skip_reason = skip;
+        self.committed.platform_mut(platform).skip_reason = skip;
     }
 
-    fn looked_up(&mut self, devices: Result<Vec<Device>, StoreError>, users: usize) {
+    /// Queues the retries a checkpoint recorded, each at its time: their devices are read
+    /// again (a device deleted since is dropped; one whose token changed gets the new one).
+    async fn resume_retries(&mut self, retries: Vec<PendingRetry>) {
+        let now = self.shared.fanout.clock.now().as_unix_millis();
+        for pending in retries {
+            let Some(payload) = self.payloads[pending.platform].clone() else {
+                continue;
+            };
+            let mut sending = Sending {
+                batch: Batch::new(payload),
+                users: Vec::new(),
+                attempt: pending.attempt,
+                page: u64::MAX,
+                retry: None,
+            };
+            for (id, user) in &pending.devices {
+                let Ok(id) = DeviceId::parse(id) else {
+                    continue;
+                };
+                match self.shared.fanout.store.device(&id).await {
+                    Ok(Some(device)) => sending.push(
+                        Recipient {
+                            device: device.id,
+                            token: device.token,
+                        },
+                        user.clone(),
+                    ),
+                    Ok(None) => {}
+                    Err(err) => {
+                        tracing::warn!(error = %err, device = %id, "a retry's device could not be read; it gets nothing");
+                        self.fail(
+                            &id,
+                            pending.platform,
+                            u64::MAX,
+                            "its device could not be read on resume",
+                        );
+                    }
+                }
+            }
+            if sending.len() == 0 {
+                continue;
+            }
+            let wait = u64::try_from(pending.not_before.saturating_sub(now)).unwrap_or(0);
+            let at = Instant::now().checked_add(Duration::from_millis(wait));
+            self.queue_retry(sending, at.unwrap_or_else(Instant::now));
+        }
+    }
+
+    fn looked_up(
+        &mut self,
+        devices: Result<Vec<Device>, StoreError>,
+        users: usize,
+        page: u64,
+        after: Cursor,
+    ) {
+        if let Some(open) = self.pages.get_mut(&page) {
+            open.looked_up = true;
+            open.after = Some(after);
+        }
         let devices = match devices {
             Ok(devices) => devices,
             Err(err) => {
                 tracing::warn!(error = %err, users, "device lookup failed; these users get nothing");
-                self.report.users_not_looked_up += users;
-                self.report.lookups_failed += 1;
+                let tally = self.tally(page);
+                tally.users_not_looked_up += users;
+                tally.lookups_failed += 1;
                 return;
             }
         };
-        self.report.devices_targeted += devices.len();
+        self.tally(page).devices_targeted += devices.len();
         let batch_size = self.config().delivery_batch.get();
         let mut open: PerPlatform<Option<Sending>> = PerPlatform::default();
         for device in devices {
             let platform = device.platform();
-            self.report.platform_mut(platform).targeted += 1;
+            self.tally(page).platform_mut(platform).targeted += 1;
             let Some(payload) = &self.payloads[platform] else {
-                self.report.platform_mut(platform).skipped += 1;
-                self.device_result(&device.id, platform, DeviceResult::Skipped);
+                self.tally(page).platform_mut(platform).skipped += 1;
+                self.device_result(&device.id, platform, page, DeviceResult::Skipped);
                 continue;
             };
             // The device is ours: move its id, token and user into the batch, no copies.
@@ -367,6 +716,8 @@ impl<'s, 'a: 's> Run<'s, 'a> {
                 },
                 users: Vec::with_capacity(batch_size),
                 attempt: 1,
+                page,
+                retry: None,
             });
             sending.push(Recipient { device: id, token }, user);
             if sending.len() == batch_size
@@ -383,8 +734,49 @@ impl<'s, 'a: 's> Run<'s, 'a> {
     }
 
     fn queue(&mut self, sending: Sending, not_before: Option<Instant>) {
+        if sending.attempt == 1
+            && let Some(open) = self.pages.get_mut(&sending.page)
+        {
+            open.sending += 1;
+        }
         self.queued_batches += 1;
-        self.work.push(self.shared.send(sending, not_before));
+        let work = self.shared.send(sending, not_before);
+        self.push(work);
+    }
+
+    /// Queues a retry and records it as waiting, so a checkpoint carries it.
+    fn queue_retry(&mut self, mut sending: Sending, at: Instant) {
+        let key = self.next_retry;
+        self.next_retry += 1;
+        let wait = at.saturating_duration_since(Instant::now());
+        let due = self
+            .shared
+            .fanout
+            .clock
+            .now()
+            .as_unix_millis()
+            .saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
+        let pending = PendingRetry {
+            platform: sending.platform(),
+            devices: sending
+                .batch
+                .recipients
+                .iter()
+                .zip(&sending.users)
+                .map(|(recipient, user)| (recipient.device.as_str().to_owned(), user.clone()))
+                .collect(),
+            attempt: sending.attempt,
+            not_before: due,
+        };
+        self.waiting.insert(
+            key,
+            Waiting {
+                page: sending.page,
+                pending,
+            },
+        );
+        sending.retry = Some(key);
+        self.queue(sending, Some(at));
     }
 
     /// Takes a gateway's answers to a batch: each outcome is counted and acted on, and the
@@ -396,11 +788,20 @@ impl<'s, 'a: 's> Run<'s, 'a> {
         sent_at: Timestamp,
     ) {
         let platform = sending.platform();
+        let page = sending.page;
+        if sending.attempt == 1
+            && let Some(open) = self.pages.get_mut(&page)
+        {
+            open.sending -= 1;
+        }
+        if let Some(key) = sending.retry {
+            self.waiting.remove(&key);
+        }
         let Some(outcomes) = outcomes else {
             let reason =
                 format!("{platform} credential or configuration failed during this publish");
             for recipient in &sending.batch.recipients {
-                self.fail(&recipient.device, platform, &reason);
+                self.fail(&recipient.device, platform, page, &reason);
             }
             return;
         };
@@ -411,19 +812,20 @@ impl<'s, 'a: 's> Run<'s, 'a> {
             batch,
             users,
             attempt,
+            ..
         } = sending;
         for ((recipient, user), outcome) in batch.recipients.into_iter().zip(users).zip(outcomes) {
             self.observe(&recipient, platform, &user, attempt, &outcome);
             match outcome {
-                DeliveryOutcome::Delivered => self.delivered(&recipient.device, platform),
+                DeliveryOutcome::Delivered => self.delivered(&recipient.device, platform, page),
                 DeliveryOutcome::Rejected { reason } => {
-                    self.rejected(&recipient.device, platform, reason);
+                    self.rejected(&recipient.device, platform, page, reason);
                 }
                 DeliveryOutcome::TokenDead { dead_since, .. } => {
-                    self.token_dead(recipient, platform, sent_at, dead_since);
+                    self.token_dead(recipient, platform, page, sent_at, dead_since);
                 }
                 DeliveryOutcome::ConfigFailure { reason } => {
-                    self.config_failed(&recipient.device, platform, &reason);
+                    self.config_failed(&recipient.device, platform, page, &reason);
                 }
                 DeliveryOutcome::RetryLater {
                     retry_after: after, ..
@@ -438,15 +840,15 @@ impl<'s, 'a: 's> Run<'s, 'a> {
         }
     }
 
-    fn delivered(&mut self, device: &DeviceId, platform: Platform) {
-        self.report.platform_mut(platform).delivered += 1;
-        self.device_result(device, platform, DeviceResult::Delivered);
+    fn delivered(&mut self, device: &DeviceId, platform: Platform, page: u64) {
+        self.tally(page).platform_mut(platform).delivered += 1;
+        self.device_result(device, platform, page, DeviceResult::Delivered);
         self.judge(platform, None);
     }
 
-    fn rejected(&mut self, device: &DeviceId, platform: Platform, reason: String) {
-        self.report.platform_mut(platform).rejected += 1;
-        self.device_result(device, platform, DeviceResult::Rejected(reason));
+    fn rejected(&mut self, device: &DeviceId, platform: Platform, page: u64, reason: String) {
+        self.tally(page).platform_mut(platform).rejected += 1;
+        self.device_result(device, platform, page, DeviceResult::Rejected(reason));
         self.judge(platform, None);
     }
 
@@ -455,6 +857,7 @@ impl<'s, 'a: 's> Run<'s, 'a> {
         &mut self,
         recipient: Recipient,
         platform: Platform,
+        page: u64,
         sent_at: Timestamp,
         dead_since: Option<Timestamp>,
     ) {
@@ -466,18 +869,19 @@ impl<'s, 'a: 's> Run<'s, 'a> {
             },
             device: recipient.device,
             platform,
+            page,
         };
         self.judge(platform, Some(removal));
     }
 
     /// Stops sending on the platform for the rest of the publish.
-    fn config_failed(&mut self, device: &DeviceId, platform: Platform, reason: &str) {
+    fn config_failed(&mut self, device: &DeviceId, platform: Platform, page: u64, reason: &str) {
         self.shared.config_failed[platform].store(true, Ordering::Release);
-        let report = self.report.platform_mut(platform);
-        report
+        self.committed
+            .platform_mut(platform)
             .config_failure
             .get_or_insert_with(|| reason.to_owned());
-        self.fail(device, platform, reason);
+        self.fail(device, platform, page, reason);
     }
 
     /// One verdict on a token for the platform's breaker (`dead` when the token is dead), and
@@ -492,7 +896,7 @@ impl<'s, 'a: 's> Run<'s, 'a> {
         let policy = self.config().retry;
         let give_up = |run: &mut Self, retry: Sending, why: &str| {
             for recipient in &retry.batch.recipients {
-                run.fail(&recipient.device, platform, why);
+                run.fail(&recipient.device, platform, retry.page, why);
             }
         };
         if retry.attempt > policy.max_attempts {
@@ -511,54 +915,133 @@ impl<'s, 'a: 's> Run<'s, 'a> {
                 );
             }
         };
-        self.report.platform_mut(platform).retried += retry.len();
+        self.tally(retry.page).platform_mut(platform).retried += retry.len();
         tracing::debug!(%platform, deliveries = retry.len(), ?delay, attempt = retry.attempt, "retrying");
-        self.queue(retry, Some(at));
+        self.queue_retry(retry, at);
     }
 
     fn release(&mut self, released: Released<Removal>) {
         for kept in released.keep {
-            self.dead_kept(&kept.device, kept.platform);
+            self.dead_kept(&kept.device, kept.platform, kept.page);
         }
         for removal in released.remove {
-            self.work.push(self.shared.remove(removal));
+            let work = self.shared.remove(removal);
+            self.push(work);
         }
     }
 
     fn removed(&mut self, removal: &Removal, result: Result<bool, StoreError>) {
-        let platform = removal.platform;
+        let (platform, page) = (removal.platform, removal.page);
         match result {
             Ok(true) => {
-                self.report.platform_mut(platform).invalidated += 1;
-                self.device_result(&removal.device, platform, DeviceResult::Invalidated);
+                self.tally(page).platform_mut(platform).invalidated += 1;
+                self.device_result(&removal.device, platform, page, DeviceResult::Invalidated);
             }
             // Registered again after the send: the verdict is stale.
-            Ok(false) => self.dead_kept(&removal.device, platform),
+            Ok(false) => self.dead_kept(&removal.device, platform, page),
             Err(err) => {
                 tracing::warn!(error = %err, device = %removal.device, "could not remove a dead token's device");
-                self.dead_kept(&removal.device, platform);
+                self.dead_kept(&removal.device, platform, page);
             }
         }
     }
 
-    fn dead_kept(&mut self, device: &DeviceId, platform: Platform) {
-        self.report.platform_mut(platform).dead_kept += 1;
-        self.device_result(device, platform, DeviceResult::DeadKept);
+    fn dead_kept(&mut self, device: &DeviceId, platform: Platform, page: u64) {
+        self.tally(page).platform_mut(platform).dead_kept += 1;
+        self.device_result(device, platform, page, DeviceResult::DeadKept);
     }
 
-    fn fail(&mut self, device: &DeviceId, platform: Platform, why: &str) {
-        self.report.platform_mut(platform).failed += 1;
-        self.device_result(device, platform, DeviceResult::Failed(why.to_owned()));
+    fn fail(&mut self, device: &DeviceId, platform: Platform, page: u64, why: &str) {
+        self.tally(page).platform_mut(platform).failed += 1;
+        self.device_result(device, platform, page, DeviceResult::Failed(why.to_owned()));
     }
 
-    fn device_result(&mut self, device: &DeviceId, platform: Platform, result: DeviceResult) {
+    fn device_result(
+        &mut self,
+        device: &DeviceId,
+        platform: Platform,
+        page: u64,
+        result: DeviceResult,
+    ) {
         if self.config().device_reports {
-            self.report.devices.push(DeviceReport {
+            self.tally(page).devices.push(DeviceReport {
                 device: device.clone(),
                 platform,
                 result,
             });
         }
+    }
+
+    /// Folds every finished page, in order, into the publish's counts and moves the cursor
+    /// past it; a checkpoint follows when one is due and none is being written.
+    fn complete_pages(&mut self) {
+        while let Some(entry) = self.pages.first_entry() {
+            if !entry.get().done() {
+                break;
+            }
+            let page = entry.remove();
+            absorb(&mut self.committed, page.tally);
+            if let Some(after) = page.after {
+                self.cursor = after;
+            }
+            self.checkpoint_due = true;
+        }
+        if self.checkpoint_due && !self.journaling && self.shared.checkpoints.is_some() {
+            let progress = self.progress().encode();
+            self.checkpoint_due = false;
+            self.journaling = true;
+            let work = self
+                .shared
+                .checkpoint(self.committed.publish_id.clone(), progress);
+            self.push_timer(work);
+        }
+    }
+
+    /// The progress a checkpoint records now: the cursor past the finished pages, their
+    /// counts, and the retries of finished pages still waiting.
+    fn progress(&self) -> Progress {
+        let next_page = self.pages.keys().next().copied().unwrap_or(u64::MAX);
+        let retries = self
+            .waiting
+            .values()
+            .filter(|waiting| !self.pages.contains_key(&waiting.page))
+            .map(|waiting| waiting.pending.clone())
+            .collect();
+        Progress::new(
+            self.cursor.clone(),
+            next_page,
+            Counts::of(&self.committed),
+            retries,
+        )
+    }
+
+    fn journaled(&mut self, result: Result<bool, StoreError>) {
+        self.journaling = false;
+        match result {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(publish_id = %self.committed.publish_id, "another node took this publish over; stopping");
+                self.lease_lost = true;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, publish_id = %self.committed.publish_id, "could not record the publish's progress");
+            }
+        }
+    }
+
+    /// Renews the lease (unless a write is in flight, which renews it too) and arms the
+    /// next renewal.
+    fn renew_due(&mut self) {
+        let Some(checkpoints) = self.shared.checkpoints else {
+            return;
+        };
+        if !self.journaling {
+            self.journaling = true;
+            let work = self.shared.renew(self.committed.publish_id.clone());
+            self.push_timer(work);
+        }
+        let work = self.shared.renew_later(checkpoints.lease / 3);
+        self.push_timer(work);
     }
 
     fn observe(
@@ -571,7 +1054,7 @@ impl<'s, 'a: 's> Run<'s, 'a> {
     ) {
         if let Some(observer) = &self.shared.fanout.observer {
             observer.delivery(&DeliveryEvent {
-                publish_id: &self.report.publish_id,
+                publish_id: &self.committed.publish_id,
                 user: user.as_ref(),
                 device: &recipient.device,
                 platform,

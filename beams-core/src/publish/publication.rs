@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use tracing::Instrument;
 
-use super::fanout::Fanout;
+use super::accepting::encode_report;
+use super::fanout::{Checkpoints, Fanout, Resume};
+use super::progress::Progress;
 use crate::{
     Payload, PerPlatform, Platform, PublishId, PublishReport, PublishRequest, PublishTarget, Rule,
     ValidationError,
@@ -36,6 +38,10 @@ pub struct Publication {
     /// Each platform's payload, built once; `None` for a platform without a section.
     pub(crate) payloads: PerPlatform<Option<Arc<Payload>>>,
     pub(crate) fanout: Arc<Fanout>,
+    /// Whether the engine's journal holds it: delivery checkpoints there and finishes it.
+    pub(crate) journaled: bool,
+    /// Where a resumed publish starts.
+    pub(crate) resume: Option<Progress>,
 }
 
 impl fmt::Debug for Publication {
@@ -72,6 +78,8 @@ impl Publication {
             request,
             payloads,
             fanout,
+            journaled: false,
+            resume: None,
         })
     }
 
@@ -102,11 +110,47 @@ impl Publication {
             users = matches!(target, PublishTarget::Users(_)).then(|| target.count()),
             interests = matches!(target, PublishTarget::Interests(_)).then(|| target.count()),
         );
-        let report = self
-            .fanout
-            .run(self.id, &self.request, self.payloads)
+        let fanout = Arc::clone(&self.fanout);
+        let config = &fanout.journal_config;
+        let checkpoints = self.journaled.then(|| Checkpoints {
+            journal: &*fanout.journal,
+            owner: config.owner(),
+            lease: config.lease(),
+        });
+        let resume = Resume {
+            progress: self.resume,
+        };
+        let ended = fanout
+            .run(
+                self.id.clone(),
+                &self.request,
+                self.payloads,
+                resume,
+                checkpoints,
+            )
             .instrument(span.clone())
             .await;
+        let report = ended.report;
+        if self.journaled && !ended.lease_lost {
+            let finished = fanout
+                .journal
+                .finish(
+                    &self.id,
+                    config.owner(),
+                    &encode_report(&report),
+                    fanout.clock.now(),
+                )
+                .await;
+            match finished {
+                Ok(true) => {}
+                Ok(false) => span.in_scope(|| {
+                    tracing::warn!("another node took this publish over before it finished here")
+                }),
+                Err(err) => span.in_scope(|| {
+                    tracing::warn!(error = %err, "could not record the publish as finished; it will be delivered again")
+                }),
+            }
+        }
         span.in_scope(|| {
             tracing::info!(
                 devices = report.devices_targeted,

@@ -1,0 +1,292 @@
+//! Journaled publishes: accepted into the journal, checkpointed page by page, finished with
+//! their report, resumed from a checkpoint by another engine, and stopped when another node
+//! takes them over.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test should stop at the first surprise"
+)]
+
+use std::collections::HashSet;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+
+use beams_core::testing::fixtures::{associate, register, user};
+use beams_core::{
+    Acceptance, AssociationPolicy, Beams, BeamsError, DeviceId, FakePushGateway, InstanceId,
+    JournalConfig, JournalEntry, JournalRecord, JournalState, Lease, MemoryDeviceStore,
+    MemoryPublishJournal, Platform, PublishConfig, PublishId, PublishJournal, PublishTargetKind,
+    SecretKey, StoreError, Timestamp, UserId, async_trait,
+};
+
+/// A memory journal that keeps every checkpoint written and can refuse them (as when another
+/// node holds the lease).
+#[derive(Debug, Default)]
+struct Recording {
+    inner: MemoryPublishJournal,
+    checkpoints: Mutex<Vec<Vec<u8>>>,
+    refuse_checkpoints: bool,
+}
+
+#[async_trait]
+impl PublishJournal for Recording {
+    async fn accept(
+        &self,
+        entry: &JournalEntry,
+        lease: &Lease,
+        max: usize,
+    ) -> Result<Acceptance, StoreError> {
+        self.inner.accept(entry, lease, max).await
+    }
+    async fn checkpoint(
+        &self,
+        id: &PublishId,
+        lease: &Lease,
+        progress: &[u8],
+    ) -> Result<bool, StoreError> {
+        self.checkpoints.lock().unwrap().push(progress.to_vec());
+        if self.refuse_checkpoints {
+            return Ok(false);
+        }
+        self.inner.checkpoint(id, lease, progress).await
+    }
+    async fn renew(&self, id: &PublishId, lease: &Lease) -> Result<bool, StoreError> {
+        self.inner.renew(id, lease).await
+    }
+    async fn finish(
+        &self,
+        id: &PublishId,
+        owner: &str,
+        report: &[u8],
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.inner.finish(id, owner, report, at).await
+    }
+    async fn claim(
+        &self,
+        lease: &Lease,
+        now: Timestamp,
+    ) -> Result<Option<JournalRecord>, StoreError> {
+        self.inner.claim(lease, now).await
+    }
+    async fn record(&self, id: &PublishId) -> Result<Option<JournalRecord>, StoreError> {
+        self.inner.record(id).await
+    }
+    async fn unfinished(&self) -> Result<usize, StoreError> {
+        self.inner.unfinished().await
+    }
+    async fn forget_finished(&self, before: Timestamp) -> Result<usize, StoreError> {
+        self.inner.forget_finished(before).await
+    }
+}
+
+const USERS: usize = 1000;
+
+async fn populated() -> (Arc<MemoryDeviceStore>, Vec<UserId>, Vec<DeviceId>) {
+    let store = Arc::new(MemoryDeviceStore::new());
+    let mut users = Vec::new();
+    let mut devices = Vec::new();
+    for n in 0..USERS {
+        let who = user(&format!("user-{n:04}"));
+        let device = register(&*store, Platform::Fcm, n as u64, 1).await;
+        associate(&*store, &device.id, &who, AssociationPolicy::default(), 2).await;
+        users.push(who);
+        devices.push(device.id);
+    }
+    (store, users, devices)
+}
+
+fn engine(
+    store: &Arc<MemoryDeviceStore>,
+    journal: Arc<dyn PublishJournal>,
+    owner: &str,
+    gateway: &Arc<FakePushGateway>,
+) -> Beams {
+    Beams::builder(
+        InstanceId::new("instance").unwrap(),
+        SecretKey::new("secret").unwrap(),
+        Arc::clone(store),
+    )
+    .gateway(Platform::Fcm, Arc::clone(gateway) as _)
+    .publish_config(PublishConfig::default().with_lookup_batch(NonZeroUsize::new(100).unwrap()))
+    .journal(journal, JournalConfig::new(owner))
+    .build()
+}
+
+fn body(users: &[UserId]) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "users": users,
+        "fcm": {"notification": {"title": "Hi"}},
+    }))
+    .unwrap()
+}
+
+fn delivered(report: &serde_json::Value) -> u64 {
+    report["platforms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["delivered"].as_u64().unwrap())
+        .sum()
+}
+
+#[tokio::test]
+async fn an_accepted_publish_is_checkpointed_page_by_page_and_finished_with_its_report() {
+    let (store, users, _) = populated().await;
+    let journal = Arc::new(Recording::default());
+    let gateway = Arc::new(FakePushGateway::new());
+    let beams = engine(&store, journal.clone(), "node-a", &gateway);
+
+    let publication = beams
+        .accept(PublishTargetKind::Users, &body(&users))
+        .await
+        .unwrap();
+    let id = publication.id().clone();
+    let record = journal.record(&id).await.unwrap().unwrap();
+    assert!(
+        matches!(record.state, JournalState::Unfinished { .. }),
+        "journaled before delivery"
+    );
+
+    let report = publication.deliver().await;
+    assert_eq!(report.platform(Platform::Fcm).delivered, USERS);
+    let checkpoints = journal.checkpoints.lock().unwrap().len();
+    assert!(
+        checkpoints >= 2,
+        "progress recorded as pages finished: {checkpoints}"
+    );
+    let finished = beams.finished_report(&id).await.unwrap().expect("finished");
+    assert_eq!(delivered(&finished), USERS as u64);
+    assert_eq!(journal.unfinished().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_resumed_publish_starts_after_its_last_checkpoint_and_counts_everything_once() {
+    let (store, users, devices) = populated().await;
+    // A first node delivers, recording its checkpoints; one from the middle stands for the
+    // last it wrote before dying.
+    let first = Arc::new(Recording::default());
+    let gateway = Arc::new(FakePushGateway::new());
+    let beams = engine(&store, first.clone(), "node-a", &gateway);
+    let publication = beams
+        .accept(PublishTargetKind::Users, &body(&users))
+        .await
+        .unwrap();
+    let record = first.record(publication.id()).await.unwrap().unwrap();
+    publication.deliver().await;
+    let checkpoints = first.checkpoints.lock().unwrap().clone();
+    let middle = checkpoints[checkpoints.len() / 2].clone();
+    let progress: serde_json::Value = serde_json::from_slice(&middle).unwrap();
+    let resume_at = progress["cursor"]["next"].as_u64().unwrap() as usize;
+    assert!(
+        resume_at > 0 && resume_at < USERS,
+        "a checkpoint from the middle: {resume_at}"
+    );
+
+    // The journal as the dead node left it: unfinished, at that checkpoint, lease lapsed.
+    let journal = Arc::new(MemoryPublishJournal::new());
+    let dead = Lease {
+        owner: "node-a".into(),
+        until: Timestamp::from_unix_millis(1),
+    };
+    journal.accept(&record.entry, &dead, 10).await.unwrap();
+    assert!(
+        journal
+            .checkpoint(&record.entry.id, &dead, &middle)
+            .await
+            .unwrap()
+    );
+
+    let gateway = Arc::new(FakePushGateway::new());
+    let other = engine(&store, journal.clone(), "node-b", &gateway);
+    let resumed = other
+        .resume_next()
+        .await
+        .unwrap()
+        .expect("the lapsed publish");
+    assert_eq!(resumed.id(), &record.entry.id);
+    let report = resumed.deliver().await;
+
+    let sent: HashSet<DeviceId> = gateway.sent().into_iter().map(|r| r.device).collect();
+    let expected: HashSet<DeviceId> = devices[resume_at..].iter().cloned().collect();
+    assert_eq!(
+        sent, expected,
+        "exactly the devices after the checkpoint are sent"
+    );
+    assert_eq!(
+        report.platform(Platform::Fcm).delivered,
+        USERS,
+        "counts carried over"
+    );
+    assert!(
+        other.resume_next().await.unwrap().is_none(),
+        "finished, not claimable"
+    );
+}
+
+#[tokio::test]
+async fn a_node_that_lost_its_lease_stops_delivering() {
+    let (store, users, _) = populated().await;
+    let journal = Arc::new(Recording {
+        refuse_checkpoints: true,
+        ..Recording::default()
+    });
+    let gateway = Arc::new(FakePushGateway::new());
+    let beams = engine(&store, journal.clone(), "node-a", &gateway);
+    let publication = beams
+        .accept(PublishTargetKind::Users, &body(&users))
+        .await
+        .unwrap();
+    let id = publication.id().clone();
+    publication.deliver().await;
+    assert!(
+        gateway.sent().len() < USERS,
+        "stopped after its first checkpoint was refused"
+    );
+    let record = journal.record(&id).await.unwrap().unwrap();
+    assert!(
+        matches!(record.state, JournalState::Unfinished { .. }),
+        "left to the other node"
+    );
+}
+
+#[tokio::test]
+async fn a_full_journal_refuses_with_busy_and_writes_nothing() {
+    let (store, users, _) = populated().await;
+    let journal = Arc::new(MemoryPublishJournal::new());
+    let gateway = Arc::new(FakePushGateway::new());
+    let beams = Beams::builder(
+        InstanceId::new("instance").unwrap(),
+        SecretKey::new("secret").unwrap(),
+        Arc::clone(&store),
+    )
+    .gateway(Platform::Fcm, gateway as _)
+    .journal(
+        journal.clone(),
+        JournalConfig::new("node-a").with_max_unfinished(2),
+    )
+    .build();
+    let mut kept = Vec::new();
+    for _ in 0..2 {
+        kept.push(
+            beams
+                .accept(PublishTargetKind::Users, &body(&users[..1]))
+                .await
+                .unwrap(),
+        );
+    }
+    let err = beams
+        .accept(PublishTargetKind::Users, &body(&users[..1]))
+        .await
+        .expect_err("full");
+    assert!(
+        matches!(err, BeamsError::Busy { unfinished: 2, .. }),
+        "{err:?}"
+    );
+    assert_eq!(journal.unfinished().await.unwrap(), 2);
+    kept.pop().unwrap().deliver().await;
+    beams
+        .accept(PublishTargetKind::Users, &body(&users[..1]))
+        .await
+        .expect("a finished publish frees its place");
+}
