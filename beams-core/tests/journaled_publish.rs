@@ -290,3 +290,37 @@ async fn a_full_journal_refuses_with_busy_and_writes_nothing() {
         .await
         .expect("a finished publish frees its place");
 }
+
+#[tokio::test]
+async fn taking_over_leaves_this_nodes_own_publishes_alone_and_takes_lapsed_ones() {
+    let (store, users, _) = populated().await;
+    let journal = Arc::new(MemoryPublishJournal::new());
+    let gateway = Arc::new(FakePushGateway::new());
+    let beams = engine(&store, journal.clone(), "node-a", &gateway);
+    let mine = beams
+        .accept(PublishTargetKind::Users, &body(&users[..1]))
+        .await
+        .unwrap();
+    assert!(
+        beams.take_over_next().await.unwrap().is_none(),
+        "its own, being delivered"
+    );
+
+    let lapsed = beams_core::testing::journal_entry(1);
+    let gone = Lease {
+        owner: "node-z".into(),
+        until: Timestamp::from_unix_millis(1),
+    };
+    journal.accept(&lapsed, &gone, 10).await.unwrap();
+    let taken = beams
+        .take_over_next()
+        .await
+        .unwrap()
+        .expect("the lapsed one");
+    assert_eq!(taken.id(), &lapsed.id);
+    assert!(
+        beams.take_over_next().await.unwrap().is_none(),
+        "nothing else is free"
+    );
+    drop(mine);
+}

@@ -119,21 +119,38 @@ impl Beams {
             }
         }
         publication.journaled = true;
+        publication.owner = lease.owner;
         Ok(publication)
     }
 
-    /// Takes one unfinished publish this node may deliver — one of its own from before a
-    /// restart, or one whose node's lease lapsed — ready to [`deliver`](Publication::deliver)
-    /// from its last checkpoint. `None`: there is none now.
+    /// Takes one unfinished publish back for this node — one it accepted or resumed before a
+    /// restart (its owner id is [`JournalConfig::owner`]), or one whose node's lease lapsed —
+    /// ready to [`deliver`](Publication::deliver) from its last checkpoint. `None`: there is
+    /// none now. Call it at start, before this node accepts publishes of its own: later, its
+    /// own are the ones it is delivering (use [`take_over_next`](Self::take_over_next)).
     ///
     /// Delivery resumes after the last page recorded: the pages in flight when the node
     /// stopped (at most two) are sent again, so a device may receive a notification twice
     /// (at-least-once), never none. Retries that were waiting on a push service's
     /// `Retry-After` wait out the rest of it.
     pub async fn resume_next(&self) -> Result<Option<Publication>, BeamsError> {
+        let owner = self.journal_owner().to_owned();
+        self.claim_as(owner).await
+    }
+
+    /// Takes over one unfinished publish whose node's lease lapsed (that node died or
+    /// stalled), as [`resume_next`](Self::resume_next) does, but never one this node is
+    /// delivering. Call it now and then, about every third of a lease.
+    pub async fn take_over_next(&self) -> Result<Option<Publication>, BeamsError> {
+        let owner = format!("{}/{}", self.journal_owner(), uuid::Uuid::new_v4().simple());
+        self.claim_as(owner).await
+    }
+
+    async fn claim_as(&self, owner: String) -> Result<Option<Publication>, BeamsError> {
         let journal = &self.fanout.journal;
+        let lease = lease_from(self.clock.now(), &self.fanout.journal_config, &owner);
         loop {
-            let Some(record) = journal.claim(&self.lease(), self.clock.now()).await? else {
+            let Some(record) = journal.claim(&lease, self.clock.now()).await? else {
                 return Ok(None);
             };
             let JournalState::Unfinished { progress, .. } = record.state else {
@@ -152,6 +169,7 @@ impl Beams {
             match publication {
                 Ok(mut publication) => {
                     publication.journaled = true;
+                    publication.owner = owner;
                     publication.resume = progress.as_deref().and_then(Progress::decode);
                     return Ok(Some(publication));
                 }
@@ -161,12 +179,7 @@ impl Beams {
                     tracing::warn!(publish_id = %entry.id, error = %err, "a journaled publish can no longer be delivered");
                     let report = serde_json::json!({ "error": err.to_string() }).to_string();
                     journal
-                        .finish(
-                            &entry.id,
-                            self.journal_owner(),
-                            report.as_bytes(),
-                            self.clock.now(),
-                        )
+                        .finish(&entry.id, &owner, report.as_bytes(), self.clock.now())
                         .await?;
                 }
             }
@@ -198,15 +211,16 @@ impl Beams {
     }
 
     fn lease(&self) -> Lease {
-        lease_from(self.clock.now(), &self.fanout.journal_config)
+        let config = &self.fanout.journal_config;
+        lease_from(self.clock.now(), config, config.owner())
     }
 }
 
-/// A lease for `config`'s owner from `now`.
-pub(crate) fn lease_from(now: Timestamp, config: &JournalConfig) -> Lease {
+/// A lease for `owner` from `now`, as long as `config` says.
+pub(crate) fn lease_from(now: Timestamp, config: &JournalConfig, owner: &str) -> Lease {
     let length = i64::try_from(config.lease.as_millis()).unwrap_or(i64::MAX);
     Lease {
-        owner: config.owner.clone(),
+        owner: owner.to_owned(),
         until: Timestamp::from_unix_millis(now.as_unix_millis().saturating_add(length)),
     }
 }

@@ -40,6 +40,8 @@ pub struct Publication {
     pub(crate) fanout: Arc<Fanout>,
     /// Whether the engine's journal holds it: delivery checkpoints there and finishes it.
     pub(crate) journaled: bool,
+    /// The lease owner it is delivered as.
+    pub(crate) owner: String,
     /// Where a resumed publish starts.
     pub(crate) resume: Option<Progress>,
 }
@@ -79,6 +81,7 @@ impl Publication {
             payloads,
             fanout,
             journaled: false,
+            owner: String::new(),
             resume: None,
         })
     }
@@ -112,9 +115,10 @@ impl Publication {
         );
         let fanout = Arc::clone(&self.fanout);
         let config = &fanout.journal_config;
+        let owner = self.owner;
         let checkpoints = self.journaled.then(|| Checkpoints {
             journal: &*fanout.journal,
-            owner: config.owner(),
+            owner: &owner,
             lease: config.lease(),
         });
         let resume = Resume {

@@ -87,6 +87,19 @@ impl ApiError {
         error
     }
 
+    /// 429: the journal holds as many unfinished publishes as allowed; `Retry-After` says when
+    /// to try again. Nothing was accepted.
+    pub fn publishes_waiting(unfinished: usize, wait: Duration) -> Self {
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let mut error = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too Many Requests",
+            format!("{unfinished} publishes are still being delivered; try again in {seconds} s"),
+        );
+        error.retry_after = Some(seconds);
+        error
+    }
+
     /// 408: the request (its body included) took longer than the server allows. The client
     /// SDKs retry it.
     pub fn request_timeout(limit: Duration) -> Self {
@@ -174,6 +187,10 @@ impl ApiError {
                 "User already has reached the maximum of {limit} devices."
             )),
             BeamsError::TooManyInterests { .. } => Self::bad_request("Interest set too large"),
+            BeamsError::Busy {
+                unfinished,
+                retry_after,
+            } => Self::publishes_waiting(unfinished, retry_after),
             BeamsError::RegistrationRefused { refusal } => Self::bad_request(match refusal {
                 RegistrationRefusal::OtherKeys => {
                     "This Web Push endpoint is registered with other keys; subscribe again to get a new endpoint"

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::{Json, Router};
-use beams_core::{BeamsError, PublishRequest, PublishTargetKind};
+use beams_core::{BeamsError, PublishTargetKind};
 use serde_json::{Value, json};
 
 use crate::errors::ApiError;
@@ -60,11 +60,16 @@ async fn publish(
 ) -> Result<Json<Value>, ApiError> {
     require_json(headers)?;
     let body = read_body(headers, body, kind.max_body_bytes()).await?;
-    let request = PublishRequest::parse(kind, &body).map_err(|e| ApiError::from_publish(&e))?;
-    let publication = state.beams().publication(request).map_err(|e| match e {
-        BeamsError::Invalid(invalid) => ApiError::from_publish(&invalid),
-        other => ApiError::from_beams(other),
-    })?;
+    // Journaled before the answer: from here on the publish is delivered even if this
+    // process dies.
+    let publication = state
+        .beams()
+        .accept(kind, &body)
+        .await
+        .map_err(|e| match e {
+            BeamsError::Invalid(invalid) => ApiError::from_publish(&invalid),
+            other => ApiError::from_beams(other),
+        })?;
     let targets = publication.request().target().count();
     // Tracked before delivery starts, so no device can report on it before it counts.
     state.reports().ledger().track(publication.id());
