@@ -5,6 +5,10 @@
 //! `BEGIN IMMEDIATE` transaction — so it holds across tasks, across processes sharing the file,
 //! and across a crash at any instant. The schema is versioned and migrated forward on open.
 //!
+//! [`SqliteDeviceStore::journal`] gives the store's [`SqlitePublishJournal`]: accepted
+//! publishes, their progress and their reports, kept in the same file as the devices, so a
+//! publish answered with its id survives a restart and one backup holds everything.
+//!
 //! ```
 //! use beams_core::{Beams, DeviceMetadata, InstanceId, Platform, SecretKey, UserId};
 //! use beams_store_sqlite::SqliteDeviceStore;
@@ -30,19 +34,24 @@
 //!
 //! One `devices` table (`STRICT`), one row per device: its id, platform, push token (for Web
 //! Push the subscription's endpoint, with its two keys as blobs beside it), user, metadata
-//! (JSON) and times (Unix milliseconds). Indexes: `(platform, token)` unique, and `(user_id, platform,
-//! associated_at, id)` over associated devices, which serves both a user's listing in
-//! association order and the limit check. `PRAGMA user_version` holds the schema version and
-//! `PRAGMA application_id` marks the file as a beams database.
+//! (JSON) and times (Unix milliseconds). Indexes: `(platform, token)` unique, and `(user_id,
+//! platform, associated_at, id)` over associated devices, which serves both a user's listing
+//! in association order and the limit check. A `device_interests` table holds each device's
+//! interests. A `publishes` table (`STRICT`) holds the journal, one row per publish: an
+//! unfinished one with its lease and progress, a finished one with its time and report.
+//! `PRAGMA user_version` holds the schema version and `PRAGMA application_id` marks the file
+//! as a beams database.
 
 mod error;
 mod interests;
+mod journal;
 mod options;
 mod queries;
 mod row;
 mod schema;
 mod store;
 
+pub use journal::SqlitePublishJournal;
 pub use options::{SqliteOptions, Synchronous};
 pub use store::SqliteDeviceStore;
 

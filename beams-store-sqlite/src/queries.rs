@@ -371,6 +371,16 @@ mod tests {
             crate::interests::DEVICES_BY_IDS,
             DISASSOCIATE,
             ASSOCIATE,
+            crate::journal::EXISTS,
+            crate::journal::COUNT_UNFINISHED_UP_TO,
+            crate::journal::COUNT_UNFINISHED,
+            crate::journal::INSERT,
+            crate::journal::CHECKPOINT,
+            crate::journal::RENEW,
+            crate::journal::FINISH,
+            crate::journal::CLAIM,
+            crate::journal::SELECT,
+            crate::journal::FORGET,
         ] {
             let mut stmt = conn
                 .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
@@ -385,8 +395,9 @@ mod tests {
                 .expect("plan text");
             // `SEARCH <table> USING … (col=? …)` probes an index; `SCAN <table>` reads all of
             // the table or of an index, and so does a search on a range alone (`(id>?)`):
-            // every step on the devices or the interests must probe with an equality.
-            for table in ["devices", "device_interests"] {
+            // every step on the devices, the interests or the publishes must probe with an
+            // equality.
+            for table in ["devices", "device_interests", "publishes"] {
                 for step in plan.iter().filter(|step| {
                     step.starts_with(&format!("SCAN {table}"))
                         || step.starts_with(&format!("SEARCH {table} "))
@@ -394,6 +405,12 @@ mod tests {
                     assert!(
                         step.starts_with("SEARCH") && step.contains("=?"),
                         "{sql} reads {table} without probing an index: {step}\n{plan:#?}"
+                    );
+                    // The state alone picks out every unfinished (or finished) publish: only
+                    // counting them, from index entries and no row, may stop there.
+                    assert!(
+                        !step.ends_with("(state=?)") || step.contains("COVERING INDEX"),
+                        "{sql} reads every publish of a state: {step}\n{plan:#?}"
                     );
                 }
             }

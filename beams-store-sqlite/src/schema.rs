@@ -40,6 +40,31 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (device_id, interest)
     ) STRICT, WITHOUT ROWID;
     CREATE INDEX interests_by_name ON device_interests (interest, device_id);",
+    // 3: the publish journal. An unfinished publish has a lease and maybe progress; a
+    // finished one has its time and report and nothing else. Each index leads with the state,
+    // so a claim probes the claimer's own publishes and the lapsed leases, the bound counts
+    // unfinished index entries, and forgetting reads only the finished ones old enough.
+    "CREATE TABLE publishes (
+        id          TEXT PRIMARY KEY NOT NULL,
+        kind        TEXT NOT NULL CHECK (kind IN ('users', 'interests')),
+        body        BLOB NOT NULL,
+        accepted_at INTEGER NOT NULL,
+        state       TEXT NOT NULL CHECK (state IN ('unfinished', 'finished')),
+        lease_owner TEXT,
+        lease_until INTEGER,
+        progress    BLOB,
+        finished_at INTEGER,
+        report      BLOB,
+        CHECK ((state = 'unfinished'
+                AND lease_owner IS NOT NULL AND lease_until IS NOT NULL
+                AND finished_at IS NULL AND report IS NULL)
+            OR (state = 'finished'
+                AND lease_owner IS NULL AND lease_until IS NULL AND progress IS NULL
+                AND finished_at IS NOT NULL AND report IS NOT NULL))
+    ) STRICT;
+    CREATE INDEX publishes_by_owner ON publishes (state, lease_owner, accepted_at, id);
+    CREATE INDEX publishes_by_lease_end ON publishes (state, lease_until);
+    CREATE INDEX publishes_by_finish ON publishes (state, finished_at);",
 ];
 
 /// The schema version this build writes.

@@ -14,7 +14,7 @@ use beams_core::{
 use rusqlite::{Connection, OpenFlags};
 
 use crate::error::{store_error, worker_failed};
-use crate::{SqliteOptions, interests, queries, schema};
+use crate::{SqliteOptions, SqlitePublishJournal, interests, queries, schema};
 
 /// A [`DeviceStore`] on SQLite: durable, safe under concurrency in one process and across
 /// processes sharing the file.
@@ -99,8 +99,14 @@ impl SqliteDeviceStore {
         }
     }
 
+    /// The publish journal in this store's database: it shares the store's connections, so
+    /// one file (and one backup) holds the devices and the publishes in flight.
+    pub fn journal(&self) -> SqlitePublishJournal {
+        SqlitePublishJournal::new(self.clone())
+    }
+
     /// Runs `change` on the writer connection, off the async executor.
-    async fn write<T, F>(&self, change: F) -> Result<T, StoreError>
+    pub(crate) async fn write<T, F>(&self, change: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
@@ -117,7 +123,7 @@ impl SqliteDeviceStore {
 
     /// Runs `query` on a reader connection (the writer when there are none), off the async
     /// executor.
-    async fn read<T, F>(&self, query: F) -> Result<T, StoreError>
+    pub(crate) async fn read<T, F>(&self, query: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,

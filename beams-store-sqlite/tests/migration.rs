@@ -1,8 +1,9 @@
-//! A database written before Device Interests (schema version 1) opens, upgrades and keeps
-//! its devices.
+//! A database written before Device Interests and the publish journal (schema version 1)
+//! opens, upgrades and keeps its devices.
 
 use beams_core::testing::fixtures::{TEST_AUTH, TEST_P256DH, user};
-use beams_core::{DeviceId, DeviceStore, Interest, InterestChange};
+use beams_core::testing::{journal_entry, lease};
+use beams_core::{Acceptance, DeviceId, DeviceStore, Interest, InterestChange, PublishJournal};
 use beams_store_sqlite::{SqliteDeviceStore, rusqlite};
 
 /// Schema version 1 exactly as the first release wrote it.
@@ -63,11 +64,18 @@ async fn a_version_1_database_upgrades_and_keeps_its_devices() {
         .await
         .expect("interests work after the upgrade");
     assert_eq!(change, Some(InterestChange::Added));
-    drop(store);
+    let entry = journal_entry(1);
+    let journal = store.journal();
+    let acceptance = journal
+        .accept(&entry, &lease("node-a", 100), 10)
+        .await
+        .expect("the journal works after the upgrade");
+    assert_eq!(acceptance, Acceptance::Accepted);
+    drop((store, journal));
 
     let conn = rusqlite::Connection::open(&path).expect("raw connection");
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .expect("version");
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
 }

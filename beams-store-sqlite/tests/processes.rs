@@ -1,5 +1,6 @@
-//! The limit across processes and across a crash: the test binary runs itself as a second
-//! process (the ignored `child_process` test, steered by environment variables).
+//! The limit across processes, and the devices and the publish journal across a crash: the
+//! test binary runs itself as a second process (the ignored `child_process` test, steered by
+//! environment variables).
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
@@ -8,9 +9,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use beams_core::testing::fixtures::{policy, push_token, user};
+use beams_core::testing::{journal_entry, lease};
 use beams_core::{
-    AssociationOutcome, AssociationPolicy, AssociationRequest, DeviceId, DeviceMetadata,
-    DeviceRegistration, DeviceStore, Platform, Timestamp, WhenFull,
+    Acceptance, AssociationOutcome, AssociationPolicy, AssociationRequest, DeviceId,
+    DeviceMetadata, DeviceRegistration, DeviceStore, JournalState, Platform, PublishId,
+    PublishJournal, Timestamp, WhenFull,
 };
 use beams_store_sqlite::{SqliteDeviceStore, rusqlite};
 
@@ -100,7 +103,7 @@ async fn contend(store: &SqliteDeviceStore, devices: &[DeviceId], rounds: usize)
 }
 
 /// The second process: `contend` on its own devices at the same time as the parent, or an
-/// association storm that runs until it is killed.
+/// association or a journal storm that runs until it is killed.
 #[test]
 #[ignore = "the process tests run it as their child process"]
 fn child_process() {
@@ -136,6 +139,7 @@ fn child_process() {
                     .expect("stdout");
             }
             "storm" => storm(&store, &mut out).await,
+            "journal" => journal_storm(&store, &mut out).await,
             other => panic!("unknown child role {other}"),
         }
     });
@@ -167,6 +171,47 @@ async fn storm(store: &SqliteDeviceStore, out: &mut impl Write) {
         writeln!(out, "ASSOC {device} {owner} {}", evicted.join(","))
             .and_then(|()| out.flush())
             .expect("stdout");
+    }
+}
+
+/// Journals publishes, checkpoints each and finishes every other one, forever (until killed
+/// or the deadline), reporting each commit as `JOURNAL <stage> <id>`.
+async fn journal_storm(store: &SqliteDeviceStore, out: &mut impl Write) {
+    let journal = store.journal();
+    let started = Instant::now();
+    for n in 0_i64.. {
+        assert!(
+            started.elapsed() < CHILD_DEADLINE,
+            "the parent never killed the storm"
+        );
+        let entry = journal_entry(n);
+        let mut report = |stage: &str| {
+            writeln!(out, "JOURNAL {stage} {}", entry.id)
+                .and_then(|()| out.flush())
+                .expect("stdout")
+        };
+        let acceptance = journal
+            .accept(&entry, &lease("node-a", n), 1_000_000)
+            .await
+            .expect("accept succeeds");
+        assert_eq!(acceptance, Acceptance::Accepted);
+        report("accepted");
+        let progress = format!("page {n}");
+        let checkpointed = journal
+            .checkpoint(&entry.id, &lease("node-a", n + 1), progress.as_bytes())
+            .await
+            .expect("checkpoint succeeds");
+        assert!(checkpointed);
+        report("checkpointed");
+        if n % 2 == 0 {
+            let at = Timestamp::from_unix_millis(n);
+            let finished = journal
+                .finish(&entry.id, "node-a", b"done", at)
+                .await
+                .expect("finish succeeds");
+            assert!(finished);
+            report("finished");
+        }
     }
 }
 
@@ -302,6 +347,65 @@ fn a_killed_writer_leaves_a_consistent_database_with_every_reported_commit() {
     assert_eq!(unique.len(), reported.len());
 }
 
+#[test]
+fn a_killed_journal_writer_leaves_a_readable_journal_with_every_reported_commit() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let db = dir.path().join("beams.db");
+    let mut child = spawn_child("journal", &db);
+    let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+    let mut reported = Vec::new();
+    while reported.len() < 300 {
+        let line = lines
+            .next()
+            .expect("the storm reports before it is killed")
+            .expect("readable output");
+        reported.extend(journal_report(&line));
+    }
+    child.kill().expect("SIGKILL the storm mid-way");
+    child.wait().expect("the storm is reaped");
+    reported.extend(
+        lines
+            .map_while(Result::ok)
+            .filter_map(|l| journal_report(&l)),
+    );
+
+    assert_eq!(integrity_check(&db), "ok");
+    // Each publish's last reported stage; the one commit the child may have made and not
+    // reported can only have taken its publish a stage further.
+    let mut last: HashMap<String, String> = HashMap::new();
+    for (stage, id) in reported {
+        last.insert(id, stage);
+    }
+    runtime().block_on(async {
+        let journal = SqliteDeviceStore::open(&db)
+            .await
+            .expect("the database reopens")
+            .journal();
+        let mut unfinished = 0;
+        for (id, stage) in &last {
+            let id = PublishId::parse(id).expect("reported ids are valid");
+            let record = journal.record(&id).await.expect("the journal reads");
+            let state = record
+                .unwrap_or_else(|| panic!("reported publish {id} is kept"))
+                .state;
+            match (stage.as_str(), &state) {
+                (_, JournalState::Finished { report, .. }) => assert_eq!(report, b"done"),
+                ("checkpointed", JournalState::Unfinished { progress, .. }) => {
+                    assert!(progress.is_some(), "{id}: the checkpoint is kept")
+                }
+                ("accepted", JournalState::Unfinished { .. }) => {}
+                (stage, state) => panic!("{id} reported {stage}, reads {state:?}"),
+            }
+            unfinished += usize::from(matches!(state, JournalState::Unfinished { .. }));
+        }
+        let counted = journal.unfinished().await.expect("unfinished");
+        assert!(
+            counted == unfinished || counted == unfinished + 1,
+            "{counted} unfinished, {unfinished} reported (and one unreported at most)"
+        );
+    });
+}
+
 fn unix_millis() -> u128 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -314,6 +418,13 @@ fn unix_millis() -> u128 {
 fn assoc_report(line: &str) -> Option<String> {
     let start = line.find("ASSOC ")? + "ASSOC ".len();
     Some(line[start..].to_owned())
+}
+
+/// The `(stage, id)` of a `JOURNAL …` line, wherever the harness's output put it.
+fn journal_report(line: &str) -> Option<(String, String)> {
+    let start = line.find("JOURNAL ")? + "JOURNAL ".len();
+    let (stage, id) = line[start..].split_once(' ')?;
+    Some((stage.to_owned(), id.to_owned()))
 }
 
 fn raw(db: &Path) -> rusqlite::Connection {

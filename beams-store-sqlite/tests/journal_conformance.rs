@@ -1,0 +1,205 @@
+//! The beams-core publish journal conformance suite, every rule, on SQLite: in a file and in
+//! memory; and what only a file shows: the journal survives closing and reopening it, and a
+//! damaged row is reported by its id and column.
+
+use beams_core::testing::{journal_entry, lease};
+use beams_core::{
+    Acceptance, JournalEntry, JournalRecord, JournalState, Lease, PublishId, PublishJournal,
+    StoreError, StoreErrorKind, Timestamp, async_trait,
+};
+use beams_store_sqlite::{SqliteDeviceStore, SqlitePublishJournal, rusqlite};
+use tempfile::TempDir;
+
+/// A journal in a temporary file, which lives as long as the journal.
+#[derive(Debug)]
+struct InAFile {
+    journal: SqlitePublishJournal,
+    _dir: TempDir,
+}
+
+async fn in_a_file() -> InAFile {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let store = SqliteDeviceStore::open(dir.path().join("beams.db"))
+        .await
+        .expect("a new database opens");
+    InAFile {
+        journal: store.journal(),
+        _dir: dir,
+    }
+}
+
+#[async_trait]
+impl PublishJournal for InAFile {
+    async fn accept(
+        &self,
+        entry: &JournalEntry,
+        lease: &Lease,
+        max_unfinished: usize,
+    ) -> Result<Acceptance, StoreError> {
+        self.journal.accept(entry, lease, max_unfinished).await
+    }
+
+    async fn checkpoint(
+        &self,
+        id: &PublishId,
+        lease: &Lease,
+        progress: &[u8],
+    ) -> Result<bool, StoreError> {
+        self.journal.checkpoint(id, lease, progress).await
+    }
+
+    async fn renew(&self, id: &PublishId, lease: &Lease) -> Result<bool, StoreError> {
+        self.journal.renew(id, lease).await
+    }
+
+    async fn finish(
+        &self,
+        id: &PublishId,
+        owner: &str,
+        report: &[u8],
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.journal.finish(id, owner, report, at).await
+    }
+
+    async fn claim(
+        &self,
+        lease: &Lease,
+        now: Timestamp,
+    ) -> Result<Option<JournalRecord>, StoreError> {
+        self.journal.claim(lease, now).await
+    }
+
+    async fn record(&self, id: &PublishId) -> Result<Option<JournalRecord>, StoreError> {
+        self.journal.record(id).await
+    }
+
+    async fn unfinished(&self) -> Result<usize, StoreError> {
+        self.journal.unfinished().await
+    }
+
+    async fn forget_finished(&self, before: Timestamp) -> Result<usize, StoreError> {
+        self.journal.forget_finished(before).await
+    }
+}
+
+mod file {
+    beams_core::publish_journal_conformance!(super::in_a_file);
+}
+
+mod memory {
+    beams_core::publish_journal_conformance!(async || {
+        beams_store_sqlite::SqliteDeviceStore::open_in_memory()
+            .expect("opens in memory")
+            .journal()
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unfinished_progress_and_finished_reports_survive_reopening_the_file() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("beams.db");
+    let (unfinished, finished) = (journal_entry(10), journal_entry(20));
+    {
+        let journal = SqliteDeviceStore::open(&path)
+            .await
+            .expect("a new database opens")
+            .journal();
+        for entry in [&unfinished, &finished] {
+            let acceptance = journal
+                .accept(entry, &lease("node-a", 100), 10)
+                .await
+                .expect("accept");
+            assert_eq!(acceptance, Acceptance::Accepted);
+        }
+        assert!(
+            journal
+                .checkpoint(&unfinished.id, &lease("node-a", 200), b"page 3")
+                .await
+                .expect("checkpoint")
+        );
+        let at = Timestamp::from_unix_millis(50);
+        assert!(
+            journal
+                .finish(&finished.id, "node-a", b"the report", at)
+                .await
+                .expect("finish")
+        );
+    }
+
+    let journal = SqliteDeviceStore::open(&path)
+        .await
+        .expect("the database reopens")
+        .journal();
+    let record = |id: PublishId| {
+        let journal = journal.clone();
+        async move {
+            journal
+                .record(&id)
+                .await
+                .expect("record")
+                .expect("the publish is kept")
+        }
+    };
+    assert_eq!(
+        record(unfinished.id.clone()).await,
+        JournalRecord {
+            entry: unfinished.clone(),
+            state: JournalState::Unfinished {
+                lease: lease("node-a", 200),
+                progress: Some(b"page 3".to_vec()),
+            },
+        }
+    );
+    assert_eq!(
+        record(finished.id.clone()).await,
+        JournalRecord {
+            entry: finished.clone(),
+            state: JournalState::Finished {
+                at: Timestamp::from_unix_millis(50),
+                report: b"the report".to_vec(),
+            },
+        }
+    );
+    assert_eq!(journal.unfinished().await.expect("unfinished"), 1);
+    let resumed = journal
+        .claim(&lease("node-a", 300), Timestamp::from_unix_millis(150))
+        .await
+        .expect("claim")
+        .expect("the restarted node takes its publish back");
+    assert_eq!(resumed.entry.id, unfinished.id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_row_is_corrupt_naming_its_id_and_column() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("beams.db");
+    let journal = SqliteDeviceStore::open(&path)
+        .await
+        .expect("a new database opens")
+        .journal();
+    rusqlite::Connection::open(&path)
+        .expect("raw connection")
+        .execute(
+            "INSERT INTO publishes (id, kind, body, accepted_at, state, lease_owner, lease_until) \
+             VALUES ('not-a-publish-id', 'users', X'7B7D', 1, 'unfinished', 'gone', 1)",
+            [],
+        )
+        .expect("a row with a bad id");
+
+    let err = journal
+        .claim(&lease("node-a", 500), Timestamp::from_unix_millis(100))
+        .await
+        .expect_err("the row does not decode");
+    match err.kind() {
+        StoreErrorKind::Corrupt { key } => {
+            assert_eq!(key, r#"publishes row "not-a-publish-id", column id"#)
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    let raw = rusqlite::Connection::open(&path).expect("raw connection");
+    let owner: String = raw
+        .query_row("SELECT lease_owner FROM publishes", [], |row| row.get(0))
+        .expect("the row is there");
+    assert_eq!(owner, "gone", "the failed claim was rolled back");
+}
