@@ -186,6 +186,16 @@ impl Beams {
         }
     }
 
+    /// The time on the engine's clock.
+    pub fn clock_now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// The journal's settings: this node's id, the lease.
+    pub fn journal_config(&self) -> &JournalConfig {
+        &self.fanout.journal_config
+    }
+
     /// The journal accepted publishes are kept in.
     pub fn journal(&self) -> &dyn PublishJournal {
         &*self.fanout.journal

@@ -4,6 +4,7 @@
 //! beams-data/                    0700
 //!   .gitignore                   "*": the directory never ends up in a commit
 //!   instance-id                  a UUID
+//!   node-id                      this server's id in the publish journal (node-<uuid>)
 //!   secret-key                   0600, 64 hex digits (256 random bits)
 //!   vapid-private-key.pem        0600, PKCS#8 P-256
 //!   beams.db                     the SQLite store (or beams.sled)
@@ -26,6 +27,8 @@ use crate::startup::StartupError;
 
 /// The file holding the instance id, in the data directory.
 pub const INSTANCE_ID_FILE: &str = "instance-id";
+/// The file holding this server's id in the publish journal, in the data directory.
+pub const NODE_ID_FILE: &str = "node-id";
 /// The file holding the secret key, in the data directory.
 pub const SECRET_KEY_FILE: &str = "secret-key";
 /// The file holding the VAPID private key, in the data directory.
@@ -67,6 +70,10 @@ pub struct Identity {
     pub vapid_key: VapidKey,
     /// Where the VAPID key came from.
     pub vapid_key_origin: Origin,
+    /// This server's id in the publish journal: the same across its restarts, so it takes
+    /// back the publishes it was delivering when it stopped. Servers sharing a database need
+    /// data directories of their own.
+    pub node_id: String,
 }
 
 /// Creates the data directory if needed and reads or generates the identity.
@@ -114,7 +121,17 @@ pub fn prepare(config: &Config) -> Result<Identity, StartupError> {
         }
     };
 
+    let node_path = dir.join(NODE_ID_FILE);
+    let (node_id, _) = load_or_create(&node_path, Visibility::Public, || {
+        Ok(format!("node-{}", uuid::Uuid::new_v4().simple()))
+    })?;
+    let node_id = node_id.trim().to_owned();
+    if node_id.is_empty() || node_id.len() > 200 || node_id.chars().any(char::is_control) {
+        return Err(bad_file(&node_path, "not a node id"));
+    }
+
     Ok(Identity {
+        node_id,
         instance_id,
         instance_id_origin,
         secret_key,
@@ -324,6 +341,7 @@ mod tests {
             for identity in &identities {
                 assert_eq!(identity.instance_id, first.instance_id);
                 assert_eq!(identity.secret_key, first.secret_key);
+                assert_eq!(identity.node_id, first.node_id);
                 assert_eq!(
                     identity.vapid_key.public_key_base64url(),
                     first.vapid_key.public_key_base64url()
@@ -345,6 +363,7 @@ mod tests {
                 [
                     ".gitignore",
                     INSTANCE_ID_FILE,
+                    NODE_ID_FILE,
                     SECRET_KEY_FILE,
                     VAPID_KEY_FILE
                 ]

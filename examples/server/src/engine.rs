@@ -1,6 +1,11 @@
 //! The engine the configuration describes: store, policy, endpoint rules and gateways.
 
-use beams_core::{AssociationPolicy, Beams, EndpointRules, Gateways, WhenFull};
+use std::sync::Arc;
+
+use beams_core::{
+    AssociationPolicy, Beams, EndpointRules, Gateways, JournalConfig, MemoryPublishJournal,
+    PublishJournal, WhenFull,
+};
 use std::path::Path;
 
 use beams_store_postgres::{PostgresDeviceStore, PostgresOptions};
@@ -27,7 +32,7 @@ pub async fn engine(
         .map_err(|_| StartupError::Config("--device-limit must be at least 1".into()))?;
 
     let (instance, secret) = (identity.instance_id.clone(), identity.secret_key.clone());
-    let builder = match (config.store, config.store_location()?) {
+    let (builder, journal) = match (config.store, config.store_location()?) {
         (StoreKind::Postgres, StoreLocation::Postgres(url)) => {
             let options = postgres_options(config)?;
             let store = PostgresDeviceStore::connect_with(url.expose(), options)
@@ -36,7 +41,10 @@ pub async fn engine(
                     database: url.to_string(),
                     source,
                 })?;
-            Beams::builder(instance, secret, store)
+            // Until the PostgreSQL journal lands, publishes on PostgreSQL are journaled in
+            // memory.
+            let journal: Arc<dyn PublishJournal> = Arc::new(MemoryPublishJournal::new());
+            (Beams::builder(instance, secret, store), journal)
         }
         (StoreKind::Sqlite, StoreLocation::Path(path)) => {
             create_parent(&path)?;
@@ -48,7 +56,8 @@ pub async fn engine(
                         path: path.clone(),
                         source,
                     })?;
-            Beams::builder(instance, secret, store)
+            let journal: Arc<dyn PublishJournal> = Arc::new(store.journal());
+            (Beams::builder(instance, secret, store), journal)
         }
         (StoreKind::Sled, StoreLocation::Path(path)) => {
             create_parent(&path)?;
@@ -57,7 +66,8 @@ pub async fn engine(
                 path: path.clone(),
                 source,
             })?;
-            Beams::builder(instance, secret, store)
+            let journal: Arc<dyn PublishJournal> = Arc::new(MemoryPublishJournal::new());
+            (Beams::builder(instance, secret, store), journal)
         }
         (kind, location) => {
             return Err(StartupError::Config(format!(
@@ -71,6 +81,7 @@ pub async fn engine(
         None => builder,
     };
     Ok(builder
+        .journal(journal, JournalConfig::new(identity.node_id.clone()))
         .policy(policy)
         .endpoint_rules(EndpointRules {
             allow_loopback: config.allow_loopback_http_endpoints,

@@ -73,6 +73,7 @@ pub mod publishes;
 pub mod push_services;
 mod rate_limit;
 pub mod reports;
+pub mod resumer;
 pub mod routes;
 pub mod server;
 pub mod startup;

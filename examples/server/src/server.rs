@@ -209,8 +209,16 @@ impl Server {
             stop.clone(),
         ));
 
+        let every = self.state.beams().journal_config().lease() / 3;
+        let resuming = tokio::spawn(crate::resumer::resume_publishes(
+            self.state.clone(),
+            every,
+            stop.clone(),
+        ));
+
         let deadline = Instant::now() + self.shutdown_timeout;
         let failure = supervise(serving, stop, shutdown, deadline, self.state.publishes()).await;
+        resuming.abort();
         if self.state.publishes().drain(deadline).await {
             tracing::info!("every accepted publish finished; stopped");
         } else {
