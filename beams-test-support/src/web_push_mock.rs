@@ -133,6 +133,8 @@ struct State {
     answers: HashMap<String, (u16, Option<String>)>,
     received: Vec<Received>,
     problems: Vec<String>,
+    /// How long each accepted message waits before it is answered.
+    delay: std::time::Duration,
 }
 
 /// A running mock push service on 127.0.0.1.
@@ -210,6 +212,12 @@ impl PushService {
         );
     }
 
+    /// Answers every message `delay` after receiving it (it counts as received at once): a
+    /// slow push service, so a sender can be stopped in the middle of a publish.
+    pub fn answer_after(&self, delay: std::time::Duration) {
+        self.state.lock().expect("state").delay = delay;
+    }
+
     /// Every message accepted so far.
     pub fn received(&self) -> Vec<Received> {
         self.state.lock().expect("state").received.clone()
@@ -241,26 +249,13 @@ impl PushService {
         if encoding.as_deref() != Some("aes128gcm") || ttl.is_none() {
             return self.problem(format!("{path}: missing aes128gcm encoding or TTL"));
         }
-        let mut state = self.state.lock().expect("state");
-        let Some(browser) = state.browsers.get(&path) else {
-            drop(state);
-            return self.problem(format!("{path}: no such subscription"));
+        let (status, retry_after, delay) = match self.take(&path, &body, ttl, urgency, topic) {
+            Ok(answer) => answer,
+            Err(problem) => return self.problem(problem),
         };
-        let plaintext = match browser.decrypt(&body) {
-            Ok(plaintext) => plaintext,
-            Err(problem) => {
-                drop(state);
-                return self.problem(format!("{path}: {problem}"));
-            }
-        };
-        state.received.push(Received {
-            path: path.clone(),
-            plaintext,
-            ttl,
-            urgency,
-            topic,
-        });
-        let (status, retry_after) = state.answers.get(&path).cloned().unwrap_or((201, None));
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         let mut response = Response::builder().status(status);
         if let Some(retry_after) = retry_after {
             response = response.header("retry-after", retry_after);
@@ -268,6 +263,33 @@ impl PushService {
         response
             .body(Full::new(Bytes::from_static(b"scripted")))
             .expect("a valid response")
+    }
+
+    /// Decrypts and records a message for `path`; answers the scripted status, `Retry-After`
+    /// and delay. A plain function, so no lock is held across an await.
+    fn take(
+        &self,
+        path: &str,
+        body: &[u8],
+        ttl: Option<String>,
+        urgency: Option<String>,
+        topic: Option<String>,
+    ) -> Result<(u16, Option<String>, std::time::Duration), String> {
+        let mut state = self.state.lock().expect("state");
+        let browser = state
+            .browsers
+            .get(path)
+            .ok_or_else(|| format!("{path}: no such subscription"))?;
+        let plaintext = browser.decrypt(body).map_err(|problem| format!("{path}: {problem}"))?;
+        state.received.push(Received {
+            path: path.to_owned(),
+            plaintext,
+            ttl,
+            urgency,
+            topic,
+        });
+        let (status, retry_after) = state.answers.get(path).cloned().unwrap_or((201, None));
+        Ok((status, retry_after, state.delay))
     }
 
     fn problem(&self, problem: String) -> Response<Full<Bytes>> {
