@@ -9,6 +9,10 @@
 //! transaction. The schema is versioned and migrated forward on connect, once however many
 //! nodes start together.
 //!
+//! [`PostgresDeviceStore::journal`] gives the store's [`PublishJournal`](beams_core::PublishJournal),
+//! [`PostgresPublishJournal`]: accepted publishes kept in the same database (one backup holds
+//! both), so any node can resume a publish whose node is gone.
+//!
 //! ```no_run
 //! use beams_core::{Beams, DeviceMetadata, InstanceId, Platform, SecretKey, UserId};
 //! use beams_store_postgres::{PostgresDeviceStore, PostgresOptions};
@@ -60,6 +64,7 @@
 //! | `device_interests` | subscription | `(device_id, interest)` | `device_id`, co-located with `devices` |
 //! | `users` | user ever associated: the row an association locks | `user_id` | `user_id` |
 //! | `user_devices` | association: the user's listing of a device, with its platform and time | `(user_id, device_id)` | `user_id`, co-located with `users` |
+//! | `publishes` | journaled publish: request body, time accepted, then lease and progress, or time finished and report | `id` | `id` |
 //! | `beams_schema` | migration applied | `version` | none (tiny) |
 //!
 //! A device's user is written twice, in the device's row and in the user's listing, by the
@@ -67,6 +72,16 @@
 //! the device's row. User ids are `bytea` (UTF-8): a user id may hold any character, U+0000
 //! included, which `text` cannot. Ids, tokens and interest names are `COLLATE "C"`, so paging
 //! orders them byte by byte, as beams-core does, whatever the database's locale.
+//!
+//! `publishes` is small — its unfinished rows are bounded by the accept bound, and finished
+//! ones are forgotten after a while — and read through two partial indexes: unfinished by
+//! `(accepted_at, id)`, the order claims take them in and what an accept counts, and finished
+//! by `finished_at`, what forgetting deletes. A publish is leased to one node at a time: a
+//! claim takes the oldest lapsed lease in one `UPDATE` whose subquery locks the row with
+//! `FOR UPDATE SKIP LOCKED`, so nodes claiming at once never take the same publish, and
+//! accepts take turns on a transaction-scoped advisory lock, so the bound on unfinished
+//! publishes is exact across nodes. On a cluster, counting and claiming read every shard's
+//! part of the small unfinished index; everything else names a publish by its id.
 //!
 //! # Sharding
 //!
@@ -123,6 +138,7 @@
 
 mod error;
 mod interests;
+mod journal;
 mod options;
 mod plans;
 mod pool;
@@ -131,6 +147,7 @@ mod row;
 mod schema;
 mod store;
 
+pub use journal::PostgresPublishJournal;
 pub use options::PostgresOptions;
 pub use store::PostgresDeviceStore;
 

@@ -5,7 +5,7 @@
 mod tests {
     use beams_test_support::postgres::TestSchema;
 
-    use crate::{PostgresDeviceStore, interests, queries};
+    use crate::{PostgresDeviceStore, interests, journal, queries};
 
     const STATEMENTS: &[(&str, &str)] = &[
         ("SELECT_BY_TOKEN", queries::SELECT_BY_TOKEN),
@@ -40,6 +40,16 @@ mod tests {
         ("interests::DELETE", interests::DELETE),
         ("interests::PAGE", interests::PAGE),
         ("interests::SUBSCRIBERS_PAGE", interests::SUBSCRIBERS_PAGE),
+        ("journal::LOCK_ACCEPTS", journal::LOCK_ACCEPTS),
+        ("journal::STANDING", journal::STANDING),
+        ("journal::INSERT", journal::INSERT),
+        ("journal::CHECKPOINT", journal::CHECKPOINT),
+        ("journal::RENEW", journal::RENEW),
+        ("journal::FINISH", journal::FINISH),
+        ("journal::CLAIM", journal::CLAIM),
+        ("journal::SELECT_BY_ID", journal::SELECT_BY_ID),
+        ("journal::COUNT_UNFINISHED", journal::COUNT_UNFINISHED),
+        ("journal::FORGET_FINISHED", journal::FORGET_FINISHED),
     ];
 
     /// The generic plan of every statement — the plan for any parameters, as a prepared
@@ -83,7 +93,13 @@ mod tests {
                 .iter()
                 .map(|row| row.get::<_, String>(0) + "\n")
                 .collect();
-            for table in ["devices", "users", "user_devices", "device_interests"] {
+            for table in [
+                "devices",
+                "users",
+                "user_devices",
+                "device_interests",
+                "publishes",
+            ] {
                 assert!(
                     !plan.contains(&format!("Seq Scan on {table} ")),
                     "{name} reads all of {table}:\n{plan}"

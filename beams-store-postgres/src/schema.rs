@@ -10,9 +10,10 @@ use crate::error::store_error;
 ///
 /// Every table that grows with devices or users is keyed for distribution (see the crate's
 /// "Sharding" section): `devices` and `device_interests` by device id, `users` and
-/// `user_devices` by user id. User ids are `bytea`, UTF-8: a user id may hold any character,
-/// U+0000 included, which `text` cannot. Text that is compared or ordered is `COLLATE "C"`,
-/// so PostgreSQL orders it as beams-core does, byte by byte, whatever the database's locale.
+/// `user_devices` by user id; `publishes`, which grows with publishes, by publish id. User
+/// ids are `bytea`, UTF-8: a user id may hold any character, U+0000 included, which `text`
+/// cannot. Text that is compared or ordered is `COLLATE "C"`, so PostgreSQL orders it as
+/// beams-core does, byte by byte, whatever the database's locale.
 const MIGRATIONS: &[&str] = &[
     // 1: devices, the users who own them, and Device Interests.
     r#"CREATE TABLE devices (
@@ -54,6 +55,29 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (device_id, interest)
     );
     CREATE INDEX interests_by_name ON device_interests (interest, device_id);"#,
+    // 2: the publish journal. An unfinished publish has a lease (and maybe progress); a
+    // finished one has its time and report, and nothing of its delivery.
+    r#"CREATE TABLE publishes (
+        id          text COLLATE "C" PRIMARY KEY,
+        kind        text NOT NULL CHECK (kind IN ('users', 'interests')),
+        body        bytea NOT NULL,
+        accepted_at bigint NOT NULL,
+        finished    boolean NOT NULL,
+        lease_owner text,
+        lease_until bigint,
+        progress    bytea,
+        finished_at bigint,
+        report      bytea,
+        CHECK (finished OR (lease_owner IS NOT NULL AND lease_until IS NOT NULL
+                            AND finished_at IS NULL AND report IS NULL)),
+        CHECK (NOT finished OR (finished_at IS NOT NULL AND report IS NOT NULL
+                                AND lease_owner IS NULL AND lease_until IS NULL
+                                AND progress IS NULL))
+    );
+    -- What is left to deliver, in the order claims take it; its size is the accept bound.
+    CREATE INDEX publishes_unfinished ON publishes (accepted_at, id) WHERE NOT finished;
+    -- What forgetting old reports deletes.
+    CREATE INDEX publishes_finished ON publishes (finished_at) WHERE finished;"#,
 ];
 
 /// The schema version this build writes.

@@ -12,7 +12,7 @@ use beams_core::{
 use deadpool_postgres::{Object, Pool};
 use tokio_postgres::error::SqlState;
 
-use crate::error::{pool_error, sql_state, store_error, timed_out};
+use crate::error::{pool_error, sql_state, timed_out};
 use crate::{PostgresOptions, interests, pool, queries, schema};
 
 /// A [`DeviceStore`] on PostgreSQL: every node of a deployment shares its devices, and the
@@ -33,11 +33,11 @@ pub struct PostgresDeviceStore {
 }
 
 /// How many times a call runs when PostgreSQL aborts it for a conflict with another.
-const ATTEMPTS: usize = 4;
+pub(crate) const ATTEMPTS: usize = 4;
 
 /// Which aborted attempts are worth running again.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Retry {
+pub(crate) enum Retry {
     /// Deadlocks and serialization failures only.
     OnAbort,
     /// Those, and a unique-index violation: a concurrent call inserted the same token.
@@ -93,7 +93,7 @@ impl PostgresDeviceStore {
     }
 
     /// Runs `work` within the call timeout.
-    async fn bounded<T>(
+    pub(crate) async fn bounded<T>(
         &self,
         work: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
@@ -103,7 +103,7 @@ impl PostgresDeviceStore {
     }
 
     /// Runs `read` on a pooled connection.
-    async fn read<T, F>(&self, read: impl FnOnce(Object) -> F) -> Result<T, StoreError>
+    pub(crate) async fn read<T, F>(&self, read: impl FnOnce(Object) -> F) -> Result<T, StoreError>
     where
         F: Future<Output = Result<T, StoreError>>,
     {
@@ -115,7 +115,7 @@ impl PostgresDeviceStore {
     }
 
     /// A connection from the pool.
-    async fn connection(&self) -> Result<Object, StoreError> {
+    pub(crate) async fn connection(&self) -> Result<Object, StoreError> {
         self.pool.get().await.map_err(pool_error)
     }
 }
@@ -133,14 +133,20 @@ macro_rules! in_transaction {
                 loop {
                     let mut client = $store.connection().await?;
                     let outcome = async {
-                        let $tx = client.transaction().await.map_err(store_error)?;
+                        let $tx = client
+                            .transaction()
+                            .await
+                            .map_err($crate::error::store_error)?;
                         let value = $change.await?;
-                        $tx.commit().await.map_err(store_error)?;
+                        $tx.commit().await.map_err($crate::error::store_error)?;
                         Ok(value)
                     }
                     .await;
                     match outcome {
-                        Err(err) if attempt < ATTEMPTS && worth_retrying(&err, $retry) => {
+                        Err(err)
+                            if attempt < $crate::store::ATTEMPTS
+                                && $crate::store::worth_retrying(&err, $retry) =>
+                        {
                             attempt += 1;
                         }
                         outcome => break outcome,
@@ -151,7 +157,9 @@ macro_rules! in_transaction {
     };
 }
 
-fn worth_retrying(err: &StoreError, retry: Retry) -> bool {
+pub(crate) use in_transaction;
+
+pub(crate) fn worth_retrying(err: &StoreError, retry: Retry) -> bool {
     match sql_state(err) {
         Some(state) if *state == SqlState::UNIQUE_VIOLATION => retry == Retry::OnConflict,
         Some(state) => {
