@@ -41,9 +41,7 @@ pub async fn engine(
                     database: url.to_string(),
                     source,
                 })?;
-            // Until the PostgreSQL journal lands, publishes on PostgreSQL are journaled in
-            // memory.
-            let journal: Arc<dyn PublishJournal> = Arc::new(MemoryPublishJournal::new());
+            let journal: Arc<dyn PublishJournal> = Arc::new(store.journal());
             (Beams::builder(instance, secret, store), journal)
         }
         (StoreKind::Sqlite, StoreLocation::Path(path)) => {
