@@ -8,6 +8,10 @@
 //! | `beams.users` | user id length (u16, big-endian), user id, platform name | the user's devices on that platform, oldest association first: per device `associated_at` (i64, big-endian), id length (1 byte), id |
 //! | `beams.device_interests` | device id (ASCII) | the device's interests in name order, each once: per name its length (1 byte) and the name |
 //! | `beams.interests` | interest name, `0x00`, device id | empty |
+//! | `beams.meta` | `unfinished_publishes` | how many publishes are unfinished (u64, big-endian); absent for none |
+//! | `beams.publishes` | publish id (ASCII) | the journaled publish ([`journal`](crate::journal)'s record encoding) |
+//! | `beams.unfinished_publishes` | `accepted_at` (ordered, see below), publish id | the lease: `until` (i64, big-endian), owner (UTF-8) |
+//! | `beams.finished_publishes` | finished at (ordered), publish id | empty |
 //!
 //! Platform names (`apns`, `fcm`, `web`) never contain `0x00`, so a token key is unambiguous
 //! whatever the token holds. A user id may hold any character, so its length comes first: the
@@ -28,8 +32,21 @@
 //! byte, and no name holds `0x00`, so `name 0x00` is a prefix of that interest's keys alone.
 //! A device has no `beams.device_interests` value while it has no interests, and neither
 //! value outlives the device.
+//!
+//! The publish journal keeps each publish once by id, and indexes it twice: unfinished ones
+//! by acceptance, for `claim` to scan oldest first, with a copy of the lease so the scan
+//! decodes no record; finished ones by when they finished, for `forget_finished`. A
+//! publish is in exactly one index, and the count in `beams.meta` is the size of the first:
+//! every change writes the record, its index keys and the count in one transaction, which
+//! is also how `accept` counts and inserts as one step. A time in a key is its i64 with the
+//! sign bit flipped, big-endian, so keys sort as the times do, the earliest first; publish
+//! ids are `pubid-` and a UUID, a fixed 42 bytes.
+//!
+//! The journal's trees came after layout 2 without a new version: they start empty, a build
+//! without them opens the store unchanged and writes none of them, and no device invariant
+//! depends on them.
 
-use beams_core::{DeviceId, Interest, Platform, PushToken, UserId};
+use beams_core::{DeviceId, Interest, Platform, PublishId, PushToken, Timestamp, UserId};
 
 /// The layout this build writes and reads. A store with another one is refused on open,
 /// except [`LAYOUT_BEFORE_INTERESTS`], which is upgraded.
@@ -55,7 +72,16 @@ pub(crate) mod tree {
     pub(crate) const DEVICE_INTERESTS: &str = "beams.device_interests";
     /// An interest's devices, one key per subscription.
     pub(crate) const INTERESTS: &str = "beams.interests";
+    /// Journaled publishes by id.
+    pub(crate) const PUBLISHES: &str = "beams.publishes";
+    /// Unfinished publishes by acceptance, with their leases.
+    pub(crate) const UNFINISHED_PUBLISHES: &str = "beams.unfinished_publishes";
+    /// Finished publishes by when they finished.
+    pub(crate) const FINISHED_PUBLISHES: &str = "beams.finished_publishes";
 }
+
+/// The meta tree's key for the number of unfinished publishes.
+pub(crate) const UNFINISHED_COUNT_KEY: &[u8] = b"unfinished_publishes";
 
 /// The devices-tree key of a device.
 pub(crate) fn device(id: &DeviceId) -> &[u8] {
@@ -102,6 +128,37 @@ pub(crate) fn interest(interest: &Interest, id: &DeviceId) -> Vec<u8> {
     out
 }
 
+/// The publishes-tree key of a publish.
+pub(crate) fn publish(id: &PublishId) -> &[u8] {
+    id.as_str().as_bytes()
+}
+
+/// The key of a publish in one of the publish indexes: `at` (ordered), then the id.
+pub(crate) fn publish_at(at: Timestamp, id: &PublishId) -> Vec<u8> {
+    let id = id.as_str().as_bytes();
+    let mut out = Vec::with_capacity(8 + id.len());
+    out.extend_from_slice(&ordered_time(at));
+    out.extend_from_slice(id);
+    out
+}
+
+/// `at` as eight bytes that sort as the times do.
+pub(crate) fn ordered_time(at: Timestamp) -> [u8; 8] {
+    let mut bytes = at.as_unix_millis().to_be_bytes();
+    // Flipping the sign bit puts negative times before positive ones, in order.
+    bytes[0] ^= 0x80;
+    bytes
+}
+
+/// Splits a publish-index key into its time and the bytes of its id; `None` when it is too
+/// short to hold a time.
+pub(crate) fn split_publish_at(key: &[u8]) -> Option<(Timestamp, &[u8])> {
+    let (time, id) = key.split_first_chunk::<8>()?;
+    let mut time = *time;
+    time[0] ^= 0x80;
+    Some((Timestamp::from_unix_millis(i64::from_be_bytes(time)), id))
+}
+
 /// Readable names of keys, for errors that point at bad data.
 pub(crate) mod name {
     use beams_core::{Interest, Platform, PushToken, UserId};
@@ -144,6 +201,37 @@ pub(crate) mod name {
             super::tree::INTERESTS,
             interest.as_str(),
             String::from_utf8_lossy(id)
+        )
+    }
+
+    /// `beams.publishes/<id>`; bytes that are not UTF-8 are shown replaced.
+    pub(crate) fn publish(key: &[u8]) -> String {
+        format!(
+            "{}/{}",
+            super::tree::PUBLISHES,
+            String::from_utf8_lossy(key)
+        )
+    }
+
+    /// `<tree>/<time>/<id>` for a key of a publish index; bytes of the id that are not
+    /// UTF-8 are shown replaced, and a key too short for a time is shown as it is.
+    pub(crate) fn publish_at(tree: &str, key: &[u8]) -> String {
+        match super::split_publish_at(key) {
+            Some((at, id)) => format!(
+                "{tree}/{}/{}",
+                at.as_unix_millis(),
+                String::from_utf8_lossy(id)
+            ),
+            None => format!("{tree}/{}", String::from_utf8_lossy(key)),
+        }
+    }
+
+    /// `beams.meta/unfinished_publishes`.
+    pub(crate) fn unfinished_count() -> String {
+        format!(
+            "{}/{}",
+            super::tree::META,
+            String::from_utf8_lossy(super::UNFINISHED_COUNT_KEY)
         )
     }
 
@@ -205,5 +293,34 @@ mod tests {
                 format!("beams.interests/{name}/{id}")
             );
         }
+    }
+
+    #[test]
+    fn publish_index_keys_sort_by_time_then_id() {
+        let ids = [PublishId::generate(), PublishId::generate()];
+        let times = [i64::MIN, -1_000, -1, 0, 1, 1_000, i64::MAX];
+        let mut keys = Vec::new();
+        for at in times {
+            let mut at_this_time: Vec<_> = ids.iter().map(|id| (at, id.as_str())).collect();
+            at_this_time.sort();
+            keys.extend(at_this_time);
+        }
+        let encoded: Vec<Vec<u8>> = keys
+            .iter()
+            .map(|(at, id)| {
+                publish_at(
+                    Timestamp::from_unix_millis(*at),
+                    &PublishId::parse(id).unwrap(),
+                )
+            })
+            .collect();
+        let mut sorted = encoded.clone();
+        sorted.sort();
+        assert_eq!(sorted, encoded, "byte order is (time, id) order");
+        for ((at, id), key) in keys.iter().zip(&encoded) {
+            let (time, id_bytes) = split_publish_at(key).unwrap();
+            assert_eq!((time.as_unix_millis(), id_bytes), (*at, id.as_bytes()));
+        }
+        assert_eq!(split_publish_at(b"short"), None);
     }
 }

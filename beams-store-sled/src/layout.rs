@@ -15,6 +15,11 @@ pub(crate) struct Trees {
     pub(crate) users: sled::Tree,
     pub(crate) device_interests: sled::Tree,
     pub(crate) interests: sled::Tree,
+    /// Store-wide facts: the layout version, and the number of unfinished publishes.
+    pub(crate) meta: sled::Tree,
+    pub(crate) publishes: sled::Tree,
+    pub(crate) unfinished_publishes: sled::Tree,
+    pub(crate) finished_publishes: sled::Tree,
 }
 
 /// Refuses a path that cannot be a sled directory before sled creates anything there: a file,
@@ -44,8 +49,9 @@ pub(crate) fn check_path(path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Opens the store's trees in `db`, writing the layout version into a new store and refusing
-/// a store of an unknown layout.
+/// Opens the store's trees in `db` (creating those an older store lacks, such as the
+/// journal's), writing the layout version into a new store and refusing a store of an
+/// unknown layout.
 pub(crate) fn open_trees(db: &sled::Db) -> Result<Trees, StoreError> {
     let meta = db.open_tree(tree::META).map_err(from_sled)?;
     let trees = Trees {
@@ -54,6 +60,12 @@ pub(crate) fn open_trees(db: &sled::Db) -> Result<Trees, StoreError> {
         users: db.open_tree(tree::USERS).map_err(from_sled)?,
         device_interests: db.open_tree(tree::DEVICE_INTERESTS).map_err(from_sled)?,
         interests: db.open_tree(tree::INTERESTS).map_err(from_sled)?,
+        meta: meta.clone(),
+        publishes: db.open_tree(tree::PUBLISHES).map_err(from_sled)?,
+        unfinished_publishes: db
+            .open_tree(tree::UNFINISHED_PUBLISHES)
+            .map_err(from_sled)?,
+        finished_publishes: db.open_tree(tree::FINISHED_PUBLISHES).map_err(from_sled)?,
     };
     let found = match meta.get(LAYOUT_KEY).map_err(from_sled)? {
         Some(found) => found,
@@ -64,6 +76,9 @@ pub(crate) fn open_trees(db: &sled::Db) -> Result<Trees, StoreError> {
                 &trees.users,
                 &trees.device_interests,
                 &trees.interests,
+                &trees.publishes,
+                &trees.unfinished_publishes,
+                &trees.finished_publishes,
             ]
             .into_iter()
             .any(|tree| !tree.is_empty());

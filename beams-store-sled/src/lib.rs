@@ -67,6 +67,10 @@
 //! each interest's devices that a publish pages through in device-id order. Deleting a
 //! device deletes its subscriptions in the same transaction; renewing it keeps them.
 //!
+//! The publish journal ([`SledPublishJournal`], from [`SledDeviceStore::journal`]) keeps
+//! accepted publishes, their progress and their reports in the same database, each change one
+//! transaction through the same writer, so one backup of the directory holds both.
+//!
 //! sled is pinned to the stable 0.34 line (re-exported as [`sled`]); its 1.0 alphas have
 //! another on-disk format and API.
 
@@ -75,6 +79,7 @@ mod database;
 mod durability;
 mod error;
 mod interests;
+mod journal;
 mod keys;
 mod layout;
 mod leader;
@@ -85,6 +90,7 @@ mod txn;
 mod writer;
 
 pub use durability::Durability;
+pub use journal::SledPublishJournal;
 pub use store::SledDeviceStore;
 
 /// The sled this crate is built on, so users need not pin it twice (for [`SledDeviceStore::from_db`]).

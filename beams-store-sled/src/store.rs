@@ -39,8 +39,12 @@ use crate::writer::{Writer, writer_stopped};
 /// interest, in device-id order, on the blocking pool. A subscription whose device is gone
 /// (a damaged store) is skipped, not an error.
 ///
+/// Its database also holds the publish journal ([`journal`](Self::journal)), in trees of
+/// its own, written through the same writer.
+///
 /// The on-disk layout (trees `beams.meta`, `beams.devices`, `beams.tokens`, `beams.users`,
-/// `beams.device_interests` and `beams.interests`) carries a version; opening a store of
+/// `beams.device_interests`, `beams.interests`, and the journal's `beams.publishes`,
+/// `beams.unfinished_publishes` and `beams.finished_publishes`) carries a version; opening a store of
 /// an unknown version fails with `StoreErrorKind::IncompatibleVersion`. Values that do not
 /// decode give `StoreErrorKind::Corrupt` naming their key.
 ///
@@ -115,8 +119,13 @@ impl SledDeviceStore {
             .await
     }
 
+    /// The open database.
+    pub(crate) fn database(&self) -> &Database {
+        &self.database
+    }
+
     /// Runs `f` on tokio's blocking pool.
-    async fn blocking<T: Send + 'static>(
+    pub(crate) async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
@@ -127,7 +136,7 @@ impl SledDeviceStore {
     }
 
     /// Applies `op`, in a transaction with whatever other writes wait (see `writer`).
-    async fn write(&self, op: WriteOp) -> Result<Written, StoreError> {
+    pub(crate) async fn write(&self, op: WriteOp) -> Result<Written, StoreError> {
         let (reply, answer) = oneshot::channel();
         if self.writer.enqueue(op, reply) {
             Leader::start(Arc::clone(&self.writer), Arc::downgrade(&self.database));
@@ -137,7 +146,7 @@ impl SledDeviceStore {
 }
 
 /// The error for a writer's answer of the wrong kind, which the writer never gives.
-fn mismatch(written: Written) -> StoreError {
+pub(crate) fn mismatch(written: Written) -> StoreError {
     StoreError::with_source(
         StoreErrorKind::Backend,
         format!("the writer answered with {written:?}"),

@@ -1,6 +1,7 @@
 //! The store's trees inside one sled transaction, and what every write reads and writes
 //! through them: devices, the token index, users' lists, and a device's interests with their
-//! index keys.
+//! index keys. (The publish journal's trees are in every transaction too; what the journal
+//! reads and writes through them is in `journal::txn`.)
 //!
 //! sled may run a transaction closure more than once, so nothing here has effects outside
 //! the transaction.
@@ -26,6 +27,10 @@ pub(crate) struct Tx<'a> {
     pub(crate) users: &'a TransactionalTree,
     pub(crate) device_interests: &'a TransactionalTree,
     pub(crate) interests: &'a TransactionalTree,
+    pub(crate) meta: &'a TransactionalTree,
+    pub(crate) publishes: &'a TransactionalTree,
+    pub(crate) unfinished_publishes: &'a TransactionalTree,
+    pub(crate) finished_publishes: &'a TransactionalTree,
 }
 
 impl Trees {
@@ -40,16 +45,36 @@ impl Trees {
             &self.users,
             &self.device_interests,
             &self.interests,
+            &self.meta,
+            &self.publishes,
+            &self.unfinished_publishes,
+            &self.finished_publishes,
         )
-            .transaction(|(devices, tokens, users, device_interests, interests)| {
-                f(&Tx {
+            .transaction(
+                |(
                     devices,
                     tokens,
                     users,
                     device_interests,
                     interests,
-                })
-            })
+                    meta,
+                    publishes,
+                    unfinished_publishes,
+                    finished_publishes,
+                )| {
+                    f(&Tx {
+                        devices,
+                        tokens,
+                        users,
+                        device_interests,
+                        interests,
+                        meta,
+                        publishes,
+                        unfinished_publishes,
+                        finished_publishes,
+                    })
+                },
+            )
             .map_err(from_transaction)
     }
 }

@@ -1,6 +1,7 @@
-//! The writes: each one sled transaction over all the trees (devices, tokens, users and both
-//! interest trees, see [`Tx`]), so an index never points at a missing device nor misses an
-//! existing one, also after a crash.
+//! The writes: each one sled transaction over all the trees (devices, tokens, users, both
+//! interest trees and the journal's, see [`Tx`]), so an index never points at a missing
+//! device nor misses an existing one, also after a crash. The journal's own writes are in
+//! `journal::txn`; they travel through the same writer as [`WriteOp::Journal`].
 //!
 //! sled may run a transaction closure more than once, so the functions below only read and
 //! write through the transaction and return what they decided.
@@ -16,6 +17,7 @@ use sled::transaction::ConflictableTransactionError;
 
 use crate::error::{TxResult, abort};
 use crate::interests;
+use crate::journal::{self, JournalOp, JournalWritten};
 use crate::keys;
 use crate::tx::Tx;
 
@@ -33,6 +35,8 @@ pub(crate) enum WriteOp {
     /// The device, the interest, and the most interests the device may have.
     AddInterest(DeviceId, Interest, usize),
     RemoveInterest(DeviceId, Interest),
+    /// A change to the publish journal.
+    Journal(JournalOp),
 }
 
 /// What a [`WriteOp`] did.
@@ -48,6 +52,7 @@ pub(crate) enum Written {
     InterestAdded(Option<InterestChange>),
     /// Whether the device was subscribed.
     InterestRemoved(Option<bool>),
+    Journal(JournalWritten),
 }
 
 impl Written {
@@ -63,6 +68,7 @@ impl Written {
             Written::InterestsSet(found) => found.is_some(),
             Written::InterestAdded(change) => *change == Some(InterestChange::Added),
             Written::InterestRemoved(removed) => *removed == Some(true),
+            Written::Journal(written) => written.changed(),
         }
     }
 }
@@ -90,6 +96,7 @@ pub(crate) fn apply(tx: &Tx<'_>, op: &WriteOp) -> TxResult<Written> {
         WriteOp::RemoveInterest(id, interest) => {
             Written::InterestRemoved(interests::remove_interest(tx, id, interest)?)
         }
+        WriteOp::Journal(op) => Written::Journal(journal::apply(tx, op)?),
     })
 }
 

@@ -308,3 +308,41 @@ async fn an_interest_key_that_does_not_decode_is_corrupt_and_named() {
         .expect_err("listing fails");
     assert_eq!(err.kind(), &corrupt_at("beams.interests/news/not-a-device"));
 }
+
+#[tokio::test]
+async fn a_publish_that_does_not_decode_is_corrupt_and_named() {
+    use beams_core::testing::{journal_entry, lease};
+    use beams_core::{Acceptance, PublishJournal};
+
+    let (store, db, _dir) = store_and_db();
+    let journal = store.journal();
+    let entry = journal_entry(10);
+    let acceptance = journal
+        .accept(&entry, &lease("node-a", 100), 10)
+        .await
+        .expect("accept succeeds");
+    assert_eq!(acceptance, Acceptance::Accepted);
+    db.open_tree("beams.publishes")
+        .expect("publishes tree")
+        .insert(entry.id.as_str(), &b"\x01\x00garbage"[..])
+        .expect("raw write");
+    let expected = corrupt_at(&format!("beams.publishes/{}", entry.id));
+
+    let err = journal.record(&entry.id).await.expect_err("read fails");
+    assert_eq!(err.kind(), &expected);
+    let err = journal
+        .checkpoint(&entry.id, &lease("node-a", 200), b"p")
+        .await
+        .expect_err("checkpoint fails");
+    assert_eq!(err.kind(), &expected);
+    let err = journal
+        .claim(&lease("node-a", 200), Timestamp::from_unix_millis(0))
+        .await
+        .expect_err("claim fails");
+    assert_eq!(err.kind(), &expected);
+    assert_eq!(
+        journal.unfinished().await.expect("the count still reads"),
+        1,
+        "the failed writes changed nothing"
+    );
+}

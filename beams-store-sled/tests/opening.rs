@@ -88,6 +88,44 @@ async fn a_layout_1_store_is_upgraded_and_keeps_its_devices() {
     );
 }
 
+#[tokio::test]
+async fn a_store_from_before_the_journal_opens_and_gains_its_trees() {
+    use beams_core::testing::{journal_entry, lease};
+    use beams_core::{Acceptance, PublishJournal};
+
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("devices");
+    let device = {
+        let store = SledDeviceStore::open(&path).expect("a new store opens");
+        register(&store, Platform::Web, 1, 10).await
+    };
+    // What a build without the journal leaves: layout 2 and no journal trees.
+    {
+        let db = released::open_raw(&path);
+        for tree in [
+            "beams.publishes",
+            "beams.unfinished_publishes",
+            "beams.finished_publishes",
+        ] {
+            assert!(db.drop_tree(tree).expect("raw drop"));
+        }
+        db.flush().expect("flush");
+    }
+    let store = released::open_store(&path);
+    assert_eq!(
+        store.device(&device.id).await.expect("read succeeds"),
+        Some(device)
+    );
+    let journal = store.journal();
+    let entry = journal_entry(10);
+    let acceptance = journal
+        .accept(&entry, &lease("node-a", 100), 10)
+        .await
+        .expect("accept succeeds");
+    assert_eq!(acceptance, Acceptance::Accepted);
+    assert_eq!(journal.unfinished().await.expect("unfinished"), 1);
+}
+
 #[test]
 fn a_file_is_not_a_store() {
     let dir = tempfile::tempdir().expect("temporary directory");
