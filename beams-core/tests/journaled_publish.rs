@@ -66,8 +66,9 @@ impl PublishJournal for Recording {
         &self,
         lease: &Lease,
         now: Timestamp,
+        node: Option<&str>,
     ) -> Result<Option<JournalRecord>, StoreError> {
-        self.inner.claim(lease, now).await
+        self.inner.claim(lease, now, node).await
     }
     async fn record(&self, id: &PublishId) -> Result<Option<JournalRecord>, StoreError> {
         self.inner.record(id).await
@@ -199,11 +200,9 @@ async fn a_resumed_publish_starts_after_its_last_checkpoint_and_counts_everythin
 
     let gateway = Arc::new(FakePushGateway::new());
     let other = engine(&store, journal.clone(), "node-b", &gateway);
-    let resumed = other
-        .resume_next()
-        .await
-        .unwrap()
-        .expect("the lapsed publish");
+    let mut resumed = other.resume_all().await.unwrap();
+    assert_eq!(resumed.len(), 1, "the lapsed publish, once");
+    let resumed = resumed.pop().unwrap();
     assert_eq!(resumed.id(), &record.entry.id);
     let report = resumed.deliver().await;
 
@@ -219,7 +218,7 @@ async fn a_resumed_publish_starts_after_its_last_checkpoint_and_counts_everythin
         "counts carried over"
     );
     assert!(
-        other.resume_next().await.unwrap().is_none(),
+        other.resume_all().await.unwrap().is_empty(),
         "finished, not claimable"
     );
 }
@@ -289,6 +288,28 @@ async fn a_full_journal_refuses_with_busy_and_writes_nothing() {
         .accept(PublishTargetKind::Users, &body(&users[..1]))
         .await
         .expect("a finished publish frees its place");
+}
+
+#[tokio::test]
+async fn resuming_takes_each_of_this_nodes_publishes_back_once() {
+    let (store, users, _) = populated().await;
+    let journal = Arc::new(MemoryPublishJournal::new());
+    let gateway = Arc::new(FakePushGateway::new());
+    let before = engine(&store, journal.clone(), "node-a", &gateway);
+    let mut accepted = HashSet::new();
+    for chunk in users.chunks(300) {
+        let publication = before
+            .accept(PublishTargetKind::Users, &body(chunk))
+            .await
+            .unwrap();
+        accepted.insert(publication.id().clone());
+    }
+    // The node restarts (same id) without having delivered anything.
+    let after = engine(&store, journal.clone(), "node-a", &gateway);
+    let resumed = after.resume_all().await.unwrap();
+    let ids: HashSet<PublishId> = resumed.iter().map(|p| p.id().clone()).collect();
+    assert_eq!(resumed.len(), accepted.len(), "each once");
+    assert_eq!(ids, accepted);
 }
 
 #[tokio::test]

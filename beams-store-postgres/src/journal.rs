@@ -74,7 +74,9 @@ pub(crate) const FINISH: &str = "UPDATE publishes SET finished = true, finished_
 /// holds, and re-checks it after any wait, so two claims never take the same publish.
 pub(crate) const CLAIM: &str = concat!(
     "UPDATE publishes SET lease_owner = $1, lease_until = $2 WHERE id = (",
-    "SELECT id FROM publishes WHERE NOT finished AND (lease_until <= $3 OR lease_owner = $1) ",
+    "SELECT id FROM publishes WHERE NOT finished AND (lease_until <= $3 ",
+    "OR ((lease_owner = $4 OR starts_with(lease_owner, $4 || '/')) ",
+    "AND lease_owner <> $1 AND NOT starts_with(lease_owner, $1 || '/'))) ",
     "ORDER BY accepted_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING ",
     publish_columns!()
 );
@@ -136,11 +138,12 @@ impl PublishJournal for PostgresPublishJournal {
         &self,
         lease: &Lease,
         now: Timestamp,
+        node: Option<&str>,
     ) -> Result<Option<JournalRecord>, StoreError> {
         let (until, now) = (lease.until.as_unix_millis(), now.as_unix_millis());
         self.store
             .read(async |client| {
-                let rows = query(&client, CLAIM, &[&lease.owner, &until, &now]).await?;
+                let rows = query(&client, CLAIM, &[&lease.owner, &until, &now, &node]).await?;
                 rows.first().map(record_from_row).transpose()
             })
             .await

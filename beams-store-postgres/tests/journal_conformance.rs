@@ -65,8 +65,9 @@ impl PublishJournal for JournalInSchema {
         &self,
         lease: &Lease,
         now: Timestamp,
+        node: Option<&str>,
     ) -> Result<Option<JournalRecord>, StoreError> {
-        self.journal.claim(lease, now).await
+        self.journal.claim(lease, now, node).await
     }
 
     async fn record(&self, id: &PublishId) -> Result<Option<JournalRecord>, StoreError> {

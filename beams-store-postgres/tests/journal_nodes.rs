@@ -52,7 +52,7 @@ async fn claims_on_two_nodes_take_each_publish_once() {
                 let mine = lease(&format!("claimer-{claimer}"), 1_000_000);
                 let mut taken = Vec::new();
                 // A claimer may take its own publishes back: finish each one taken.
-                while let Some(record) = journal.claim(&mine, now).await.expect("claim") {
+                while let Some(record) = journal.claim(&mine, now, None).await.expect("claim") {
                     let at = Timestamp::from_unix_millis(200);
                     let finished = journal
                         .finish(&record.entry.id, &mine.owner, b"r", at)

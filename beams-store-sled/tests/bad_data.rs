@@ -336,7 +336,11 @@ async fn a_publish_that_does_not_decode_is_corrupt_and_named() {
         .expect_err("checkpoint fails");
     assert_eq!(err.kind(), &expected);
     let err = journal
-        .claim(&lease("node-a", 200), Timestamp::from_unix_millis(0))
+        .claim(
+            &lease("node-a/2", 200),
+            Timestamp::from_unix_millis(0),
+            Some("node-a"),
+        )
         .await
         .expect_err("claim fails");
     assert_eq!(err.kind(), &expected);

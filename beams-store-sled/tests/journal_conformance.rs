@@ -70,8 +70,9 @@ impl PublishJournal for InADirectory {
         &self,
         lease: &Lease,
         now: Timestamp,
+        node: Option<&str>,
     ) -> Result<Option<JournalRecord>, StoreError> {
-        self.journal.claim(lease, now).await
+        self.journal.claim(lease, now, node).await
     }
 
     async fn record(&self, id: &PublishId) -> Result<Option<JournalRecord>, StoreError> {
@@ -146,7 +147,11 @@ async fn unfinished_and_finished_publishes_survive_reopening() {
     );
     assert_eq!(journal.unfinished().await.expect("unfinished"), 1);
     let resumed = journal
-        .claim(&lease("node-a", 300), Timestamp::from_unix_millis(0))
+        .claim(
+            &lease("node-a/2", 300),
+            Timestamp::from_unix_millis(0),
+            Some("node-a"),
+        )
         .await
         .expect("claim succeeds")
         .expect("the node takes its own publish back");

@@ -45,7 +45,12 @@ pub(crate) const FINISH: &str = "UPDATE publishes SET state = 'finished', \
 pub(crate) const CLAIM: &str = concat!(
     "UPDATE publishes SET lease_owner = ?1, lease_until = ?3 WHERE id = (",
     "SELECT id FROM (",
-    "SELECT id, accepted_at FROM publishes WHERE state = 'unfinished' AND lease_owner = ?1 ",
+    "SELECT id, accepted_at FROM publishes WHERE state = 'unfinished' AND lease_owner = ?4 ",
+    "AND lease_owner <> ?1 ",
+    "UNION ALL ",
+    "SELECT id, accepted_at FROM publishes WHERE state = 'unfinished' ",
+    "AND lease_owner >= ?4 || '/' AND lease_owner < ?4 || '0' ",
+    "AND lease_owner <> ?1 AND NOT (lease_owner >= ?1 || '/' AND lease_owner < ?1 || '0') ",
     "UNION ALL ",
     "SELECT id, accepted_at FROM publishes WHERE state = 'unfinished' AND lease_until <= ?2",
     ") ORDER BY accepted_at, id LIMIT 1) RETURNING ",
@@ -164,13 +169,14 @@ impl PublishJournal for SqlitePublishJournal {
         &self,
         lease: &Lease,
         now: Timestamp,
+        node: Option<&str>,
     ) -> Result<Option<JournalRecord>, StoreError> {
-        let lease = lease.clone();
+        let (lease, node) = (lease.clone(), node.map(str::to_owned));
         self.store
             .write(move |conn| {
                 in_transaction(conn, |tx| {
                     let (now, until) = (now.as_unix_millis(), lease.until.as_unix_millis());
-                    one_record(tx, CLAIM, params![lease.owner, now, until])
+                    one_record(tx, CLAIM, params![lease.owner, now, until, node])
                 })
             })
             .await

@@ -66,8 +66,9 @@ impl PublishJournal for InAFile {
         &self,
         lease: &Lease,
         now: Timestamp,
+        node: Option<&str>,
     ) -> Result<Option<JournalRecord>, StoreError> {
-        self.journal.claim(lease, now).await
+        self.journal.claim(lease, now, node).await
     }
 
     async fn record(&self, id: &PublishId) -> Result<Option<JournalRecord>, StoreError> {
@@ -163,7 +164,11 @@ async fn unfinished_progress_and_finished_reports_survive_reopening_the_file() {
     );
     assert_eq!(journal.unfinished().await.expect("unfinished"), 1);
     let resumed = journal
-        .claim(&lease("node-a", 300), Timestamp::from_unix_millis(150))
+        .claim(
+            &lease("node-a/2", 300),
+            Timestamp::from_unix_millis(150),
+            Some("node-a"),
+        )
         .await
         .expect("claim")
         .expect("the restarted node takes its publish back");
@@ -188,7 +193,11 @@ async fn a_damaged_row_is_corrupt_naming_its_id_and_column() {
         .expect("a row with a bad id");
 
     let err = journal
-        .claim(&lease("node-a", 500), Timestamp::from_unix_millis(100))
+        .claim(
+            &lease("node-a/2", 500),
+            Timestamp::from_unix_millis(100),
+            Some("node-a"),
+        )
         .await
         .expect_err("the row does not decode");
     match err.kind() {

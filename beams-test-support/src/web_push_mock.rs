@@ -280,7 +280,9 @@ impl PushService {
             .browsers
             .get(path)
             .ok_or_else(|| format!("{path}: no such subscription"))?;
-        let plaintext = browser.decrypt(body).map_err(|problem| format!("{path}: {problem}"))?;
+        let plaintext = browser
+            .decrypt(body)
+            .map_err(|problem| format!("{path}: {problem}"))?;
         state.received.push(Received {
             path: path.to_owned(),
             plaintext,

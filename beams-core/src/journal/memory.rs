@@ -124,13 +124,14 @@ impl PublishJournal for MemoryPublishJournal {
         &self,
         lease: &Lease,
         now: Timestamp,
+        node: Option<&str>,
     ) -> Result<Option<JournalRecord>, StoreError> {
         let mut records = self.records();
         let claimable = records
             .values_mut()
             .filter(|record| match &record.state {
                 JournalState::Unfinished { lease: held, .. } => {
-                    held.until <= now || held.owner == lease.owner
+                    held.is_claimable(now, node, &lease.owner)
                 }
                 JournalState::Finished { .. } => false,
             })

@@ -35,6 +35,25 @@ pub struct Lease {
     pub until: Timestamp,
 }
 
+impl Lease {
+    /// Whether a publish held by this lease may be claimed at `now` by `claimer`
+    /// ([`PublishJournal::claim`]): the lease has ended, or it belongs to `node` — its owner is
+    /// `node` or `node/…` — but not already to the claimer (its owner is not `claimer` or
+    /// `claimer/…`).
+    pub fn is_claimable(&self, now: Timestamp, node: Option<&str>, claimer: &str) -> bool {
+        self.until <= now
+            || node
+                .is_some_and(|node| owned_by(&self.owner, node) && !owned_by(&self.owner, claimer))
+    }
+}
+
+/// Whether `owner` is `node`, or an owner under it, `node/…`.
+fn owned_by(owner: &str, node: &str) -> bool {
+    owner
+        .strip_prefix(node)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
 /// What [`PublishJournal::accept`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Acceptance {
@@ -105,8 +124,11 @@ pub struct JournalRecord {
 /// - `claims_take_lapsed_leases_oldest_first`: [`claim`](Self::claim) takes an unfinished
 ///   publish whose lease ended at or before `now` — oldest accepted first — and leases it to
 ///   the claimer; a live lease of another owner is not taken; none left gives `None`.
-/// - `a_node_takes_its_own_publishes_back`: an unfinished publish leased to the claimer's
-///   own owner id is claimable whatever its lease's end (a node restarting resumes at once).
+/// - `a_node_takes_its_own_publishes_back`: with `node` given, an unfinished publish leased
+///   to `node` or to `node/…` is claimable whatever its lease's end (a node restarting
+///   resumes at once) unless the claimer holds it already; one leased to another owner that
+///   merely starts with the same letters is not; without `node`, only lapsed leases are
+///   taken.
 /// - `concurrent_claims_take_each_publish_once`: many claimers at once (as many nodes) take
 ///   every lapsed publish exactly once between them.
 /// - `unfinished_counts_what_is_not_finished`.
@@ -147,12 +169,15 @@ pub trait PublishJournal: Send + Sync + fmt::Debug {
     ) -> Result<bool, StoreError>;
 
     /// Takes one unfinished publish for `lease.owner` — the oldest accepted whose lease ended
-    /// at or before `now`, or that is leased to `lease.owner` already — and leases it until
-    /// `lease.until`. `None`: there is none.
+    /// at or before `now`, or, when `node` is given, that is leased to `node` or to an owner
+    /// `node/…` but not to `lease.owner` or `lease.owner/…` (a node taking back what it held
+    /// before a restart; see [`Lease::is_claimable`]) — and leases it to `lease`. `None`:
+    /// there is none.
     async fn claim(
         &self,
         lease: &Lease,
         now: Timestamp,
+        node: Option<&str>,
     ) -> Result<Option<JournalRecord>, StoreError>;
 
     /// The publish with this id.

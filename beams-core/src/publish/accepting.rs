@@ -23,6 +23,9 @@ use crate::{
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JournalConfig {
     owner: String,
+    /// This run's leases are held as `owner/boot`: a restart is a new boot, so it can tell
+    /// the publishes it held before (claimable at once) from the ones it holds now.
+    boot: String,
     lease: Duration,
     max_unfinished: usize,
     retry_after: Duration,
@@ -34,6 +37,7 @@ impl Default for JournalConfig {
     fn default() -> Self {
         JournalConfig {
             owner: format!("node-{}", uuid::Uuid::new_v4().simple()),
+            boot: uuid::Uuid::new_v4().simple().to_string(),
             lease: Duration::from_secs(30),
             max_unfinished: 10_000,
             retry_after: Duration::from_secs(10),
@@ -75,6 +79,11 @@ impl JournalConfig {
     /// This node's id in the journal.
     pub fn owner(&self) -> &str {
         &self.owner
+    }
+
+    /// The owner this run holds its leases as: `owner/boot`.
+    pub(crate) fn lease_owner(&self) -> String {
+        format!("{}/{}", self.owner, self.boot)
     }
 
     /// The lease's length.
@@ -123,34 +132,46 @@ impl Beams {
         Ok(publication)
     }
 
-    /// Takes one unfinished publish back for this node — one it accepted or resumed before a
-    /// restart (its owner id is [`JournalConfig::owner`]), or one whose node's lease lapsed —
-    /// ready to [`deliver`](Publication::deliver) from its last checkpoint. `None`: there is
-    /// none now. Call it at start, before this node accepts publishes of its own: later, its
-    /// own are the ones it is delivering (use [`take_over_next`](Self::take_over_next)).
+    /// Takes back every unfinished publish of this node — those it accepted or resumed before
+    /// a restart (its owner id is [`JournalConfig::owner`]) — and any whose node's lease
+    /// lapsed that come before them, each ready to [`deliver`](Publication::deliver) from its
+    /// last checkpoint. Call it once at start, before this node accepts publishes of its own;
+    /// after, use [`take_over_next`](Self::take_over_next).
     ///
     /// Delivery resumes after the last page recorded: the pages in flight when the node
     /// stopped (at most two) are sent again, so a device may receive a notification twice
     /// (at-least-once), never none. Retries that were waiting on a push service's
     /// `Retry-After` wait out the rest of it.
-    pub async fn resume_next(&self) -> Result<Option<Publication>, BeamsError> {
-        let owner = self.journal_owner().to_owned();
-        self.claim_as(owner).await
+    pub async fn resume_all(&self) -> Result<Vec<Publication>, BeamsError> {
+        let config = &self.fanout.journal_config;
+        let mut resumed = Vec::new();
+        // Each is leased to this run once claimed, so the next claim finds the next one.
+        while let Some(publication) = self
+            .claim_as(config.lease_owner(), Some(config.owner()))
+            .await?
+        {
+            resumed.push(publication);
+        }
+        Ok(resumed)
     }
 
     /// Takes over one unfinished publish whose node's lease lapsed (that node died or
-    /// stalled), as [`resume_next`](Self::resume_next) does, but never one this node is
+    /// stalled), as [`resume_all`](Self::resume_all) does, but never one this node is
     /// delivering. Call it now and then, about every third of a lease.
     pub async fn take_over_next(&self) -> Result<Option<Publication>, BeamsError> {
-        let owner = format!("{}/{}", self.journal_owner(), uuid::Uuid::new_v4().simple());
-        self.claim_as(owner).await
+        self.claim_as(self.fanout.journal_config.lease_owner(), None)
+            .await
     }
 
-    async fn claim_as(&self, owner: String) -> Result<Option<Publication>, BeamsError> {
+    async fn claim_as(
+        &self,
+        owner: String,
+        node: Option<&str>,
+    ) -> Result<Option<Publication>, BeamsError> {
         let journal = &self.fanout.journal;
         let lease = lease_from(self.clock.now(), &self.fanout.journal_config, &owner);
         loop {
-            let Some(record) = journal.claim(&lease, self.clock.now()).await? else {
+            let Some(record) = journal.claim(&lease, self.clock.now(), node).await? else {
                 return Ok(None);
             };
             let JournalState::Unfinished { progress, .. } = record.state else {
@@ -222,7 +243,7 @@ impl Beams {
 
     fn lease(&self) -> Lease {
         let config = &self.fanout.journal_config;
-        lease_from(self.clock.now(), config, config.owner())
+        lease_from(self.clock.now(), config, &config.lease_owner())
     }
 }
 

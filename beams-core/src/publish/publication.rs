@@ -140,7 +140,7 @@ impl Publication {
                 .journal
                 .finish(
                     &self.id,
-                    config.owner(),
+                    &owner,
                     &encode_report(&report),
                     fanout.clock.now(),
                 )

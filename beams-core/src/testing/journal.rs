@@ -236,7 +236,7 @@ pub async fn a_finished_publish_keeps_its_report<J: PublishJournal>(journal: J) 
     let late = Timestamp::from_unix_millis(1_000_000);
     assert_eq!(
         journal
-            .claim(&lease("node-a", 2_000_000), late)
+            .claim(&lease("node-a", 2_000_000), late, Some("node-a"))
             .await
             .expect("claim"),
         None
@@ -271,7 +271,7 @@ pub async fn claims_take_lapsed_leases_oldest_first<J: PublishJournal>(journal: 
     let now = Timestamp::from_unix_millis(100);
     let taker = lease("node-b", 500);
     let first = journal
-        .claim(&taker, now)
+        .claim(&taker, now, None)
         .await
         .expect("claim")
         .expect("one lapsed");
@@ -283,22 +283,12 @@ pub async fn claims_take_lapsed_leases_oldest_first<J: PublishJournal>(journal: 
             progress: None
         }
     );
-    let second = journal.claim(&taker, now).await.expect("claim");
-    // node-b now holds `older`, so a claim by node-b may take it back; only the lapsed
-    // `newer` and node-b's own are candidates, and `older` is the oldest of them.
-    assert_eq!(second.map(|r| r.entry.id), Some(older.id.clone()));
+    let second = journal.claim(&taker, now, None).await.expect("claim");
+    // Without a node, only lapsed leases count: `older` is node-b's now and live.
+    assert_eq!(second.map(|r| r.entry.id), Some(newer.id.clone()));
 
-    let third = journal
-        .claim(&lease("node-d", 500), now)
-        .await
-        .expect("claim");
-    assert_eq!(
-        third.map(|r| r.entry.id),
-        Some(newer.id.clone()),
-        "the lapsed one left"
-    );
     let none = journal
-        .claim(&lease("node-e", 500), now)
+        .claim(&lease("node-e", 500), now, None)
         .await
         .expect("claim");
     assert_eq!(none, None, "live leases of others are not taken");
@@ -311,36 +301,66 @@ pub async fn claims_take_lapsed_leases_oldest_first<J: PublishJournal>(journal: 
     );
 }
 
-/// A node's own unfinished publishes are claimable by it whatever the lease's end.
+/// With `node`, publishes leased to `node` or `node/…` are claimable whatever the lease's
+/// end; one leased to an owner that only starts with the same letters is not.
 pub async fn a_node_takes_its_own_publishes_back<J: PublishJournal>(journal: J) {
-    let entry = journal_entry(10);
-    accepted(&journal, &entry, &lease("node-a", 10_000)).await;
+    let (bare, sub, lookalike) = (journal_entry(10), journal_entry(20), journal_entry(30));
+    accepted(&journal, &bare, &lease("node-a", 10_000)).await;
+    accepted(&journal, &sub, &lease("node-a/7", 10_000)).await;
+    accepted(&journal, &lookalike, &lease("node-ab", 10_000)).await;
     assert!(
         journal
-            .checkpoint(&entry.id, &lease("node-a", 10_000), b"halfway")
+            .checkpoint(&bare.id, &lease("node-a", 10_000), b"halfway")
             .await
             .expect("checkpoint")
     );
     let now = Timestamp::from_unix_millis(100);
+    let claim = |owner: &'static str, node: Option<&'static str>| {
+        let journal = &journal;
+        async move {
+            journal
+                .claim(&lease(owner, 20_000), now, node)
+                .await
+                .expect("claim")
+        }
+    };
     assert_eq!(
-        journal
-            .claim(&lease("node-b", 500), now)
-            .await
-            .expect("claim"),
-        None
+        claim("node-a/1", None).await,
+        None,
+        "live leases without a node"
     );
-    let back = journal
-        .claim(&lease("node-a", 20_000), now)
+    let back = claim("node-a/1", Some("node-a"))
         .await
-        .expect("claim")
         .expect("its own publish");
+    assert_eq!(back.entry.id, bare.id, "oldest first");
     assert_eq!(
         back.state,
         JournalState::Unfinished {
-            lease: lease("node-a", 20_000),
+            lease: lease("node-a/1", 20_000),
             progress: Some(b"halfway".to_vec())
         },
-        "resumed from its progress"
+        "resumed from its progress, leased to the claimer"
+    );
+    let next = claim("node-a/1", Some("node-a"))
+        .await
+        .expect("its other publish, under another of its owners");
+    assert_eq!(next.entry.id, sub.id);
+    assert_eq!(
+        claim("node-a/1", Some("node-a")).await,
+        None,
+        "what the claimer holds already is not claimed again"
+    );
+    let later = claim("node-a/9", Some("node-a"))
+        .await
+        .expect("a later run of the node takes it back");
+    assert_eq!(later.entry.id, bare.id);
+    assert_eq!(
+        state(&journal, &lookalike.id).await,
+        JournalState::Unfinished {
+            lease: lease("node-ab", 10_000),
+            progress: None
+        },
+        "another node's, though its id starts the same"
     );
 }
 
@@ -362,7 +382,7 @@ pub async fn concurrent_claims_take_each_publish_once<J: PublishJournal + 'stati
                 let mine = lease(&format!("node-{node}"), 1_000_000);
                 let mut taken = Vec::new();
                 // A claimer's own publishes are claimable again: finish each one taken.
-                while let Some(record) = journal.claim(&mine, now).await.expect("claim") {
+                while let Some(record) = journal.claim(&mine, now, None).await.expect("claim") {
                     let at = Timestamp::from_unix_millis(200);
                     assert!(
                         journal

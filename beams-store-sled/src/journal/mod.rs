@@ -164,15 +164,20 @@ impl PublishJournal for SledPublishJournal {
         &self,
         lease: &Lease,
         now: Timestamp,
+        node: Option<&str>,
     ) -> Result<Option<JournalRecord>, StoreError> {
+        let node = node.map(str::to_owned);
         loop {
-            let scan_lease = lease.clone();
+            let (scan_node, claimer) = (node.clone(), lease.owner.clone());
             let candidates = self
                 .store
                 .blocking(move |database| {
-                    database
-                        .trees
-                        .claim_candidates(&scan_lease, now, CLAIM_CANDIDATES)
+                    database.trees.claim_candidates(
+                        now,
+                        scan_node.as_deref(),
+                        &claimer,
+                        CLAIM_CANDIDATES,
+                    )
                 })
                 .await?;
             if candidates.is_empty() {
@@ -182,6 +187,7 @@ impl PublishJournal for SledPublishJournal {
                 candidates,
                 lease: lease.clone(),
                 now,
+                node: node.clone(),
             };
             match self.write(op).await? {
                 JournalWritten::Claimed(Some(record)) => return Ok(Some(record)),

@@ -2,7 +2,7 @@
 //! for a write (`claim`'s candidates, `forget_finished`'s keys) is checked again inside the
 //! write's transaction.
 
-use beams_core::{JournalRecord, Lease, PublishId, StoreError, Timestamp};
+use beams_core::{JournalRecord, PublishId, StoreError, Timestamp};
 
 use super::codec;
 use crate::codec::corrupt;
@@ -29,12 +29,13 @@ impl Trees {
         codec::decode_count(bytes.as_deref())
     }
 
-    /// Up to `limit` unfinished publishes `lease.owner` may claim at `now`, oldest accepted
-    /// first, by the leases in the unfinished index.
+    /// Up to `limit` unfinished publishes claimable at `now` (lapsed, or of `node`), oldest
+    /// accepted first, by the leases in the unfinished index.
     pub(crate) fn claim_candidates(
         &self,
-        lease: &Lease,
         now: Timestamp,
+        node: Option<&str>,
+        claimer: &str,
         limit: usize,
     ) -> Result<Vec<PublishId>, StoreError> {
         let mut candidates = Vec::new();
@@ -42,7 +43,7 @@ impl Trees {
             let (key, value) = item.map_err(from_sled)?;
             let name = || keys::name::publish_at(tree::UNFINISHED_PUBLISHES, &key);
             let held = codec::decode_lease(&value, name)?;
-            if held.until > now && held.owner != lease.owner {
+            if !held.is_claimable(now, node, claimer) {
                 continue;
             }
             let id = keys::split_publish_at(&key)

@@ -45,6 +45,8 @@ pub(crate) enum JournalOp {
         candidates: Vec<PublishId>,
         lease: Lease,
         now: Timestamp,
+        /// The node whose own publishes are claimable whatever their lease.
+        node: Option<String>,
     },
     /// Deletes the publishes of these finished-index keys (found by a scan) that finished
     /// before `before`.
@@ -101,7 +103,8 @@ pub(crate) fn apply(tx: &Tx<'_>, op: &JournalOp) -> TxResult<JournalWritten> {
             candidates,
             lease,
             now,
-        } => JournalWritten::Claimed(claim(tx, candidates, lease, *now)?),
+            node,
+        } => JournalWritten::Claimed(claim(tx, candidates, lease, *now, node.as_deref())?),
         JournalOp::Forget { keys, before } => JournalWritten::Forgotten(forget(tx, keys, *before)?),
     })
 }
@@ -235,6 +238,7 @@ fn claim(
     candidates: &[PublishId],
     lease: &Lease,
     now: Timestamp,
+    node: Option<&str>,
 ) -> TxResult<Option<JournalRecord>> {
     for id in candidates {
         // Read again: since the scan, another claimer may have taken it, or its owner
@@ -245,7 +249,7 @@ fn claim(
         let JournalState::Unfinished { lease: held, .. } = &mut record.state else {
             continue;
         };
-        if held.until <= now || held.owner == lease.owner {
+        if held.is_claimable(now, node, &lease.owner) {
             *held = lease.clone();
             tx.put_publish(&record)?;
             return Ok(Some(record));

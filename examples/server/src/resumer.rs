@@ -15,9 +15,19 @@ pub const KEEP_REPORTS: Duration = Duration::from_secs(24 * 60 * 60);
 /// and forgets reports older than [`KEEP_REPORTS`], until `stop`.
 pub async fn resume_publishes(state: AppState, every: Duration, stop: CancellationToken) {
     let beams = state.beams();
-    let resumed = start_all(&state, || beams.resume_next()).await;
-    if resumed > 0 {
-        tracing::info!(resumed, "resuming publishes left unfinished");
+    match beams.resume_all().await {
+        Ok(resumed) => {
+            if !resumed.is_empty() {
+                tracing::info!(
+                    resumed = resumed.len(),
+                    "resuming publishes left unfinished"
+                );
+            }
+            for publication in resumed {
+                start(&state, publication);
+            }
+        }
+        Err(err) => tracing::warn!(error = %err, "could not read the publish journal"),
     }
     loop {
         tokio::select! {
@@ -26,7 +36,10 @@ pub async fn resume_publishes(state: AppState, every: Duration, stop: Cancellati
         }
         let taken = start_all(&state, || beams.take_over_next()).await;
         if taken > 0 {
-            tracing::warn!(taken, "took over publishes whose server stopped delivering them");
+            tracing::warn!(
+                taken,
+                "took over publishes whose server stopped delivering them"
+            );
         }
         forget_old_reports(&state).await;
     }
@@ -41,9 +54,7 @@ where
     loop {
         match next().await {
             Ok(Some(publication)) => {
-                state.reports().ledger().track(publication.id());
-                let id = state.publishes().start(publication);
-                tracing::info!(publish_id = %id, "resuming publish");
+                start(state, publication);
                 started += 1;
             }
             Ok(None) => return started,
@@ -53,6 +64,12 @@ where
             }
         }
     }
+}
+
+fn start(state: &AppState, publication: Publication) {
+    state.reports().ledger().track(publication.id());
+    let id = state.publishes().start(publication);
+    tracing::info!(publish_id = %id, "resuming publish");
 }
 
 async fn forget_old_reports(state: &AppState) {
