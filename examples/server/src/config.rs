@@ -176,8 +176,25 @@ pub struct Config {
     pub auth_example: AuthExample,
 
     /// Seconds to wait, on Ctrl-C or SIGTERM, for open requests and in-flight publishes.
+    /// Publishes still delivering then stay in the journal and resume on the next start.
     #[arg(long, env = "BEAMS_SHUTDOWN_TIMEOUT", default_value_t = 30)]
     pub shutdown_timeout: u64,
+
+    /// Seconds a server holds a publish it delivers without renewing its lease; another
+    /// server sharing the database takes the publish over once it lapses.
+    #[arg(long, env = "BEAMS_PUBLISH_LEASE", default_value_t = 30)]
+    pub publish_lease: u64,
+
+    /// Most publishes accepted and not yet delivered; past it the publish API answers 429
+    /// with a Retry-After.
+    #[arg(long, env = "BEAMS_MAX_UNFINISHED_PUBLISHES", default_value_t = 10_000)]
+    pub max_unfinished_publishes: usize,
+
+    /// Where accepted publishes are kept until delivered: `store` (the database, so they
+    /// survive a crash and any server sharing it can finish them) or `memory` (lost with the
+    /// process; for measuring what the journal costs).
+    #[arg(long, env = "BEAMS_PUBLISH_JOURNAL", value_enum, default_value_t = JournalKind::Store)]
+    pub publish_journal: JournalKind,
 
     /// Accept Web Push endpoints only on these hosts and their subdomains (comma-separated);
     /// `well-known` stands for the browsers' push services (FCM, Mozilla autopush, Apple,
@@ -382,4 +399,13 @@ pub enum AuthExample {
     On,
     /// Never.
     Off,
+}
+
+/// Where accepted publishes are journaled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum JournalKind {
+    /// In the store's database: accepted publishes survive a crash.
+    Store,
+    /// In memory: lost with the process.
+    Memory,
 }

@@ -1,6 +1,7 @@
 //! The engine the configuration describes: store, policy, endpoint rules and gateways.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use beams_core::{
     AssociationPolicy, Beams, EndpointRules, Gateways, JournalConfig, MemoryPublishJournal,
@@ -13,7 +14,7 @@ use beams_store_sled::SledDeviceStore;
 use beams_store_sqlite::SqliteDeviceStore;
 
 use crate::bootstrap::Identity;
-use crate::config::{Config, LimitPolicy, StoreKind};
+use crate::config::{Config, JournalKind, LimitPolicy, StoreKind};
 use crate::database::StoreLocation;
 use crate::push_services::read_roots;
 use crate::startup::StartupError;
@@ -64,7 +65,7 @@ pub async fn engine(
                 path: path.clone(),
                 source,
             })?;
-            let journal: Arc<dyn PublishJournal> = Arc::new(MemoryPublishJournal::new());
+            let journal: Arc<dyn PublishJournal> = Arc::new(store.journal());
             (Beams::builder(instance, secret, store), journal)
         }
         (kind, location) => {
@@ -78,8 +79,18 @@ pub async fn engine(
         Some(hosts) => builder.web_push_hosts(hosts),
         None => builder,
     };
+    let journal = match config.publish_journal {
+        JournalKind::Store => journal,
+        JournalKind::Memory => Arc::new(MemoryPublishJournal::new()),
+    };
+    if config.publish_lease == 0 {
+        return Err(StartupError::flag("--publish-lease", "must be at least 1 second"));
+    }
+    let journal_config = JournalConfig::new(identity.node_id.clone())
+        .with_lease(Duration::from_secs(config.publish_lease))
+        .with_max_unfinished(config.max_unfinished_publishes);
     Ok(builder
-        .journal(journal, JournalConfig::new(identity.node_id.clone()))
+        .journal(journal, journal_config)
         .policy(policy)
         .endpoint_rules(EndpointRules {
             allow_loopback: config.allow_loopback_http_endpoints,
