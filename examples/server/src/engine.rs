@@ -84,7 +84,10 @@ pub async fn engine(
         JournalKind::Memory => Arc::new(MemoryPublishJournal::new()),
     };
     if config.publish_lease == 0 {
-        return Err(StartupError::flag("--publish-lease", "must be at least 1 second"));
+        return Err(StartupError::flag(
+            "--publish-lease",
+            "must be at least 1 second",
+        ));
     }
     let journal_config = JournalConfig::new(identity.node_id.clone())
         .with_lease(Duration::from_secs(config.publish_lease))
