@@ -345,3 +345,134 @@ async fn taking_over_leaves_this_nodes_own_publishes_alone_and_takes_lapsed_ones
     );
     drop(mine);
 }
+
+/// A gateway that asks one device to wait `wait` on its first send and delivers everything
+/// else, noting when (on tokio's clock) each device was sent to.
+#[derive(Debug)]
+struct PatientService {
+    slow: DeviceId,
+    wait: std::time::Duration,
+    sends: Mutex<Vec<(DeviceId, tokio::time::Instant)>>,
+}
+
+#[async_trait]
+impl beams_core::PushGateway for PatientService {
+    async fn send(&self, batch: &beams_core::Batch) -> Vec<beams_core::DeliveryOutcome> {
+        let mut sends = self.sends.lock().unwrap();
+        batch
+            .recipients
+            .iter()
+            .map(|recipient| {
+                let first = !sends.iter().any(|(id, _)| id == &recipient.device);
+                sends.push((recipient.device.clone(), tokio::time::Instant::now()));
+                if first && recipient.device == self.slow {
+                    beams_core::DeliveryOutcome::RetryLater {
+                        retry_after: Some(self.wait),
+                        reason: "throttled".into(),
+                    }
+                } else {
+                    beams_core::DeliveryOutcome::Delivered
+                }
+            })
+            .collect()
+    }
+}
+
+/// A retry waiting out a push service's `Retry-After` is part of the checkpoint, with its
+/// due time: a node resuming the publish sends it when due, not at once.
+#[tokio::test(start_paused = true)]
+async fn a_retry_waiting_on_retry_after_is_checkpointed_and_waited_out_after_resume() {
+    const WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+    let (store, users, devices) = populated().await;
+    let slow = devices[0].clone();
+    let service = Arc::new(PatientService {
+        slow: slow.clone(),
+        wait: WAIT,
+        sends: Mutex::new(Vec::new()),
+    });
+    let journal = Arc::new(Recording::default());
+    let beams = Beams::builder(
+        InstanceId::new("instance").unwrap(),
+        SecretKey::new("secret").unwrap(),
+        Arc::clone(&store),
+    )
+    .gateway(Platform::Fcm, service.clone() as _)
+    .publish_config(PublishConfig::default().with_lookup_batch(NonZeroUsize::new(100).unwrap()))
+    .journal(journal.clone(), JournalConfig::new("node-a"))
+    .build();
+    let publication = beams
+        .accept(PublishTargetKind::Users, &body(&users))
+        .await
+        .unwrap();
+    let record = journal.record(publication.id()).await.unwrap().unwrap();
+    let accepted_at = record.entry.accepted_at.as_unix_millis();
+    publication.deliver().await;
+
+    // The checkpoint written once every page was sent still holds the retry, due a minute on.
+    let waiting = journal
+        .checkpoints
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|bytes| serde_json::from_slice::<serde_json::Value>(bytes).unwrap())
+        .find(|progress| {
+            progress["cursor"]["next"] == USERS
+                && !progress["retries"].as_array().unwrap().is_empty()
+        })
+        .expect("a checkpoint past every page with the retry in it");
+    let retry = &waiting["retries"][0];
+    assert_eq!(retry["devices"][0][0], slow.as_str());
+    let due = retry["notBefore"].as_i64().unwrap();
+    assert!(
+        due - accepted_at >= 59_000,
+        "due a minute on: {}",
+        due - accepted_at
+    );
+
+    // Another node resumes from that checkpoint: only the retry is left, and it waits.
+    let resumed_journal = Arc::new(MemoryPublishJournal::new());
+    let dead = Lease {
+        owner: "node-a".into(),
+        until: Timestamp::from_unix_millis(1),
+    };
+    resumed_journal
+        .accept(&record.entry, &dead, 10)
+        .await
+        .unwrap();
+    let progress = serde_json::to_vec(&waiting).unwrap();
+    assert!(
+        resumed_journal
+            .checkpoint(&record.entry.id, &dead, &progress)
+            .await
+            .unwrap()
+    );
+    let later = Arc::new(PatientService {
+        slow: DeviceId::generate(Platform::Fcm),
+        wait: WAIT,
+        sends: Mutex::new(Vec::new()),
+    });
+    let other = Beams::builder(
+        InstanceId::new("instance").unwrap(),
+        SecretKey::new("secret").unwrap(),
+        Arc::clone(&store),
+    )
+    .gateway(Platform::Fcm, later.clone() as _)
+    .journal(resumed_journal.clone(), JournalConfig::new("node-b"))
+    .build();
+    let started = tokio::time::Instant::now();
+    let mut resumed = other.resume_all().await.unwrap();
+    let report = resumed.pop().expect("the publish").deliver().await;
+    let sends = later.sends.lock().unwrap().clone();
+    assert_eq!(sends.len(), 1, "only the waiting retry is sent: {sends:?}");
+    assert_eq!(sends[0].0, slow);
+    let waited = sends[0].1 - started;
+    assert!(
+        waited >= WAIT - std::time::Duration::from_secs(2),
+        "sent after {waited:?}"
+    );
+    assert_eq!(
+        report.platform(Platform::Fcm).delivered,
+        USERS,
+        "every device counted once"
+    );
+}
