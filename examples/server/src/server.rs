@@ -224,7 +224,7 @@ impl Server {
         } else {
             tracing::warn!(
                 abandoned = self.state.publishes().in_flight(),
-                "publishes still delivering at the shutdown timeout were abandoned"
+                "publishes still delivering at the shutdown timeout stay in the journal; they resume on the next start"
             );
         }
         failure.map_or(Ok(()), Err)
