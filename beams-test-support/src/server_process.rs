@@ -98,6 +98,30 @@ impl ServerProcess {
         }
     }
 
+    /// SIGTERM (a graceful stop), and waits (bounded) until the process has exited; answers
+    /// its exit status.
+    pub fn terminate(&mut self) -> Result<std::process::ExitStatus, String> {
+        let pid = self.child.id().to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .map_err(|e| format!("kill -TERM: {e}"))?;
+        if !sent.success() {
+            return Err(format!("kill -TERM {pid} failed"));
+        }
+        let deadline = Instant::now() + START_LIMIT * 4;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return Ok(status),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Ok(None) => return Err("still running after SIGTERM".into()),
+                Err(e) => return Err(format!("wait: {e}")),
+            }
+        }
+    }
+
     /// SIGKILL, and waits (bounded) until the process has exited.
     pub fn kill_now(&mut self) -> Result<(), String> {
         self.child.kill().map_err(|e| format!("kill: {e}"))?;

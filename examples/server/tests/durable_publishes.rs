@@ -334,3 +334,50 @@ async fn another_server_finishes_a_publish_whose_server_died() {
          finished {took:?} after it"
     );
 }
+
+/// A graceful stop no longer waits for every publish: with a one-second shutdown timeout the
+/// server stops mid-delivery, and the next start finishes what it left in the journal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_leaves_unfinished_publishes_to_the_next_start() {
+    const STOP_USERS: usize = 500;
+    let temp = tempfile::tempdir().unwrap();
+    let data_dir = temp.path().join("data");
+    let push = PushService::start().await;
+    push.answer_after(Duration::from_millis(20));
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let store = SqliteDeviceStore::open(data_dir.join("beams.db"))
+        .await
+        .unwrap();
+    let paths = populate(&store, STOP_USERS, &push).await;
+    drop(store);
+    let flags = ["--shutdown-timeout", "1"];
+    let mut server = start_with(&data_dir, &temp.path().join("first.log"), &flags);
+    let users: Vec<String> = (0..STOP_USERS).map(|n| format!("user-{n:04}")).collect();
+    assert_eq!(
+        publish(&format!("http://{}", server.addr), &users).await,
+        200
+    );
+    let started = Instant::now();
+    while push.received().len() < 100 {
+        assert!(started.elapsed() < LIMIT, "deliveries began");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let status = server.terminate().unwrap();
+    assert!(status.success(), "a clean exit: {status}");
+    assert!(
+        receipts(&push).len() < paths.len(),
+        "stopped before the publish finished"
+    );
+
+    let _next = start_with(&data_dir, &temp.path().join("next.log"), &flags);
+    let started = Instant::now();
+    while receipts(&push).len() < paths.len() {
+        assert!(
+            started.elapsed() < LIMIT,
+            "{} of {} devices reached after the restart",
+            receipts(&push).len(),
+            paths.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -35,18 +35,8 @@ fn get(addr: &str, path: &str) -> String {
 
 /// Sends SIGTERM and waits (bounded) for a clean exit.
 fn terminate(mut running: ServerProcess) {
-    let pid = running.child.id().to_string();
-    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + LIMIT;
-    loop {
-        if let Some(status) = running.child.try_wait().unwrap() {
-            assert!(status.success(), "exit status {status}");
-            return;
-        }
-        assert!(Instant::now() < deadline, "still running after SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let status = running.terminate().unwrap();
+    assert!(status.success(), "exit status {status}");
 }
 
 fn banner_line<'a>(running: &'a ServerProcess, label: &str) -> &'a str {
