@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 
 use beams_core::testing::fixtures::{associate, register, user};
 use beams_core::{
-    Acceptance, AssociationPolicy, Beams, BeamsError, DeviceId, FakePushGateway, InstanceId,
-    JournalConfig, JournalEntry, JournalRecord, JournalState, Lease, MemoryDeviceStore,
+    Acceptance, AssociationPolicy, Beams, BeamsError, DeviceId, DeviceStore, FakePushGateway,
+    InstanceId, JournalConfig, JournalEntry, JournalRecord, JournalState, Lease, MemoryDeviceStore,
     MemoryPublishJournal, Platform, PublishConfig, PublishId, PublishJournal, PublishTargetKind,
     SecretKey, StoreError, Timestamp, UserId, async_trait,
 };
@@ -474,5 +474,76 @@ async fn a_retry_waiting_on_retry_after_is_checkpointed_and_waited_out_after_res
         report.platform(Platform::Fcm).delivered,
         USERS,
         "every device counted once"
+    );
+}
+
+#[tokio::test]
+async fn a_publish_to_an_interest_resumes_after_the_last_device_checkpointed() {
+    let (store, _, devices) = populated().await;
+    let news = beams_core::Interest::new("news").unwrap();
+    for device in &devices {
+        store.add_interest(device, &news, 10).await.unwrap();
+    }
+    let body = serde_json::to_vec(&serde_json::json!({
+        "interests": ["news"],
+        "fcm": {"notification": {"title": "News"}},
+    }))
+    .unwrap();
+    let first = Arc::new(Recording::default());
+    let gateway = Arc::new(FakePushGateway::new());
+    // Pages of 10 lookups × 10 = 100 devices.
+    let beams = Beams::builder(
+        InstanceId::new("instance").unwrap(),
+        SecretKey::new("secret").unwrap(),
+        Arc::clone(&store),
+    )
+    .gateway(Platform::Fcm, gateway.clone() as _)
+    .publish_config(PublishConfig::default().with_lookup_batch(NonZeroUsize::new(10).unwrap()))
+    .journal(first.clone(), JournalConfig::new("node-a"))
+    .build();
+    let publication = beams
+        .accept(PublishTargetKind::Interests, &body)
+        .await
+        .unwrap();
+    let record = first.record(publication.id()).await.unwrap().unwrap();
+    publication.deliver().await;
+    let checkpoints = first.checkpoints.lock().unwrap().clone();
+    let middle = checkpoints[checkpoints.len() / 2].clone();
+    let progress: serde_json::Value = serde_json::from_slice(&middle).unwrap();
+    let after =
+        DeviceId::parse(progress["cursor"]["after"].as_str().expect("a device id")).unwrap();
+
+    let journal = Arc::new(MemoryPublishJournal::new());
+    let dead = Lease {
+        owner: "node-a".into(),
+        until: Timestamp::from_unix_millis(1),
+    };
+    journal.accept(&record.entry, &dead, 10).await.unwrap();
+    assert!(
+        journal
+            .checkpoint(&record.entry.id, &dead, &middle)
+            .await
+            .unwrap()
+    );
+    let resumed_gateway = Arc::new(FakePushGateway::new());
+    let other = engine(&store, journal, "node-b", &resumed_gateway);
+    let mut resumed = other.resume_all().await.unwrap();
+    let report = resumed.pop().expect("the publish").deliver().await;
+
+    let sent: HashSet<DeviceId> = resumed_gateway
+        .sent()
+        .into_iter()
+        .map(|r| r.device)
+        .collect();
+    let expected: HashSet<DeviceId> = devices.iter().filter(|id| **id > after).cloned().collect();
+    assert!(
+        !expected.is_empty() && expected.len() < devices.len(),
+        "a cursor in the middle"
+    );
+    assert_eq!(sent, expected, "exactly the subscribers after the cursor");
+    assert_eq!(
+        report.platform(Platform::Fcm).delivered,
+        USERS,
+        "counts carried over"
     );
 }

@@ -174,6 +174,7 @@ impl Fanout {
             shared: &shared,
             committed: report,
             pages: BTreeMap::new(),
+            next_page: 0,
             waiting: BTreeMap::new(),
             next_retry: 0,
             payloads: PerPlatform::default(),
@@ -195,6 +196,7 @@ impl Fanout {
         if let Some(progress) = resume.progress {
             progress.counts.add_to(&mut run.committed);
             lookups.resume(&progress.cursor, progress.next_page);
+            run.next_page = progress.next_page;
             run.cursor = progress.cursor;
             run.resume_retries(progress.retries).await;
         }
@@ -215,6 +217,7 @@ impl Fanout {
                 && let Some((page, lookup)) = lookups.next(&shared)
             {
                 run.pages.insert(page, Page::new(&run.committed));
+                run.next_page = page.saturating_add(1);
                 run.push(lookup);
                 looking_up = true;
             }
@@ -366,8 +369,9 @@ impl<'r> Lookups<'r> {
                     return None;
                 }
                 *next += chunk.len();
-                *page += 1;
-                Some((*page - 1, shared.look_up_users(chunk, *page - 1)))
+                let this = *page;
+                *page = this.saturating_add(1);
+                Some((this, shared.look_up_users(chunk, this)))
             }
             Lookups::Interests { done: true, .. } => None,
             Lookups::Interests {
@@ -377,10 +381,11 @@ impl<'r> Lookups<'r> {
                 page,
                 ..
             } => {
-                *page += 1;
+                let this = *page;
+                *page = this.saturating_add(1);
                 Some((
-                    *page - 1,
-                    shared.look_up_interests(interests, after.clone(), *page_size, *page - 1),
+                    this,
+                    shared.look_up_interests(interests, after.clone(), *page_size, this),
                 ))
             }
         }
@@ -568,6 +573,8 @@ struct Run<'s, 'a> {
     committed: PublishReport,
     /// Unfinished pages, by number.
     pages: BTreeMap<u64, Page>,
+    /// The number the next page looked up takes.
+    next_page: u64,
     /// Retries scheduled and not yet answered, by key.
     waiting: BTreeMap<u64, Waiting>,
     next_retry: u64,
@@ -1000,7 +1007,7 @@ impl<'s, 'a: 's> Run<'s, 'a> {
     /// The progress a checkpoint records now: the cursor past the finished pages, their
     /// counts, and the retries of finished pages still waiting.
     fn progress(&self) -> Progress {
-        let next_page = self.pages.keys().next().copied().unwrap_or(u64::MAX);
+        let next_page = self.pages.keys().next().copied().unwrap_or(self.next_page);
         let retries = self
             .waiting
             .values()
