@@ -6,8 +6,7 @@ use beams_core::{
     Acceptance, JournalEntry, JournalRecord, JournalState, Lease, PublishId, PublishJournal,
     PublishTargetKind, StoreError, StoreErrorKind, Timestamp, async_trait,
 };
-use deadpool_postgres::{GenericClient, Transaction};
-use futures_util::future::try_join;
+use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{FromSql, ToSql};
@@ -15,7 +14,6 @@ use tokio_postgres::types::{FromSql, ToSql};
 use crate::PostgresDeviceStore;
 use crate::error::sql_state;
 use crate::queries::{execute, query};
-use crate::store::{Retry, in_transaction};
 
 /// A [`PublishJournal`] in the tables of a [`PostgresDeviceStore`]: every node of a
 /// deployment sees every accepted publish, and any node can resume one whose node is gone.
@@ -24,9 +22,13 @@ use crate::store::{Retry, in_transaction};
 /// each call holds one connection for one statement or one short transaction, fails with
 /// `StoreErrorKind::Unavailable` rather than hang, and changes nothing when it fails.
 ///
-/// Across nodes: the bound on unfinished publishes is exact, because accepts take turns on
-/// an advisory lock (one per schema) before counting; and a publish is claimed by one node at
-/// a time, because a claim locks the row it takes and skips rows other claims hold.
+/// Across nodes: a publish is claimed by one node at a time, because a claim locks the row it
+/// takes and skips rows other claims hold. The unfinished publishes are counted in 16 rows
+/// (by the id's hash) that accept and finish keep in the same statement, and an accept reads
+/// their sum without taking turns with other accepts (which would serialize every accept of
+/// every node behind one commit at a time): accepts running at the same moment may each see
+/// room for one more, so the bound can be passed by at most the number of accepts in flight
+/// at once (the pools' sizes across nodes). It is backpressure, not a quota.
 ///
 /// Clones share the pool.
 #[derive(Clone, Debug)]
@@ -43,10 +45,6 @@ impl PostgresDeviceStore {
     }
 }
 
-/// Identifies accepts among the advisory locks of a database (`"publ"`); the second key is
-/// the schema's name, so journals in different schemas do not wait on each other.
-const ACCEPT_LOCK_CLASS: i32 = 0x7075_626C;
-
 /// The columns every publish query selects, in the order [`record_from_row`] reads them.
 macro_rules! publish_columns {
     () => {
@@ -55,21 +53,30 @@ macro_rules! publish_columns {
     };
 }
 
-pub(crate) const LOCK_ACCEPTS: &str =
-    "SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))";
-/// How many publishes are unfinished, and whether the id is taken: both by index.
-pub(crate) const STANDING: &str = "SELECT (SELECT count(*) FROM publishes WHERE NOT finished), \
-     EXISTS (SELECT 1 FROM publishes WHERE id = $1)";
-pub(crate) const INSERT: &str = "INSERT INTO publishes \
+/// Journals the entry if fewer than `$7` publishes are unfinished, and counts it, in one
+/// statement: one round trip, and only the one counter row of its slot locked to the commit,
+/// so concurrent accepts rarely wait for each other and their commits share WAL flushes.
+/// Answers the count before and whether the row went in; an id already taken fails the
+/// insert with a unique violation. (PostgreSQL runs every data-modifying `WITH` part once.)
+pub(crate) const ACCEPT: &str = "WITH standing AS (\
+     SELECT coalesce(sum(unfinished), 0)::bigint AS unfinished FROM publish_counts), \
+     accepted AS (INSERT INTO publishes \
      (id, kind, body, accepted_at, finished, lease_owner, lease_until) \
-     VALUES ($1, $2, $3, $4, false, $5, $6)";
+     SELECT $1, $2, $3, $4, false, $5, $6 FROM standing WHERE unfinished < $7 RETURNING id), \
+     counted AS (UPDATE publish_counts SET unfinished = unfinished + 1 \
+     WHERE slot = (SELECT hashtext(id) & 15 FROM accepted)) \
+     SELECT unfinished, EXISTS (SELECT 1 FROM accepted) FROM standing";
 pub(crate) const CHECKPOINT: &str = "UPDATE publishes SET progress = $3, lease_until = $4 \
      WHERE id = $1 AND NOT finished AND lease_owner = $2";
 pub(crate) const RENEW: &str = "UPDATE publishes SET lease_until = $3 \
      WHERE id = $1 AND NOT finished AND lease_owner = $2";
-pub(crate) const FINISH: &str = "UPDATE publishes SET finished = true, finished_at = $3, \
-     report = $4, lease_owner = NULL, lease_until = NULL, progress = NULL \
-     WHERE id = $1 AND NOT finished AND lease_owner = $2";
+/// Finishes the publish and takes it off its slot's count, in one statement; answers one
+/// row changed if the publish was unfinished and leased to `$2`.
+pub(crate) const FINISH: &str = "WITH finished AS (UPDATE publishes SET finished = true, \
+     finished_at = $3, report = $4, lease_owner = NULL, lease_until = NULL, progress = NULL \
+     WHERE id = $1 AND NOT finished AND lease_owner = $2 RETURNING id) \
+     UPDATE publish_counts SET unfinished = unfinished - 1 \
+     WHERE slot = (SELECT hashtext(id) & 15 FROM finished)";
 /// One statement: the subquery locks the oldest claimable row, skipping rows another claim
 /// holds, and re-checks it after any wait, so two claims never take the same publish.
 pub(crate) const CLAIM: &str = concat!(
@@ -85,7 +92,8 @@ pub(crate) const SELECT_BY_ID: &str = concat!(
     publish_columns!(),
     " FROM publishes WHERE id = $1"
 );
-pub(crate) const COUNT_UNFINISHED: &str = "SELECT count(*) FROM publishes WHERE NOT finished";
+pub(crate) const COUNT_UNFINISHED: &str =
+    "SELECT coalesce(sum(unfinished), 0)::bigint FROM publish_counts";
 pub(crate) const FORGET_FINISHED: &str =
     "DELETE FROM publishes WHERE finished AND finished_at < $1";
 
@@ -97,12 +105,40 @@ impl PublishJournal for PostgresPublishJournal {
         lease: &Lease,
         max_unfinished: usize,
     ) -> Result<Acceptance, StoreError> {
-        in_transaction!(self.store, Retry::OnAbort, |tx| accept(
-            &tx,
-            entry,
-            lease,
-            max_unfinished
-        ))
+        let max = i64::try_from(max_unfinished).unwrap_or(i64::MAX);
+        let id = entry.id.as_str();
+        let (kind, accepted_at) = (entry.kind.field(), entry.accepted_at.as_unix_millis());
+        let until = lease.until.as_unix_millis();
+        let params: [&(dyn ToSql + Sync); 7] = [
+            &id,
+            &kind,
+            &entry.body,
+            &accepted_at,
+            &lease.owner,
+            &until,
+            &max,
+        ];
+        let rows = self
+            .store
+            .read(async |client| match query(&client, ACCEPT, &params).await {
+                Err(err) if sql_state(&err) == Some(&SqlState::UNIQUE_VIOLATION) => {
+                    Err(already_journaled(&entry.id))
+                }
+                answered => answered,
+            })
+            .await?;
+        let row = rows
+            .first()
+            .ok_or_else(|| corrupt(id, "id", "accepting a publish answered no row"))?;
+        let unfinished: i64 = row.try_get(0).map_err(|e| corrupt(id, "finished", e))?;
+        let accepted: bool = row.try_get(1).map_err(|e| corrupt(id, "id", e))?;
+        Ok(if accepted {
+            Acceptance::Accepted
+        } else {
+            Acceptance::Full {
+                unfinished: usize::try_from(unfinished).unwrap_or(usize::MAX),
+            }
+        })
     }
 
     async fn checkpoint(
@@ -182,57 +218,6 @@ impl PostgresPublishJournal {
             .read(async |client| execute(&client, sql, params).await)
             .await?;
         Ok(rows > 0)
-    }
-}
-
-/// Journals the entry unless the bound is reached, with accepts of every node taking turns:
-/// the lock is held to the end of the transaction, so no accept counts until the one before
-/// it has committed its row. Lock and count are pipelined: PostgreSQL runs them in order, so
-/// the count reads after the lock is held.
-async fn accept(
-    tx: &Transaction<'_>,
-    entry: &JournalEntry,
-    lease: &Lease,
-    max_unfinished: usize,
-) -> Result<Acceptance, StoreError> {
-    let id = entry.id.as_str();
-    let (_, standing) = try_join(
-        execute(tx, LOCK_ACCEPTS, &[&ACCEPT_LOCK_CLASS]),
-        query(tx, STANDING, &[&id]),
-    )
-    .await?;
-    let row = standing
-        .first()
-        .ok_or_else(|| corrupt(id, "id", "counting publishes answered no row"))?;
-    let unfinished: i64 = row.try_get(0).map_err(|e| corrupt(id, "finished", e))?;
-    let taken: bool = row.try_get(1).map_err(|e| corrupt(id, "id", e))?;
-    if taken {
-        return Err(already_journaled(&entry.id));
-    }
-    let unfinished = usize::try_from(unfinished).unwrap_or(0);
-    if unfinished >= max_unfinished {
-        return Ok(Acceptance::Full { unfinished });
-    }
-    let inserted = execute(
-        tx,
-        INSERT,
-        &[
-            &id,
-            &entry.kind.field(),
-            &entry.body,
-            &entry.accepted_at.as_unix_millis(),
-            &lease.owner,
-            &lease.until.as_unix_millis(),
-        ],
-    )
-    .await;
-    match inserted {
-        // Accepts take turns, so only a row written some other way can collide here.
-        Err(err) if sql_state(&err) == Some(&SqlState::UNIQUE_VIOLATION) => {
-            Err(already_journaled(&entry.id))
-        }
-        Err(err) => Err(err),
-        Ok(_) => Ok(Acceptance::Accepted),
     }
 }
 

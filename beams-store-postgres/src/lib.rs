@@ -65,6 +65,7 @@
 //! | `users` | user ever associated: the row an association locks | `user_id` | `user_id` |
 //! | `user_devices` | association: the user's listing of a device, with its platform and time | `(user_id, device_id)` | `user_id`, co-located with `users` |
 //! | `publishes` | journaled publish: request body, time accepted, then lease and progress, or time finished and report | `id` | `id` |
+//! | `publish_counts` | slot of the unfinished count (16) | `slot` | none (tiny) |
 //! | `beams_schema` | migration applied | `version` | none (tiny) |
 //!
 //! A device's user is written twice, in the device's row and in the user's listing, by the
@@ -75,14 +76,17 @@
 //!
 //! `publishes` is small — its unfinished rows are bounded by the accept bound, and finished
 //! ones are forgotten after a while — and read through two partial indexes: unfinished by
-//! `(accepted_at, id)`, the order claims take them in and what an accept counts, and finished
-//! by `finished_at`, what forgetting deletes. A publish is leased to one node at a time: a
-//! claim takes the oldest lapsed lease in one `UPDATE` whose subquery locks the row with
-//! `FOR UPDATE SKIP LOCKED`, so nodes claiming at once never take the same publish, and
-//! accepts take turns on a transaction-scoped advisory lock, so the bound on unfinished
-//! publishes is exact across nodes. On a cluster, counting and claiming read every shard's
+//! `(accepted_at, id)`, the order claims take them in, and finished by `finished_at`, what
+//! forgetting deletes. A publish is leased to one node at a time: a claim takes the oldest
+//! lapsed lease in one `UPDATE` whose subquery locks the row with `FOR UPDATE SKIP LOCKED`, so
+//! nodes claiming at once never take the same publish. How many are unfinished is kept in
+//! `publish_counts`, 16 rows by the id's hash, by the very statement that journals or
+//! finishes a publish: an accept reads 16 rows rather than counting an index, and locks one
+//! of them, so accepts of every node run side by side. The bound on unfinished publishes may
+//! therefore be passed by the accepts in flight at the same moment (at most the pools' sizes
+//! across nodes); it is backpressure, not a quota. On a cluster, claiming reads every shard's
 //! part of the small unfinished index; everything else names a publish by its id.
-//!
+
 //! # Sharding
 //!
 //! Every table that grows with devices or users is keyed by `device_id` or `user_id`, so a

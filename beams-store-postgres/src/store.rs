@@ -157,8 +157,6 @@ macro_rules! in_transaction {
     };
 }
 
-pub(crate) use in_transaction;
-
 pub(crate) fn worth_retrying(err: &StoreError, retry: Retry) -> bool {
     match sql_state(err) {
         Some(state) if *state == SqlState::UNIQUE_VIOLATION => retry == Retry::OnConflict,

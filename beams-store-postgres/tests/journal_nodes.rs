@@ -1,5 +1,6 @@
 //! Two nodes — two stores with pools of their own — sharing one publish journal: claims never
-//! take a publish twice, and the accept bound is exact across them.
+//! take a publish twice, the accept bound holds across them (passed by at most the accepts in
+//! flight at once), and the kept count of unfinished publishes agrees with the rows.
 
 mod support;
 
@@ -75,10 +76,12 @@ async fn claims_on_two_nodes_take_each_publish_once() {
     assert_eq!(nodes[0].unfinished().await.expect("unfinished"), 0);
 }
 
-/// 50 accepts at once, alternating between two nodes, under a bound of 10: exactly 10 are
-/// accepted, every other one finds the journal full of those 10.
+/// 50 accepts at once, alternating between two nodes, under a bound of 10: at least 10 are
+/// accepted and at most 10 plus the accepts that can be in flight at once (the two pools'
+/// connections); every refused one saw the journal at the bound or past it and stored
+/// nothing; the kept count is the number of rows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_accept_bound_is_exact_across_two_nodes() {
+async fn the_accept_bound_holds_across_two_nodes() {
     const ACCEPTS: usize = 50;
     const BOUND: usize = 10;
     let Some(schema) = TestSchema::create().await else {
@@ -100,16 +103,78 @@ async fn the_accept_bound_is_exact_across_two_nodes() {
     for accept in accepts {
         match accept.await.expect("an accept finishes") {
             Acceptance::Accepted => accepted += 1,
-            Acceptance::Full { unfinished } => assert_eq!(unfinished, BOUND),
+            Acceptance::Full { unfinished } => assert!(unfinished >= BOUND, "{unfinished}"),
         }
     }
-    assert_eq!(accepted, BOUND);
-    let stored: i64 = schema
+    assert!(
+        (BOUND..=BOUND + 2 * CLAIMERS_PER_NODE).contains(&accepted),
+        "{accepted} accepted under a bound of {BOUND}"
+    );
+    assert_eq!(
+        rows_unfinished(&schema).await,
+        accepted as i64,
+        "refused accepts store nothing"
+    );
+    assert_eq!(nodes[1].unfinished().await.expect("unfinished"), accepted);
+}
+
+/// 400 accepts and the finishes of the accepted ones, all at once on two nodes: the kept
+/// count of unfinished publishes ends equal to the unfinished rows, at every step's end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_unfinished_count_agrees_with_the_rows_after_concurrent_accepts_and_finishes() {
+    const PUBLISHES: usize = 400;
+    let Some(schema) = TestSchema::create().await else {
+        return;
+    };
+    let nodes = two_nodes(&schema).await;
+    let tasks: Vec<_> = (0..PUBLISHES)
+        .map(|n| {
+            let journal = Arc::clone(&nodes[n % 2]);
+            tokio::spawn(async move {
+                let entry = journal_entry(n as i64);
+                let held = lease("node", 1_000);
+                let acceptance = journal.accept(&entry, &held, PUBLISHES).await;
+                assert_eq!(acceptance.expect("accept"), Acceptance::Accepted);
+                // Every third publish stays unfinished.
+                let finish = n % 3 != 0;
+                if finish {
+                    let at = Timestamp::from_unix_millis(2);
+                    let finished = journal.finish(&entry.id, &held.owner, b"r", at).await;
+                    assert!(finished.expect("finish"), "the accepting node holds it");
+                }
+                (entry.id, finish)
+            })
+        })
+        .collect();
+    let (mut finished, mut left) = (Vec::new(), Vec::new());
+    for task in tasks {
+        let (id, finish) = task.await.expect("a task finishes");
+        if finish {
+            finished.push(id)
+        } else {
+            left.push(id)
+        }
+    }
+    let unfinished = PUBLISHES.div_ceil(3);
+    assert_eq!(left.len(), unfinished);
+    assert_eq!(rows_unfinished(&schema).await, unfinished as i64);
+    assert_eq!(nodes[0].unfinished().await.expect("unfinished"), unfinished);
+    // Finishing again, or by another owner, changes nothing and leaves the count alone.
+    let at = Timestamp::from_unix_millis(3);
+    let again = nodes[0].finish(&finished[0], "node", b"r", at).await;
+    assert!(!again.expect("finish"));
+    let by_other = nodes[0].finish(&left[0], "other", b"r", at).await;
+    assert!(!by_other.expect("finish"));
+    assert_eq!(nodes[1].unfinished().await.expect("unfinished"), unfinished);
+}
+
+/// The unfinished rows of `publishes`, counted directly.
+async fn rows_unfinished(schema: &TestSchema) -> i64 {
+    schema
         .client()
         .await
-        .query_one("SELECT count(*) FROM publishes", &[])
+        .query_one("SELECT count(*) FROM publishes WHERE NOT finished", &[])
         .await
         .expect("counting publishes")
-        .get(0);
-    assert_eq!(stored, BOUND as i64, "refused accepts store nothing");
+        .get(0)
 }

@@ -1,5 +1,5 @@
 //! `SqlitePublishJournal`: the publish journal in the store's own SQLite file, one
-//! `publishes` row per publish.
+//! `publishes` row per publish and its body in `publish_bodies`.
 
 use std::error::Error as StdError;
 
@@ -8,7 +8,7 @@ use beams_core::{
     PublishTargetKind, StoreError, StoreErrorKind, Timestamp, async_trait,
 };
 use rusqlite::types::FromSql;
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::SqliteDeviceStore;
 use crate::error::store_error;
@@ -18,8 +18,8 @@ use crate::queries::in_transaction;
 /// macro so queries can be `concat!`-ed into constants.
 macro_rules! publish_columns {
     () => {
-        "id, kind, body, accepted_at, state, lease_owner, lease_until, progress, finished_at, \
-         report"
+        "p.id, p.kind, b.body, p.accepted_at, p.state, p.lease_owner, p.lease_until, \
+         p.progress, p.finished_at, p.report FROM publishes p JOIN publish_bodies b ON b.id = p.id"
     };
 }
 
@@ -30,8 +30,9 @@ pub(crate) const COUNT_UNFINISHED_UP_TO: &str =
 pub(crate) const COUNT_UNFINISHED: &str =
     "SELECT count(*) FROM publishes WHERE state = 'unfinished'";
 pub(crate) const INSERT: &str = "INSERT INTO publishes \
-     (id, kind, body, accepted_at, state, lease_owner, lease_until) \
-     VALUES (?1, ?2, ?3, ?4, 'unfinished', ?5, ?6)";
+     (id, kind, accepted_at, state, lease_owner, lease_until) \
+     VALUES (?1, ?2, ?3, 'unfinished', ?4, ?5)";
+pub(crate) const INSERT_BODY: &str = "INSERT INTO publish_bodies (id, body) VALUES (?1, ?2)";
 pub(crate) const CHECKPOINT: &str = "UPDATE publishes SET progress = ?3, lease_until = ?4 \
      WHERE id = ?1 AND state = 'unfinished' AND lease_owner = ?2";
 pub(crate) const RENEW: &str = "UPDATE publishes SET lease_until = ?3 \
@@ -53,14 +54,9 @@ pub(crate) const CLAIM: &str = concat!(
     "AND lease_owner <> ?1 AND NOT (lease_owner >= ?1 || '/' AND lease_owner < ?1 || '0') ",
     "UNION ALL ",
     "SELECT id, accepted_at FROM publishes WHERE state = 'unfinished' AND lease_until <= ?2",
-    ") ORDER BY accepted_at, id LIMIT 1) RETURNING ",
-    publish_columns!()
+    ") ORDER BY accepted_at, id LIMIT 1) RETURNING id"
 );
-pub(crate) const SELECT: &str = concat!(
-    "SELECT ",
-    publish_columns!(),
-    " FROM publishes WHERE id = ?1"
-);
+pub(crate) const SELECT: &str = concat!("SELECT ", publish_columns!(), " WHERE p.id = ?1");
 pub(crate) const FORGET: &str =
     "DELETE FROM publishes WHERE state = 'finished' AND finished_at < ?1";
 
@@ -128,7 +124,7 @@ impl PublishJournal for SqlitePublishJournal {
     ) -> Result<bool, StoreError> {
         let (id, lease, progress) = (id.clone(), lease.clone(), progress.to_vec());
         self.store
-            .write(move |conn| {
+            .write_beside(move |conn| {
                 let until = lease.until.as_unix_millis();
                 changed(
                     conn,
@@ -142,7 +138,7 @@ impl PublishJournal for SqlitePublishJournal {
     async fn renew(&self, id: &PublishId, lease: &Lease) -> Result<bool, StoreError> {
         let (id, lease) = (id.clone(), lease.clone());
         self.store
-            .write(move |conn| {
+            .write_beside(move |conn| {
                 let until = lease.until.as_unix_millis();
                 changed(conn, RENEW, params![id.as_str(), lease.owner, until])
             })
@@ -176,7 +172,19 @@ impl PublishJournal for SqlitePublishJournal {
             .write(move |conn| {
                 in_transaction(conn, |tx| {
                     let (now, until) = (now.as_unix_millis(), lease.until.as_unix_millis());
-                    one_record(tx, CLAIM, params![lease.owner, now, until, node])
+                    let claimed = tx
+                        .prepare_cached(CLAIM)
+                        .and_then(|mut stmt| {
+                            stmt.query_row(params![lease.owner, now, until, node], |row| {
+                                row.get::<_, String>(0)
+                            })
+                        })
+                        .optional()
+                        .map_err(store_error)?;
+                    match claimed {
+                        Some(id) => one_record(tx, SELECT, [id]),
+                        None => Ok(None),
+                    }
                 })
             })
             .await
@@ -238,12 +246,13 @@ fn accept(
                 stmt.execute(params![
                     id,
                     entry.kind.field(),
-                    entry.body,
                     entry.accepted_at.as_unix_millis(),
                     lease.owner,
                     lease.until.as_unix_millis(),
                 ])
             })
+            .and_then(|_| tx.prepare_cached(INSERT_BODY))
+            .and_then(|mut stmt| stmt.execute(params![id, entry.body]))
             .map_err(store_error)?;
         Ok(Acceptance::Accepted)
     })

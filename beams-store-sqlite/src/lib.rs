@@ -38,7 +38,9 @@
 //! platform, associated_at, id)` over associated devices, which serves both a user's listing
 //! in association order and the limit check. A `device_interests` table holds each device's
 //! interests. A `publishes` table (`STRICT`) holds the journal, one row per publish: an
-//! unfinished one with its lease and progress, a finished one with its time and report.
+//! unfinished one with its lease and progress, a finished one with its time and report; the
+//! request body is in `publish_bodies` beside it, so that a checkpoint, which rewrites the
+//! publish's row, does not rewrite its body too.
 //! `PRAGMA user_version` holds the schema version and `PRAGMA application_id` marks the file
 //! as a beams database.
 

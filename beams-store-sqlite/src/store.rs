@@ -121,6 +121,24 @@ impl SqliteDeviceStore {
         .await
     }
 
+    /// Runs `change` on the writer connection, always on the blocking pool: the calling task
+    /// goes on polling its other futures meanwhile. For writes a task makes beside its main
+    /// work — a publish's checkpoints while its pages are sent — which `block_in_place` would
+    /// stall whole for the write's duration.
+    pub(crate) async fn write_beside<T, F>(&self, change: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let mut conn = inner.writer.lock().unwrap_or_else(PoisonError::into_inner);
+            change(&mut conn)
+        })
+        .await
+        .map_err(worker_failed)?
+    }
+
     /// Runs `query` on a reader connection (the writer when there are none), off the async
     /// executor.
     pub(crate) async fn read<T, F>(&self, query: F) -> Result<T, StoreError>

@@ -185,10 +185,10 @@ async fn a_damaged_row_is_corrupt_naming_its_id_and_column() {
         .journal();
     rusqlite::Connection::open(&path)
         .expect("raw connection")
-        .execute(
-            "INSERT INTO publishes (id, kind, body, accepted_at, state, lease_owner, lease_until) \
-             VALUES ('not-a-publish-id', 'users', X'7B7D', 1, 'unfinished', 'gone', 1)",
-            [],
+        .execute_batch(
+            "INSERT INTO publishes (id, kind, accepted_at, state, lease_owner, lease_until) \
+             VALUES ('not-a-publish-id', 'users', 1, 'unfinished', 'gone', 1); \
+             INSERT INTO publish_bodies (id, body) VALUES ('not-a-publish-id', X'7B7D');",
         )
         .expect("a row with a bad id");
 

@@ -115,6 +115,9 @@ pub struct JournalRecord {
 /// - `accepting_an_id_twice_is_refused`: fails with `Precondition`, the first kept.
 /// - `accepting_past_the_bound_is_refused`: with `max_unfinished` unfinished publishes,
 ///   answers `Full` with their number and stores nothing; finished publishes do not count.
+///   The bound is backpressure: a journal shared by several nodes may let accepts running at
+///   the same moment each take the last place (its docs say by how many), rather than make
+///   every accept wait for the one before it to commit.
 /// - `a_checkpoint_keeps_progress_and_renews_the_lease`: by the lease's owner, replaces the
 ///   progress and the lease's end.
 /// - `only_the_owner_checkpoints_renews_or_finishes`: another owner gets `false`, nothing

@@ -186,6 +186,7 @@ impl Fanout {
             cursor: Cursor::start(request.target()),
             journaling: false,
             checkpoint_due: false,
+            all_looked_up: false,
             lease_lost: false,
         };
         for platform in Platform::ALL {
@@ -245,6 +246,7 @@ impl Fanout {
                     run.busy -= 1;
                     looking_up = false;
                     lookups.advance(&devices);
+                    run.all_looked_up = lookups.exhausted();
                     let after = lookups.cursor();
                     run.looked_up(devices, users, page, after);
                 }
@@ -388,6 +390,14 @@ impl<'r> Lookups<'r> {
                     shared.look_up_interests(interests, after.clone(), *page_size, this),
                 ))
             }
+        }
+    }
+
+    /// Whether every user or page has been looked up (or asked for).
+    fn exhausted(&self) -> bool {
+        match self {
+            Lookups::Users { users, next, .. } => *next >= users.len(),
+            Lookups::Interests { done, .. } => *done,
         }
     }
 
@@ -592,6 +602,9 @@ struct Run<'s, 'a> {
     journaling: bool,
     /// A page finished since the last checkpoint was sent.
     checkpoint_due: bool,
+    /// Every page has been looked up: when the last one finishes, the publish's finish
+    /// records it, and a checkpoint would be a write for nothing.
+    all_looked_up: bool,
     /// Another node holds the publish now: stop.
     lease_lost: bool,
 }
@@ -993,7 +1006,12 @@ impl<'s, 'a: 's> Run<'s, 'a> {
             }
             self.checkpoint_due = true;
         }
-        if self.checkpoint_due && !self.journaling && self.shared.checkpoints.is_some() {
+        let finishing = self.all_looked_up && self.pages.is_empty() && self.waiting.is_empty();
+        if self.checkpoint_due
+            && !finishing
+            && !self.journaling
+            && self.shared.checkpoints.is_some()
+        {
             let progress = self.progress().encode();
             self.checkpoint_due = false;
             self.journaling = true;

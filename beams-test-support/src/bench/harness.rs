@@ -5,8 +5,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
 use beams_core::{
-    Batch, Beams, DeliveryOutcome, DeviceStore, InstanceId, Platform, PublishReport, PushGateway,
-    SecretKey, async_trait,
+    Batch, Beams, BeamsBuilder, DeliveryOutcome, DeviceStore, InstanceId, JournalConfig, Platform,
+    PublishJournal, PublishReport, PushGateway, SecretKey, async_trait,
 };
 
 /// A push service that accepts everything at once and records nothing, so only the engine's
@@ -23,6 +23,21 @@ impl PushGateway for ImmediateGateway {
 
 /// An engine over `store` with the immediate gateway on every platform.
 pub fn engine(store: impl DeviceStore + 'static) -> Beams {
+    builder(store).build()
+}
+
+/// An engine over `store` with the immediate gateway on every platform, journaling accepted
+/// publishes in `journal`.
+pub fn journaled_engine(
+    store: impl DeviceStore + 'static,
+    journal: Arc<dyn PublishJournal>,
+) -> Beams {
+    builder(store)
+        .journal(journal, JournalConfig::new("bench-node"))
+        .build()
+}
+
+fn builder(store: impl DeviceStore + 'static) -> BeamsBuilder {
     let gateway: Arc<dyn PushGateway> = Arc::new(ImmediateGateway);
     let instance = InstanceId::new("00000000-0000-0000-0000-000000000000");
     let secret = SecretKey::new("SECRETKEY").expect("bench secret is valid");
@@ -30,7 +45,7 @@ pub fn engine(store: impl DeviceStore + 'static) -> Beams {
     for platform in Platform::ALL {
         builder = builder.gateway(platform, Arc::clone(&gateway));
     }
-    builder.build()
+    builder
 }
 
 /// Deliveries the report counts as delivered, on every platform.

@@ -43,12 +43,18 @@
 //! 2× the p99 without. On a machine of few cores h2load takes its share of them, which the
 //! throughput ratio counts against the server and the CPU ratio does not.
 //!
-//! Run with `cargo bench -p beams-server --bench load` (about two minutes on two cores).
+//! Then, unless only the journal was asked for, the figures above are printed, and last comes
+//! what the publish journal costs (see `journal.rs`): publish accepts with each store's journal
+//! against the memory journal. `cargo bench -p beams-server --bench load -- journal` runs only
+//! that part.
+//!
+//! Run with `cargo bench -p beams-server --bench load` (about four minutes on two cores).
 //! Without `--bench` (as `cargo test --benches` runs it) it makes a small run; without h2load
 //! on the `PATH` it says so and does nothing.
 
 mod direct;
 mod h2load;
+mod journal;
 mod measure;
 mod server;
 mod slow;
@@ -231,6 +237,9 @@ fn run(size: Size) -> Result<(), String> {
     let database = data_dir.join("beams.db");
     let work = temp.path().join("h2load");
     std::fs::create_dir(&work).map_err(|e| format!("no h2load directory: {e}"))?;
+    if std::env::args().any(|arg| arg == "journal") {
+        return journal::journal_runs(&rt, temp.path(), size.requests);
+    }
 
     let started = Instant::now();
     let sets = rt.block_on(register_devices(&database, size.associations))?;
@@ -239,7 +248,7 @@ fn run(size: Size) -> Result<(), String> {
         sets.iter().map(Vec::len).sum::<usize>(),
         started.elapsed().as_secs_f64()
     );
-    let mut server = start_server(&data_dir, &temp.path().join("server.log"))?;
+    let mut server = start_server(&data_dir, &temp.path().join("server.log"), &[])?;
     let idle_rss = status_kib(server.pid, "VmRSS").unwrap_or(0);
     let mut rows = Vec::new();
     let mut runs = Runs {
@@ -396,7 +405,8 @@ fn run(size: Size) -> Result<(), String> {
         println!("the server exited during the bench: {status}");
     }
     println!("server log: {warnings}");
-    Ok(())
+    println!();
+    journal::journal_runs(&rt, temp.path(), size.requests)
 }
 
 fn device_set(sets: &[Vec<DeviceId>], set: DeviceSet) -> &[DeviceId] {

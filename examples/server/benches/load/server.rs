@@ -10,29 +10,32 @@ use crate::{INSTANCE, LIMIT, SECRET};
 
 /// The server binary of this build on `data_dir`, logging to `log`, without per-client limits
 /// (a load test is many clients on one address) or the example token route.
-pub(crate) fn start_server(data_dir: &Path, log: &Path) -> Result<ServerProcess, String> {
+/// `extra` adds flags (a store, a journal).
+pub(crate) fn start_server(
+    data_dir: &Path,
+    log: &Path,
+    extra: &[&str],
+) -> Result<ServerProcess, String> {
     let log = std::fs::File::create(log).map_err(|e| format!("no server log: {e}"))?;
     let data_dir = data_dir.to_str().ok_or("the data directory is not UTF-8")?;
-    ServerProcess::start(
-        Path::new(env!("CARGO_BIN_EXE_beams-server")),
-        &[
-            "--data-dir",
-            data_dir,
-            "--instance-id",
-            INSTANCE,
-            "--secret-key",
-            SECRET,
-            "--registrations-per-minute",
-            "0",
-            "--interest-changes-per-minute",
-            "0",
-            "--events-per-minute",
-            "0",
-            "--auth-example",
-            "off",
-        ],
-        log,
-    )
+    let mut args = vec![
+        "--data-dir",
+        data_dir,
+        "--instance-id",
+        INSTANCE,
+        "--secret-key",
+        SECRET,
+        "--registrations-per-minute",
+        "0",
+        "--interest-changes-per-minute",
+        "0",
+        "--events-per-minute",
+        "0",
+        "--auth-example",
+        "off",
+    ];
+    args.extend_from_slice(extra);
+    ServerProcess::start(Path::new(env!("CARGO_BIN_EXE_beams-server")), &args, log)
 }
 
 /// A `kB` field of the process's `/proc/<pid>/status` (`VmRSS`, `VmHWM`).
