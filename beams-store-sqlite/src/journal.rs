@@ -2,6 +2,8 @@
 //! `publishes` row per publish and its body in `publish_bodies`.
 
 use std::error::Error as StdError;
+use std::fmt;
+use std::sync::Arc;
 
 use beams_core::{
     Acceptance, JournalEntry, JournalRecord, JournalState, Lease, PublishId, PublishJournal,
@@ -12,6 +14,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::SqliteDeviceStore;
 use crate::error::store_error;
+use crate::group_commit::GroupCommit;
 use crate::queries::in_transaction;
 
 /// The columns every journal query selects, in the order [`record_from_row`] reads them; a
@@ -91,14 +94,29 @@ pub(crate) const FORGET: &str =
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// # }).unwrap();
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SqlitePublishJournal {
     store: SqliteDeviceStore,
+    /// Accepts and finishes, written together when they arrive together.
+    accepts: Arc<GroupCommit<Acceptance>>,
+    finishes: Arc<GroupCommit<bool>>,
 }
 
 impl SqlitePublishJournal {
     pub(crate) fn new(store: SqliteDeviceStore) -> Self {
-        SqlitePublishJournal { store }
+        SqlitePublishJournal {
+            store,
+            accepts: Arc::default(),
+            finishes: Arc::default(),
+        }
+    }
+}
+
+impl fmt::Debug for SqlitePublishJournal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqlitePublishJournal")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
     }
 }
 
@@ -111,8 +129,10 @@ impl PublishJournal for SqlitePublishJournal {
         max_unfinished: usize,
     ) -> Result<Acceptance, StoreError> {
         let (entry, lease) = (entry.clone(), lease.clone());
-        self.store
-            .write(move |conn| accept(conn, &entry, &lease, max_unfinished))
+        self.accepts
+            .run(&self.store, move |tx| {
+                accept(tx, &entry, &lease, max_unfinished)
+            })
             .await
     }
 
@@ -153,10 +173,13 @@ impl PublishJournal for SqlitePublishJournal {
         at: Timestamp,
     ) -> Result<bool, StoreError> {
         let (id, owner, report) = (id.clone(), owner.to_owned(), report.to_vec());
-        self.store
-            .write(move |conn| {
+        self.finishes
+            .run(&self.store, move |tx| {
                 let at = at.as_unix_millis();
-                changed(conn, FINISH, params![id.as_str(), owner, at, report])
+                tx.prepare_cached(FINISH)
+                    .and_then(|mut stmt| stmt.execute(params![id.as_str(), owner, at, report]))
+                    .map(|rows| rows > 0)
+                    .map_err(store_error)
             })
             .await
     }
@@ -216,15 +239,16 @@ impl PublishJournal for SqlitePublishJournal {
     }
 }
 
-/// The duplicate check, the bound and the insert in one immediate transaction: no other
-/// writer can slip a publish in between the count and the insert.
+/// The duplicate check, the bound and the insert, in the writer's immediate transaction: no
+/// other writer can slip a publish in between the count and the insert. A refusal writes
+/// nothing, so it can share the transaction with other accepts.
 fn accept(
-    conn: &mut Connection,
+    tx: &Connection,
     entry: &JournalEntry,
     lease: &Lease,
     max_unfinished: usize,
 ) -> Result<Acceptance, StoreError> {
-    in_transaction(conn, |tx| {
+    {
         let id = entry.id.as_str();
         let known = tx
             .prepare_cached(EXISTS)
@@ -255,7 +279,7 @@ fn accept(
             .and_then(|mut stmt| stmt.execute(params![id, entry.body]))
             .map_err(store_error)?;
         Ok(Acceptance::Accepted)
-    })
+    }
 }
 
 /// Runs a change of at most one row in an immediate transaction; answers whether it

@@ -7,7 +7,9 @@
 //!
 //! [`SqliteDeviceStore::journal`] gives the store's [`SqlitePublishJournal`]: accepted
 //! publishes, their progress and their reports, kept in the same file as the devices, so a
-//! publish answered with its id survives a restart and one backup holds everything.
+//! publish answered with its id survives a restart and one backup holds everything. Accepts
+//! and finishes that arrive together are committed together (group commit), and a thread of
+//! the store copies the write-ahead log into the file, so that no commit stops to do it.
 //!
 //! ```
 //! use beams_core::{Beams, DeviceMetadata, InstanceId, Platform, SecretKey, UserId};
@@ -44,7 +46,9 @@
 //! `PRAGMA user_version` holds the schema version and `PRAGMA application_id` marks the file
 //! as a beams database.
 
+mod checkpointer;
 mod error;
+mod group_commit;
 mod interests;
 mod journal;
 mod options;

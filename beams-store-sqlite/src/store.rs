@@ -13,6 +13,7 @@ use beams_core::{
 };
 use rusqlite::{Connection, OpenFlags};
 
+use crate::checkpointer::{Checkpointer, WRITER_AUTOCHECKPOINT_PAGES};
 use crate::error::{store_error, worker_failed};
 use crate::{SqliteOptions, SqlitePublishJournal, interests, queries, schema};
 
@@ -23,7 +24,8 @@ use crate::{SqliteOptions, SqlitePublishJournal, interests, queries, schema};
 /// read-only connections serve lookups, which WAL mode lets run beside the writer. SQLite
 /// admits one writer at a time anyway, so funnelling this process's writes through one
 /// connection costs no parallelism and spares it lock retries; other processes queue on the
-/// busy timeout. No SQLite call runs as an ordinary async task: on a multi-thread runtime the
+/// busy timeout. A thread of the store copies the write-ahead log into the file every 100 ms,
+/// so commits do not stop to do it. No SQLite call runs as an ordinary async task: on a multi-thread runtime the
 /// worker hands its other tasks away first (`block_in_place`), elsewhere the call goes to
 /// tokio's blocking pool; no lock is held across an `.await`.
 ///
@@ -38,6 +40,8 @@ struct Connections {
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
+    /// Copies the log into the file beside the writer (a file store only).
+    _checkpointer: Option<Checkpointer>,
 }
 
 impl SqliteDeviceStore {
@@ -66,7 +70,7 @@ impl SqliteDeviceStore {
         let mut writer = Connection::open_in_memory().map_err(store_error)?;
         configure(&writer, &SqliteOptions::default(), false)?;
         schema::migrate(&mut writer)?;
-        Ok(Self::from_connections(None, writer, Vec::new()))
+        Ok(Self::from_connections(None, writer, Vec::new(), None))
     }
 
     fn open_blocking(path: PathBuf, options: SqliteOptions) -> Result<Self, StoreError> {
@@ -81,13 +85,20 @@ impl SqliteDeviceStore {
                 Ok(reader)
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok(Self::from_connections(Some(path), writer, readers))
+        let checkpointer = Checkpointer::start(path.clone(), &options);
+        Ok(Self::from_connections(
+            Some(path),
+            writer,
+            readers,
+            checkpointer,
+        ))
     }
 
     fn from_connections(
         path: Option<PathBuf>,
         writer: Connection,
         readers: Vec<Connection>,
+        checkpointer: Option<Checkpointer>,
     ) -> Self {
         SqliteDeviceStore {
             inner: Arc::new(Connections {
@@ -95,6 +106,7 @@ impl SqliteDeviceStore {
                 writer: Mutex::new(writer),
                 readers: readers.into_iter().map(Mutex::new).collect(),
                 next_reader: AtomicUsize::new(0),
+                _checkpointer: checkpointer,
             }),
         }
     }
@@ -191,6 +203,8 @@ fn configure(conn: &Connection, options: &SqliteOptions, wal: bool) -> Result<()
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::new(beams_core::StoreErrorKind::Unavailable));
         }
+        conn.pragma_update(None, "wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES)
+            .map_err(store_error)?;
     }
     conn.pragma_update(None, "synchronous", options.synchronous.pragma_value())
         .map_err(store_error)?;

@@ -212,3 +212,78 @@ async fn a_damaged_row_is_corrupt_naming_its_id_and_column() {
         .expect("the row is there");
     assert_eq!(owner, "gone", "the failed claim was rolled back");
 }
+
+/// 200 accepts at once under a bound of 150 — written in shared transactions as they pile up
+/// — accept exactly 150; accepts of an id already journaled, among them, fail alone; then
+/// 150 finishes at once each finish their publish once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn accepts_and_finishes_at_once_keep_the_bound_exact_and_fail_alone() {
+    const ACCEPTS: usize = 200;
+    const BOUND: usize = 150;
+    let file = in_a_file().await;
+    let journal = std::sync::Arc::new(file.journal.clone());
+    let repeated = journal_entry(0);
+    let held = lease("node", 1_000);
+    assert_eq!(
+        journal
+            .accept(&repeated, &held, BOUND)
+            .await
+            .expect("accept"),
+        Acceptance::Accepted
+    );
+    let tasks: Vec<_> = (0..ACCEPTS)
+        .map(|n| {
+            let journal = std::sync::Arc::clone(&journal);
+            let entry = if n % 10 == 0 {
+                repeated.clone()
+            } else {
+                journal_entry(n as i64)
+            };
+            let held = held.clone();
+            tokio::spawn(
+                async move { (entry.id.clone(), journal.accept(&entry, &held, BOUND).await) },
+            )
+        })
+        .collect();
+    let (mut accepted, mut full, mut repeats) = (vec![repeated.id.clone()], 0, 0);
+    for task in tasks {
+        match task.await.expect("an accept finishes") {
+            (id, Ok(Acceptance::Accepted)) => accepted.push(id),
+            (_, Ok(Acceptance::Full { unfinished })) => {
+                assert_eq!(unfinished, BOUND);
+                full += 1;
+            }
+            (id, Err(err)) => {
+                assert!(
+                    matches!(err.kind(), StoreErrorKind::Precondition { .. }),
+                    "{err}"
+                );
+                assert_eq!(id, repeated.id);
+                repeats += 1;
+            }
+        }
+    }
+    assert_eq!(accepted.len(), BOUND);
+    assert_eq!(repeats, ACCEPTS / 10);
+    assert_eq!(full, ACCEPTS - ACCEPTS / 10 - (BOUND - 1));
+    assert_eq!(journal.unfinished().await.expect("unfinished"), BOUND);
+
+    let finishes: Vec<_> = accepted
+        .iter()
+        .chain(accepted.iter())
+        .cloned()
+        .map(|id| {
+            let journal = std::sync::Arc::clone(&journal);
+            tokio::spawn(async move {
+                let at = Timestamp::from_unix_millis(5);
+                journal.finish(&id, "node", b"r", at).await.expect("finish")
+            })
+        })
+        .collect();
+    let mut finished = 0;
+    for finish in finishes {
+        finished += usize::from(finish.await.expect("a finish finishes"));
+    }
+    assert_eq!(finished, BOUND, "each publish finishes once");
+    assert_eq!(journal.unfinished().await.expect("unfinished"), 0);
+}

@@ -13,7 +13,15 @@ use crate::{PublishId, StoreError, Timestamp};
 /// fire-and-forget.
 #[derive(Debug, Default)]
 pub struct MemoryPublishJournal {
-    records: Mutex<BTreeMap<String, JournalRecord>>,
+    records: Mutex<Records>,
+}
+
+/// Every publish by id, and how many of them are unfinished: kept as publishes are
+/// accepted and finished, so an accept does not walk the finished ones kept for their report.
+#[derive(Debug, Default)]
+struct Records {
+    by_id: BTreeMap<String, JournalRecord>,
+    unfinished: usize,
 }
 
 impl MemoryPublishJournal {
@@ -22,7 +30,7 @@ impl MemoryPublishJournal {
         Self::default()
     }
 
-    fn records(&self) -> MutexGuard<'_, BTreeMap<String, JournalRecord>> {
+    fn records(&self) -> MutexGuard<'_, Records> {
         // Every change below is one assignment: a panic cannot leave a record half-written.
         self.records.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -44,17 +52,18 @@ impl PublishJournal for MemoryPublishJournal {
         max_unfinished: usize,
     ) -> Result<Acceptance, StoreError> {
         let mut records = self.records();
-        if records.contains_key(entry.id.as_str()) {
+        if records.by_id.contains_key(entry.id.as_str()) {
             return Err(StoreError::precondition(format!(
                 "publish {} is already journaled",
                 entry.id
             )));
         }
-        let unfinished = count_unfinished(&records);
+        let unfinished = records.unfinished;
         if unfinished >= max_unfinished {
             return Ok(Acceptance::Full { unfinished });
         }
-        records.insert(
+        records.unfinished += 1;
+        records.by_id.insert(
             entry.id.as_str().to_owned(),
             JournalRecord {
                 entry: entry.clone(),
@@ -75,6 +84,7 @@ impl PublishJournal for MemoryPublishJournal {
     ) -> Result<bool, StoreError> {
         let mut records = self.records();
         let Some(state) = records
+            .by_id
             .get_mut(id.as_str())
             .and_then(|record| leased_to(record, &lease.owner))
         else {
@@ -90,6 +100,7 @@ impl PublishJournal for MemoryPublishJournal {
     async fn renew(&self, id: &PublishId, lease: &Lease) -> Result<bool, StoreError> {
         let mut records = self.records();
         let Some(JournalState::Unfinished { lease: held, .. }) = records
+            .by_id
             .get_mut(id.as_str())
             .and_then(|record| leased_to(record, &lease.owner))
         else {
@@ -108,6 +119,7 @@ impl PublishJournal for MemoryPublishJournal {
     ) -> Result<bool, StoreError> {
         let mut records = self.records();
         let Some(state) = records
+            .by_id
             .get_mut(id.as_str())
             .and_then(|record| leased_to(record, owner))
         else {
@@ -117,6 +129,7 @@ impl PublishJournal for MemoryPublishJournal {
             at,
             report: report.to_vec(),
         };
+        records.unfinished -= 1;
         Ok(true)
     }
 
@@ -128,6 +141,7 @@ impl PublishJournal for MemoryPublishJournal {
     ) -> Result<Option<JournalRecord>, StoreError> {
         let mut records = self.records();
         let claimable = records
+            .by_id
             .values_mut()
             .filter(|record| match &record.state {
                 JournalState::Unfinished { lease: held, .. } => {
@@ -149,26 +163,19 @@ impl PublishJournal for MemoryPublishJournal {
     }
 
     async fn record(&self, id: &PublishId) -> Result<Option<JournalRecord>, StoreError> {
-        Ok(self.records().get(id.as_str()).cloned())
+        Ok(self.records().by_id.get(id.as_str()).cloned())
     }
 
     async fn unfinished(&self) -> Result<usize, StoreError> {
-        Ok(count_unfinished(&self.records()))
+        Ok(self.records().unfinished)
     }
 
     async fn forget_finished(&self, before: Timestamp) -> Result<usize, StoreError> {
         let mut records = self.records();
-        let was = records.len();
-        records.retain(
+        let was = records.by_id.len();
+        records.by_id.retain(
             |_, record| !matches!(record.state, JournalState::Finished { at, .. } if at < before),
         );
-        Ok(was - records.len())
+        Ok(was - records.by_id.len())
     }
-}
-
-fn count_unfinished(records: &BTreeMap<String, JournalRecord>) -> usize {
-    records
-        .values()
-        .filter(|record| matches!(record.state, JournalState::Unfinished { .. }))
-        .count()
 }
