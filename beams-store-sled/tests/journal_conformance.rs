@@ -2,11 +2,8 @@
 //! directory; and a journal's publishes, unfinished with progress or finished, survive
 //! closing and reopening the store.
 
-use beams_core::testing::{journal_entry, lease};
-use beams_core::{
-    Acceptance, JournalEntry, JournalRecord, JournalState, Lease, PublishId, PublishJournal,
-    StoreError, Timestamp, async_trait,
-};
+use beams_core::testing::{Guarded, journal_entry, lease};
+use beams_core::{Acceptance, JournalRecord, JournalState, PublishJournal, Timestamp};
 use beams_store_sled::{SledDeviceStore, SledPublishJournal};
 use tempfile::TempDir;
 
@@ -17,75 +14,10 @@ use tempfile::TempDir;
 mod released;
 
 /// A journal and the temporary directory its store lives in, dropped after it.
-#[derive(Debug)]
-struct InADirectory {
-    journal: SledPublishJournal,
-    _dir: TempDir,
-}
-
-async fn in_a_directory() -> InADirectory {
+async fn in_a_directory() -> Guarded<SledPublishJournal, TempDir> {
     let dir = tempfile::tempdir().expect("temporary directory");
     let store = SledDeviceStore::open(dir.path().join("beams")).expect("a new store opens");
-    InADirectory {
-        journal: store.journal(),
-        _dir: dir,
-    }
-}
-
-#[async_trait]
-impl PublishJournal for InADirectory {
-    async fn accept(
-        &self,
-        entry: &JournalEntry,
-        lease: &Lease,
-        max_unfinished: usize,
-    ) -> Result<Acceptance, StoreError> {
-        self.journal.accept(entry, lease, max_unfinished).await
-    }
-
-    async fn checkpoint(
-        &self,
-        id: &PublishId,
-        lease: &Lease,
-        progress: &[u8],
-    ) -> Result<bool, StoreError> {
-        self.journal.checkpoint(id, lease, progress).await
-    }
-
-    async fn renew(&self, id: &PublishId, lease: &Lease) -> Result<bool, StoreError> {
-        self.journal.renew(id, lease).await
-    }
-
-    async fn finish(
-        &self,
-        id: &PublishId,
-        owner: &str,
-        report: &[u8],
-        at: Timestamp,
-    ) -> Result<bool, StoreError> {
-        self.journal.finish(id, owner, report, at).await
-    }
-
-    async fn claim(
-        &self,
-        lease: &Lease,
-        now: Timestamp,
-        node: Option<&str>,
-    ) -> Result<Option<JournalRecord>, StoreError> {
-        self.journal.claim(lease, now, node).await
-    }
-
-    async fn record(&self, id: &PublishId) -> Result<Option<JournalRecord>, StoreError> {
-        self.journal.record(id).await
-    }
-
-    async fn unfinished(&self) -> Result<usize, StoreError> {
-        self.journal.unfinished().await
-    }
-
-    async fn forget_finished(&self, before: Timestamp) -> Result<usize, StoreError> {
-        self.journal.forget_finished(before).await
-    }
+    Guarded::new(store.journal(), dir)
 }
 
 mod directory {

@@ -64,14 +64,19 @@ mod tests {
     async fn the_log_reaches_the_file_without_the_writer_checkpointing() {
         let dir = tempfile::tempdir().expect("temporary directory");
         let path = dir.path().join("beams.db");
-        let store = SqliteDeviceStore::open(&path).await.expect("the store opens");
+        let store = SqliteDeviceStore::open(&path)
+            .await
+            .expect("the store opens");
         let file_len = || std::fs::metadata(&path).map_or(0, |m| m.len());
         let empty = file_len();
         for n in 0..500 {
             fixtures::register(&store, Platform::Fcm, n, 0).await;
         }
         let wal = std::fs::metadata(dir.path().join("beams.db-wal")).map_or(0, |m| m.len());
-        assert!(wal < 10_000 * 4096, "the writer's own checkpoint stays out of it: {wal}");
+        assert!(
+            wal < 10_000 * 4096,
+            "the writer's own checkpoint stays out of it: {wal}"
+        );
         let deadline = Instant::now() + std::time::Duration::from_secs(10);
         while file_len() <= empty {
             assert!(

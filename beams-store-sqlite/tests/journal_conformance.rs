@@ -2,86 +2,20 @@
 //! memory; and what only a file shows: the journal survives closing and reopening it, and a
 //! damaged row is reported by its id and column.
 
-use beams_core::testing::{journal_entry, lease};
+use beams_core::testing::{Guarded, journal_entry, lease};
 use beams_core::{
-    Acceptance, JournalEntry, JournalRecord, JournalState, Lease, PublishId, PublishJournal,
-    StoreError, StoreErrorKind, Timestamp, async_trait,
+    Acceptance, JournalRecord, JournalState, PublishId, PublishJournal, StoreErrorKind, Timestamp,
 };
 use beams_store_sqlite::{SqliteDeviceStore, SqlitePublishJournal, rusqlite};
 use tempfile::TempDir;
 
 /// A journal in a temporary file, which lives as long as the journal.
-#[derive(Debug)]
-struct InAFile {
-    journal: SqlitePublishJournal,
-    _dir: TempDir,
-}
-
-async fn in_a_file() -> InAFile {
+async fn in_a_file() -> Guarded<SqlitePublishJournal, TempDir> {
     let dir = tempfile::tempdir().expect("temporary directory");
     let store = SqliteDeviceStore::open(dir.path().join("beams.db"))
         .await
         .expect("a new database opens");
-    InAFile {
-        journal: store.journal(),
-        _dir: dir,
-    }
-}
-
-#[async_trait]
-impl PublishJournal for InAFile {
-    async fn accept(
-        &self,
-        entry: &JournalEntry,
-        lease: &Lease,
-        max_unfinished: usize,
-    ) -> Result<Acceptance, StoreError> {
-        self.journal.accept(entry, lease, max_unfinished).await
-    }
-
-    async fn checkpoint(
-        &self,
-        id: &PublishId,
-        lease: &Lease,
-        progress: &[u8],
-    ) -> Result<bool, StoreError> {
-        self.journal.checkpoint(id, lease, progress).await
-    }
-
-    async fn renew(&self, id: &PublishId, lease: &Lease) -> Result<bool, StoreError> {
-        self.journal.renew(id, lease).await
-    }
-
-    async fn finish(
-        &self,
-        id: &PublishId,
-        owner: &str,
-        report: &[u8],
-        at: Timestamp,
-    ) -> Result<bool, StoreError> {
-        self.journal.finish(id, owner, report, at).await
-    }
-
-    async fn claim(
-        &self,
-        lease: &Lease,
-        now: Timestamp,
-        node: Option<&str>,
-    ) -> Result<Option<JournalRecord>, StoreError> {
-        self.journal.claim(lease, now, node).await
-    }
-
-    async fn record(&self, id: &PublishId) -> Result<Option<JournalRecord>, StoreError> {
-        self.journal.record(id).await
-    }
-
-    async fn unfinished(&self) -> Result<usize, StoreError> {
-        self.journal.unfinished().await
-    }
-
-    async fn forget_finished(&self, before: Timestamp) -> Result<usize, StoreError> {
-        self.journal.forget_finished(before).await
-    }
+    Guarded::new(store.journal(), dir)
 }
 
 mod file {
@@ -221,7 +155,7 @@ async fn accepts_and_finishes_at_once_keep_the_bound_exact_and_fail_alone() {
     const ACCEPTS: usize = 200;
     const BOUND: usize = 150;
     let file = in_a_file().await;
-    let journal = std::sync::Arc::new(file.journal.clone());
+    let journal = std::sync::Arc::new((*file).clone());
     let repeated = journal_entry(0);
     let held = lease("node", 1_000);
     assert_eq!(
