@@ -4,8 +4,9 @@
 //! SQLite has one writer. Every publish journals an accept and a finish; one transaction
 //! each makes the writer's lock, not the work, the limit once publishes arrive in parallel.
 //! The first caller to find the queue empty leads: it takes the writer and drains the queue —
-//! its own change and every one queued by then — into one immediate transaction, and answers
-//! each. A caller that finds the queue non-empty waits for the leader already on its way.
+//! its own change and every one queued by then, of whatever kind — into one immediate
+//! transaction, and answers each once it has committed. A caller that finds the queue
+//! non-empty waits for the leader already on its way.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -16,56 +17,92 @@ use tokio::sync::oneshot;
 use crate::SqliteDeviceStore;
 use crate::queries::in_transaction;
 
-/// One change of the batch: runs in the batch's transaction and answers its caller.
-type Change<T> = Box<dyn FnOnce(&Connection) -> Result<T, StoreError> + Send>;
+/// A change waiting in the queue, whatever it answers.
+trait Pending: Send {
+    /// Runs the change in the batch's transaction, keeping its answer. Fails the batch for
+    /// any error but a broken precondition, which the change answers alone (having written
+    /// nothing).
+    fn apply(&mut self, tx: &Connection) -> Result<(), StoreError>;
 
-struct Queued<T> {
-    change: Change<T>,
+    /// Answers the caller: the kept answer, or the batch's failure.
+    fn answer(self: Box<Self>, failed: Option<&StoreError>);
+}
+
+struct Typed<T, F> {
+    change: Option<F>,
+    answer: Option<Result<T, StoreError>>,
     reply: oneshot::Sender<Result<T, StoreError>>,
 }
 
-/// The changes waiting for the writer.
-pub(crate) struct GroupCommit<T> {
-    queue: Arc<Mutex<Vec<Queued<T>>>>,
-}
-
-impl<T> Default for GroupCommit<T> {
-    fn default() -> Self {
-        GroupCommit {
-            queue: Arc::new(Mutex::new(Vec::new())),
+impl<T, F> Pending for Typed<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection) -> Result<T, StoreError> + Send,
+{
+    fn apply(&mut self, tx: &Connection) -> Result<(), StoreError> {
+        let Some(change) = self.change.take() else {
+            return Ok(());
+        };
+        let answer = change(tx);
+        if let Err(err) = &answer
+            && !matches!(err.kind(), StoreErrorKind::Precondition { .. })
+        {
+            return Err(copy_of(err));
         }
+        self.answer = Some(answer);
+        Ok(())
+    }
+
+    fn answer(self: Box<Self>, failed: Option<&StoreError>) {
+        let answer = match (failed, self.answer) {
+            (Some(err), _) => Err(copy_of(err)),
+            (None, Some(answer)) => answer,
+            // Not run: only a batch that failed before reaching it leaves one so.
+            (None, None) => Err(StoreError::new(StoreErrorKind::Unavailable)),
+        };
+        let _ = self.reply.send(answer);
     }
 }
 
-impl<T: Send + 'static> GroupCommit<T> {
+type Queue = Arc<Mutex<Vec<Box<dyn Pending>>>>;
+
+/// The changes waiting for the writer.
+#[derive(Default)]
+pub(crate) struct GroupCommit {
+    queue: Queue,
+}
+
+impl GroupCommit {
     /// Runs `change` in a transaction shared with the changes queued beside it. A change
     /// that fails with `Precondition` fails alone (it must have written nothing); any other
     /// failure rolls the whole batch back and every change in it gets the error.
-    pub(crate) async fn run(
+    pub(crate) async fn run<T, F>(
         &self,
         store: &SqliteDeviceStore,
-        change: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
+        change: F,
+    ) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
         let leads = {
             let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
             let leads = queue.is_empty();
-            queue.push(Queued {
-                change: Box::new(change),
+            queue.push(Box::new(Typed {
+                change: Some(change),
+                answer: None,
                 reply,
-            });
+            }));
             leads
         };
         if leads {
-            // Let the tasks that are ready queue theirs first: a bigger batch, fewer commits.
-            tokio::task::yield_now().await;
             let queue = Arc::clone(&self.queue);
             let written = store.write(move |conn| write_batch(conn, &queue)).await;
             if let Err(err) = written {
                 // The batch never ran (no worker): answer what is queued, ours included.
-                let batch = take(&self.queue);
-                for queued in batch {
-                    let _ = queued.reply.send(Err(copy_of(&err)));
+                for pending in take(&self.queue) {
+                    pending.answer(Some(&err));
                 }
             }
         }
@@ -75,40 +112,22 @@ impl<T: Send + 'static> GroupCommit<T> {
     }
 }
 
-fn take<T>(queue: &Mutex<Vec<Queued<T>>>) -> Vec<Queued<T>> {
+fn take(queue: &Mutex<Vec<Box<dyn Pending>>>) -> Vec<Box<dyn Pending>> {
     std::mem::take(&mut *queue.lock().unwrap_or_else(PoisonError::into_inner))
 }
 
 /// Drains the queue into one transaction and answers every change in it.
-fn write_batch<T>(conn: &mut Connection, queue: &Mutex<Vec<Queued<T>>>) -> Result<(), StoreError> {
-    let (changes, replies): (Vec<_>, Vec<_>) = take(queue)
-        .into_iter()
-        .map(|queued| (queued.change, queued.reply))
-        .unzip();
+fn write_batch(
+    conn: &mut Connection,
+    queue: &Mutex<Vec<Box<dyn Pending>>>,
+) -> Result<(), StoreError> {
+    let mut batch = take(queue);
     let written = in_transaction(conn, |tx| {
-        let mut answers = Vec::with_capacity(changes.len());
-        for change in changes {
-            let answer = change(tx);
-            if let Err(err) = &answer
-                && !matches!(err.kind(), StoreErrorKind::Precondition { .. })
-            {
-                return Err(copy_of(err));
-            }
-            answers.push(answer);
-        }
-        Ok(answers)
+        batch.iter_mut().try_for_each(|pending| pending.apply(tx))
     });
-    match written {
-        Ok(answers) => {
-            for (reply, answer) in replies.into_iter().zip(answers) {
-                let _ = reply.send(answer);
-            }
-        }
-        Err(err) => {
-            for reply in replies {
-                let _ = reply.send(Err(copy_of(&err)));
-            }
-        }
+    let failed = written.err();
+    for pending in batch {
+        pending.answer(failed.as_ref());
     }
     Ok(())
 }

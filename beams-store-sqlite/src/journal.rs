@@ -21,8 +21,8 @@ use crate::queries::in_transaction;
 /// macro so queries can be `concat!`-ed into constants.
 macro_rules! publish_columns {
     () => {
-        "p.id, p.kind, b.body, p.accepted_at, p.state, p.lease_owner, p.lease_until, \
-         p.progress, p.finished_at, p.report FROM publishes p JOIN publish_bodies b ON b.id = p.id"
+        "publishes.id, kind, body, accepted_at, state, lease_owner, lease_until, progress, \
+         finished_at, report FROM publishes JOIN publish_bodies USING (id)"
     };
 }
 
@@ -59,7 +59,7 @@ pub(crate) const CLAIM: &str = concat!(
     "SELECT id, accepted_at FROM publishes WHERE state = 'unfinished' AND lease_until <= ?2",
     ") ORDER BY accepted_at, id LIMIT 1) RETURNING id"
 );
-pub(crate) const SELECT: &str = concat!("SELECT ", publish_columns!(), " WHERE p.id = ?1");
+pub(crate) const SELECT: &str = concat!("SELECT ", publish_columns!(), " WHERE publishes.id = ?1");
 pub(crate) const FORGET: &str =
     "DELETE FROM publishes WHERE state = 'finished' AND finished_at < ?1";
 
@@ -98,16 +98,14 @@ pub(crate) const FORGET: &str =
 pub struct SqlitePublishJournal {
     store: SqliteDeviceStore,
     /// Accepts and finishes, written together when they arrive together.
-    accepts: Arc<GroupCommit<Acceptance>>,
-    finishes: Arc<GroupCommit<bool>>,
+    writes: Arc<GroupCommit>,
 }
 
 impl SqlitePublishJournal {
     pub(crate) fn new(store: SqliteDeviceStore) -> Self {
         SqlitePublishJournal {
             store,
-            accepts: Arc::default(),
-            finishes: Arc::default(),
+            writes: Arc::default(),
         }
     }
 }
@@ -129,7 +127,7 @@ impl PublishJournal for SqlitePublishJournal {
         max_unfinished: usize,
     ) -> Result<Acceptance, StoreError> {
         let (entry, lease) = (entry.clone(), lease.clone());
-        self.accepts
+        self.writes
             .run(&self.store, move |tx| {
                 accept(tx, &entry, &lease, max_unfinished)
             })
@@ -173,7 +171,7 @@ impl PublishJournal for SqlitePublishJournal {
         at: Timestamp,
     ) -> Result<bool, StoreError> {
         let (id, owner, report) = (id.clone(), owner.to_owned(), report.to_vec());
-        self.finishes
+        self.writes
             .run(&self.store, move |tx| {
                 let at = at.as_unix_millis();
                 tx.prepare_cached(FINISH)
