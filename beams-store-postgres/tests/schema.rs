@@ -109,3 +109,58 @@ async fn a_search_path_naming_no_schema_is_refused() {
         "{err:?}"
     );
 }
+
+/// A schema at version 2 (the journal without its kept count) holding unfinished and finished
+/// publishes: version 3 counts the unfinished ones, and the count moves with finishes after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn version_3_counts_the_publishes_already_unfinished() {
+    use beams_core::PublishJournal;
+    use beams_core::testing::{journal_entry, lease};
+    let Some(schema) = TestSchema::create().await else {
+        return;
+    };
+    PostgresDeviceStore::connect(&schema.url())
+        .await
+        .expect("migrates");
+    let entries: Vec<_> = (0..5).map(journal_entry).collect();
+    let client = schema.client().await;
+    client
+        .batch_execute("DROP TABLE publish_counts; DELETE FROM beams_schema WHERE version = 3;")
+        .await
+        .expect("back to version 2");
+    for (n, entry) in entries.iter().enumerate() {
+        let finished = n == 4;
+        client
+            .execute(
+                "INSERT INTO publishes (id, kind, body, accepted_at, finished, lease_owner, \
+                 lease_until, finished_at, report) VALUES ($1, 'users', $2, $3, $4, $5, $6, $7, $8)",
+                &[
+                    &entry.id.as_str(),
+                    &entry.body,
+                    &(n as i64),
+                    &finished,
+                    &(!finished).then_some("node-a"),
+                    &(!finished).then_some(100_i64),
+                    &finished.then_some(50_i64),
+                    &finished.then_some(b"r".to_vec()),
+                ],
+            )
+            .await
+            .expect("a version 2 publish");
+    }
+
+    let journal = PostgresDeviceStore::connect(&schema.url())
+        .await
+        .expect("version 2 migrates")
+        .journal();
+    assert_eq!(journal.unfinished().await.expect("unfinished"), 4);
+    let at = beams_core::Timestamp::from_unix_millis(60);
+    let owner = lease("node-a", 100).owner;
+    assert!(
+        journal
+            .finish(&entries[0].id, &owner, b"r", at)
+            .await
+            .expect("finish")
+    );
+    assert_eq!(journal.unfinished().await.expect("unfinished"), 3);
+}

@@ -47,6 +47,7 @@ const MIGRATIONS: &[&str] = &[
     "CREATE TABLE publishes (
         id          TEXT PRIMARY KEY NOT NULL,
         kind        TEXT NOT NULL CHECK (kind IN ('users', 'interests')),
+        body        BLOB NOT NULL,
         accepted_at INTEGER NOT NULL,
         state       TEXT NOT NULL CHECK (state IN ('unfinished', 'finished')),
         lease_owner TEXT,
@@ -63,13 +64,15 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX publishes_by_owner ON publishes (state, lease_owner, accepted_at, id);
     CREATE INDEX publishes_by_lease_end ON publishes (state, lease_until);
-    CREATE INDEX publishes_by_finish ON publishes (state, finished_at);
-    -- The request body, up to hundreds of kilobytes, apart from the row each checkpoint
-    -- rewrites: SQLite writes a changed row out whole, overflow pages and all.
-    CREATE TABLE publish_bodies (
+    CREATE INDEX publishes_by_finish ON publishes (state, finished_at);",
+    // 4: the request body, up to hundreds of kilobytes, moves apart from the row each
+    // checkpoint rewrites: SQLite writes a changed row out whole, overflow pages and all.
+    "CREATE TABLE publish_bodies (
         id   TEXT PRIMARY KEY NOT NULL REFERENCES publishes (id) ON DELETE CASCADE,
         body BLOB NOT NULL
-    ) STRICT;",
+    ) STRICT;
+    INSERT INTO publish_bodies (id, body) SELECT id, body FROM publishes;
+    ALTER TABLE publishes DROP COLUMN body;",
 ];
 
 /// The schema version this build writes.

@@ -56,7 +56,7 @@ async fn a_newer_schema_version_is_refused() {
         kind,
         Some(StoreErrorKind::IncompatibleVersion {
             found: "99".into(),
-            supported: "3".into()
+            supported: "4".into()
         })
     );
 }

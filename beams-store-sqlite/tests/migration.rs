@@ -1,5 +1,6 @@
 //! A database written before Device Interests and the publish journal (schema version 1)
-//! opens, upgrades and keeps its devices.
+//! opens, upgrades and keeps its devices; one whose journal kept request bodies in the
+//! publish's row (version 3) keeps its publishes, bodies and all.
 
 use beams_core::testing::fixtures::{TEST_AUTH, TEST_P256DH, user};
 use beams_core::testing::{journal_entry, lease};
@@ -77,5 +78,84 @@ async fn a_version_1_database_upgrades_and_keeps_its_devices() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .expect("version");
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
+}
+
+/// What versions 2 and 3 added, exactly as they were released.
+const VERSIONS_2_AND_3: &str = "CREATE TABLE device_interests (
+        device_id TEXT NOT NULL REFERENCES devices (id) ON DELETE CASCADE,
+        interest  TEXT NOT NULL,
+        PRIMARY KEY (device_id, interest)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX interests_by_name ON device_interests (interest, device_id);
+    CREATE TABLE publishes (
+        id          TEXT PRIMARY KEY NOT NULL,
+        kind        TEXT NOT NULL CHECK (kind IN ('users', 'interests')),
+        body        BLOB NOT NULL,
+        accepted_at INTEGER NOT NULL,
+        state       TEXT NOT NULL CHECK (state IN ('unfinished', 'finished')),
+        lease_owner TEXT,
+        lease_until INTEGER,
+        progress    BLOB,
+        finished_at INTEGER,
+        report      BLOB,
+        CHECK ((state = 'unfinished'
+                AND lease_owner IS NOT NULL AND lease_until IS NOT NULL
+                AND finished_at IS NULL AND report IS NULL)
+            OR (state = 'finished'
+                AND lease_owner IS NULL AND lease_until IS NULL AND progress IS NULL
+                AND finished_at IS NOT NULL AND report IS NOT NULL))
+    ) STRICT;
+    CREATE INDEX publishes_by_owner ON publishes (state, lease_owner, accepted_at, id);
+    CREATE INDEX publishes_by_lease_end ON publishes (state, lease_until);
+    CREATE INDEX publishes_by_finish ON publishes (state, finished_at);
+    PRAGMA user_version = 3;";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_3_journal_upgrades_and_keeps_its_publishes_and_bodies() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("beams.db");
+    let (unfinished, finished) = (journal_entry(1), journal_entry(2));
+    {
+        let conn = rusqlite::Connection::open(&path).expect("raw connection");
+        conn.execute_batch(VERSION_1).expect("the version 1 schema");
+        conn.execute_batch(VERSIONS_2_AND_3)
+            .expect("the version 3 schema");
+        conn.execute(
+            "INSERT INTO publishes (id, kind, body, accepted_at, state, lease_owner, lease_until, \
+             progress) VALUES (?1, 'users', ?2, 1, 'unfinished', 'node-a/1', 100, X'01')",
+            rusqlite::params![unfinished.id.as_str(), unfinished.body],
+        )
+        .expect("an unfinished version 3 publish");
+        conn.execute(
+            "INSERT INTO publishes (id, kind, body, accepted_at, state, finished_at, report) \
+             VALUES (?1, 'users', ?2, 2, 'finished', 50, X'02')",
+            rusqlite::params![finished.id.as_str(), finished.body],
+        )
+        .expect("a finished version 3 publish");
+    }
+
+    let journal = SqliteDeviceStore::open(&path)
+        .await
+        .expect("the old database opens")
+        .journal();
+    for entry in [&unfinished, &finished] {
+        let record = journal
+            .record(&entry.id)
+            .await
+            .expect("read succeeds")
+            .expect("the publish is kept");
+        assert_eq!(&record.entry, entry, "kept with its body");
+    }
+    assert_eq!(journal.unfinished().await.expect("unfinished"), 1);
+    let claimed = journal
+        .claim(
+            &lease("node-a/2", 500),
+            beams_core::Timestamp::from_unix_millis(10),
+            Some("node-a"),
+        )
+        .await
+        .expect("claim")
+        .expect("the node takes its publish back");
+    assert_eq!(claimed.entry, unfinished);
 }
