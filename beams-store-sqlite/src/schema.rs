@@ -65,14 +65,48 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX publishes_by_owner ON publishes (state, lease_owner, accepted_at, id);
     CREATE INDEX publishes_by_lease_end ON publishes (state, lease_until);
     CREATE INDEX publishes_by_finish ON publishes (state, finished_at);",
-    // 4: the request body, up to hundreds of kilobytes, moves apart from the row each
-    // checkpoint rewrites: SQLite writes a changed row out whole, overflow pages and all.
-    "CREATE TABLE publish_bodies (
+    // 4: the journal rebuilt for its per-publish writes. The request body, up to hundreds of
+    // kilobytes, moves apart from the row each checkpoint rewrites (SQLite writes a changed
+    // row out whole, overflow pages and all). Both tables are keyed by the publish id itself
+    // (`WITHOUT ROWID`): one b-tree each, not a table and an index of its key. Each index
+    // covers the publishes of the one state it serves: an accept adds two entries and a
+    // finish moves the publish from those two to the third, where indexes led by the state
+    // rewrote all three on every change of state. (The old table is dropped before the
+    // bodies' table refers to its successor, so no cascade runs.)
+    "CREATE TABLE journaled (
+        id          TEXT PRIMARY KEY NOT NULL,
+        kind        TEXT NOT NULL CHECK (kind IN ('users', 'interests')),
+        accepted_at INTEGER NOT NULL,
+        state       TEXT NOT NULL CHECK (state IN ('unfinished', 'finished')),
+        lease_owner TEXT,
+        lease_until INTEGER,
+        progress    BLOB,
+        finished_at INTEGER,
+        report      BLOB,
+        CHECK ((state = 'unfinished'
+                AND lease_owner IS NOT NULL AND lease_until IS NOT NULL
+                AND finished_at IS NULL AND report IS NULL)
+            OR (state = 'finished'
+                AND lease_owner IS NULL AND lease_until IS NULL AND progress IS NULL
+                AND finished_at IS NOT NULL AND report IS NOT NULL))
+    ) STRICT, WITHOUT ROWID;
+    INSERT INTO journaled
+        SELECT id, kind, accepted_at, state, lease_owner, lease_until, progress, finished_at,
+               report
+        FROM publishes;
+    CREATE TABLE bodies_moving AS SELECT id, body FROM publishes;
+    DROP TABLE publishes;
+    ALTER TABLE journaled RENAME TO publishes;
+    CREATE TABLE publish_bodies (
         id   TEXT PRIMARY KEY NOT NULL REFERENCES publishes (id) ON DELETE CASCADE,
         body BLOB NOT NULL
-    ) STRICT;
-    INSERT INTO publish_bodies (id, body) SELECT id, body FROM publishes;
-    ALTER TABLE publishes DROP COLUMN body;",
+    ) STRICT, WITHOUT ROWID;
+    INSERT INTO publish_bodies (id, body) SELECT id, body FROM bodies_moving;
+    DROP TABLE bodies_moving;
+    CREATE INDEX publishes_by_owner ON publishes (lease_owner, accepted_at, id)
+        WHERE state = 'unfinished';
+    CREATE INDEX publishes_by_lease_end ON publishes (lease_until) WHERE state = 'unfinished';
+    CREATE INDEX publishes_by_finish ON publishes (finished_at) WHERE state = 'finished';",
 ];
 
 /// The schema version this build writes.
