@@ -379,7 +379,6 @@ mod tests {
             DISASSOCIATE,
             ASSOCIATE,
             crate::journal::EXISTS,
-            crate::journal::COUNT_UNFINISHED_UP_TO,
             crate::journal::COUNT_UNFINISHED,
             crate::journal::INSERT,
             crate::journal::CHECKPOINT,

@@ -106,7 +106,28 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX publishes_by_owner ON publishes (lease_owner, accepted_at, id)
         WHERE state = 'unfinished';
     CREATE INDEX publishes_by_lease_end ON publishes (lease_until) WHERE state = 'unfinished';
-    CREATE INDEX publishes_by_finish ON publishes (finished_at) WHERE state = 'finished';",
+    CREATE INDEX publishes_by_finish ON publishes (finished_at) WHERE state = 'finished';
+    -- How many publishes are unfinished, kept by triggers on every change of a publish: an
+    -- accept reads one row instead of counting the unfinished ones (a count that grows
+    -- with the backlog the bound is there to cap).
+    CREATE TABLE publish_counts (
+        only       INTEGER PRIMARY KEY CHECK (only = 0),
+        unfinished INTEGER NOT NULL CHECK (unfinished >= 0)
+    ) STRICT;
+    INSERT INTO publish_counts (only, unfinished)
+        SELECT 0, count(*) FROM publishes WHERE state = 'unfinished';
+    CREATE TRIGGER publish_accepted AFTER INSERT ON publishes
+        WHEN new.state = 'unfinished'
+        BEGIN UPDATE publish_counts SET unfinished = unfinished + 1; END;
+    CREATE TRIGGER publish_state_changed AFTER UPDATE OF state ON publishes
+        WHEN (old.state = 'unfinished') <> (new.state = 'unfinished')
+        BEGIN
+            UPDATE publish_counts SET unfinished = unfinished
+                + (CASE WHEN new.state = 'unfinished' THEN 1 ELSE -1 END);
+        END;
+    CREATE TRIGGER publish_deleted AFTER DELETE ON publishes
+        WHEN old.state = 'unfinished'
+        BEGIN UPDATE publish_counts SET unfinished = unfinished - 1; END;",
 ];
 
 /// The schema version this build writes.
