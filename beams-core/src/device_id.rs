@@ -2,10 +2,10 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use uuid::{Builder, Uuid};
+use uuid::Uuid;
 
+use crate::time_ordered::time_ordered_uuid;
 use crate::{Platform, Rule, ValidationError};
 
 /// A device id: the platform, a dash, and a UUID (`web-019ab7e2-5c4d-7f1e-…`), the shape
@@ -27,19 +27,7 @@ pub struct DeviceId(String);
 impl DeviceId {
     /// A new id for a device on `platform`, registered now.
     pub fn generate(platform: Platform) -> Self {
-        // A clock before 1970 only costs the ordering, never uniqueness.
-        let millis = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |since| {
-                u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
-            });
-        // Ten bytes of a version 4 UUID that carry no version or variant bits: 80 random
-        // bits, of which the version 7 layout keeps 74.
-        let random = Uuid::new_v4().into_bytes();
-        let mut bits = [0; 10];
-        bits[..6].copy_from_slice(&random[..6]);
-        bits[6..].copy_from_slice(&random[9..13]);
-        let uuid = Builder::from_unix_timestamp_millis(millis, &bits).into_uuid();
+        let uuid = time_ordered_uuid();
         DeviceId(format!("{}-{}", platform.as_str(), uuid.hyphenated()))
     }
 

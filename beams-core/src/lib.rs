@@ -76,6 +76,7 @@ mod secret_key;
 mod store;
 mod store_error;
 mod time;
+mod time_ordered;
 pub mod token;
 mod user_id;
 mod validation;
