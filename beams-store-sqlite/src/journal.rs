@@ -234,45 +234,52 @@ impl PublishJournal for SqlitePublishJournal {
     }
 }
 
-/// The duplicate check, the bound and the insert, in the writer's immediate transaction: no
-/// other writer can slip a publish in between the count and the insert. A refusal writes
-/// nothing, so it can share the transaction with other accepts.
+/// The bound, the insert and the duplicate check (by the primary key), in the writer's
+/// immediate transaction: no other writer can slip a publish in between the count and the
+/// insert. A refusal writes nothing, so it can share the transaction with other accepts.
 fn accept(
     tx: &Connection,
     entry: &JournalEntry,
     lease: &Lease,
     max_unfinished: usize,
 ) -> Result<Acceptance, StoreError> {
-    {
-        let id = entry.id.as_str();
+    let id = entry.id.as_str();
+    let unfinished = count(tx, COUNT_UNFINISHED, [])?;
+    if unfinished >= max_unfinished {
+        // The rare answer: only here is the id looked up first, so that a repeated id is
+        // refused as one whether or not the journal is full.
         let known = tx
             .prepare_cached(EXISTS)
             .and_then(|mut stmt| stmt.exists([id]))
             .map_err(store_error)?;
         if known {
-            return Err(StoreError::precondition(format!(
-                "publish {id} is already journaled"
-            )));
+            return Err(already_journaled(id));
         }
-        let unfinished = count(tx, COUNT_UNFINISHED, [])?;
-        if unfinished >= max_unfinished {
-            return Ok(Acceptance::Full { unfinished });
-        }
-        tx.prepare_cached(INSERT)
-            .and_then(|mut stmt| {
-                stmt.execute(params![
-                    id,
-                    entry.kind.field(),
-                    entry.accepted_at.as_unix_millis(),
-                    lease.owner,
-                    lease.until.as_unix_millis(),
-                ])
-            })
-            .and_then(|_| tx.prepare_cached(INSERT_BODY))
-            .and_then(|mut stmt| stmt.execute(params![id, entry.body]))
-            .map_err(store_error)?;
-        Ok(Acceptance::Accepted)
+        return Ok(Acceptance::Full { unfinished });
     }
+    // The primary key refuses an id already journaled, and the failed statement writes
+    // nothing: no lookup first.
+    let inserted = tx.prepare_cached(INSERT).and_then(|mut stmt| {
+        stmt.execute(params![
+            id,
+            entry.kind.field(),
+            entry.accepted_at.as_unix_millis(),
+            lease.owner,
+            lease.until.as_unix_millis(),
+        ])
+    });
+    match inserted {
+        Err(rusqlite::Error::SqliteFailure(failure, _))
+            if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+        {
+            return Err(already_journaled(id));
+        }
+        other => other.map_err(store_error)?,
+    };
+    tx.prepare_cached(INSERT_BODY)
+        .and_then(|mut stmt| stmt.execute(params![id, entry.body]))
+        .map_err(store_error)?;
+    Ok(Acceptance::Accepted)
 }
 
 /// Runs a change of at most one row in an immediate transaction; answers whether it
@@ -372,4 +379,8 @@ fn corrupt(
         },
         cause,
     )
+}
+
+fn already_journaled(id: &str) -> StoreError {
+    StoreError::precondition(format!("publish {id} is already journaled"))
 }
