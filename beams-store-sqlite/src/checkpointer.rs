@@ -11,6 +11,7 @@
 
 use std::path::PathBuf;
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -24,9 +25,23 @@ const EVERY: Duration = Duration::from_millis(100);
 /// behind (about 40 MB of 4 KB pages).
 pub(crate) const WRITER_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
-/// The checkpointing thread of one store; it stops when this is dropped.
+/// The checkpointing thread of one store. Dropping this stops the thread and waits for it to
+/// close its connection, so the store's own connections close last and the last one folds
+/// the log into the file, as SQLite does when a database is closed: a closed store leaves a
+/// whole file behind.
 pub(crate) struct Checkpointer {
-    _stop: Sender<()>,
+    stop: Option<Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            // The thread only checkpoints; a panic there has nothing left to clean up.
+            let _ = thread.join();
+        }
+    }
 }
 
 impl Checkpointer {
@@ -36,7 +51,7 @@ impl Checkpointer {
         let conn = Connection::open(&path).ok()?;
         conn.busy_timeout(options.busy_timeout).ok()?;
         let (stop, stopped) = mpsc::channel::<()>();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("beams-sqlite-checkpoint".into())
             .spawn(move || {
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(EVERY) {
@@ -45,7 +60,10 @@ impl Checkpointer {
                 }
             })
             .ok()?;
-        Some(Checkpointer { _stop: stop })
+        Some(Checkpointer {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
     }
 }
 
@@ -85,5 +103,23 @@ mod tests {
             );
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
+    }
+
+    /// Closing the store right after writing — before the thread's first checkpoint — leaves
+    /// one whole file: the writer closes last and folds the log in.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_closed_store_leaves_no_log_behind() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("beams.db");
+        let store = SqliteDeviceStore::open(&path)
+            .await
+            .expect("the store opens");
+        for n in 0..200 {
+            fixtures::register(&store, Platform::Web, n, 0).await;
+        }
+        drop(store);
+        let wal = std::fs::metadata(dir.path().join("beams.db-wal")).map_or(0, |m| m.len());
+        assert_eq!(wal, 0, "the log was folded into the file");
+        assert!(std::fs::metadata(&path).map_or(0, |m| m.len()) > 16 * 4096);
     }
 }

@@ -35,13 +35,16 @@ pub struct SqliteDeviceStore {
     inner: Arc<Connections>,
 }
 
+/// Fields drop in order: the checkpoint thread and the read-only readers close before the
+/// writer, so the writer is the file's last connection and, closing, folds the log into the
+/// file and removes it — a closed store leaves one whole file.
 struct Connections {
-    path: Option<PathBuf>,
-    writer: Mutex<Connection>,
-    readers: Vec<Mutex<Connection>>,
-    next_reader: AtomicUsize,
     /// Copies the log into the file beside the writer (a file store only).
     _checkpointer: Option<Checkpointer>,
+    readers: Vec<Mutex<Connection>>,
+    writer: Mutex<Connection>,
+    path: Option<PathBuf>,
+    next_reader: AtomicUsize,
 }
 
 impl SqliteDeviceStore {
