@@ -10,7 +10,8 @@
 //! journal's and the accept path's. The bound on unfinished publishes is lifted so that no run
 //! meets a 429. After each run the bench waits for the server to go idle, and reports how long
 //! the background finishing went on. The target: on SQLite, at least 0.5× the memory journal's
-//! publishes/s.
+//! publishes/s. `cargo bench -p beams-server --bench load -- journal sqlite` (or `sled`,
+//! `postgres`) measures one store.
 
 use std::path::Path;
 
@@ -33,7 +34,18 @@ pub(crate) fn journal_runs(
 ) -> Result<(), String> {
     let mut rows = Vec::new();
     let mut settled = Vec::new();
-    for store in STORES {
+    // `-- journal sqlite` (or sled, postgres) measures that store alone.
+    let asked: Vec<String> = std::env::args().collect();
+    let only: Vec<&str> = STORES
+        .into_iter()
+        .filter(|store| asked.iter().any(|arg| arg == store))
+        .collect();
+    let stores = if only.is_empty() {
+        STORES.to_vec()
+    } else {
+        only
+    };
+    for store in stores {
         let mut baseline: Option<Measure> = None;
         for journal in ["memory", "store"] {
             let label = format!("{store}, {journal}");
