@@ -81,6 +81,7 @@ pub mod token;
 mod user_id;
 mod validation;
 mod web_subscription;
+pub mod webhooks;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

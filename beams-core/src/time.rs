@@ -82,6 +82,29 @@ impl fmt::Display for Timestamp {
     }
 }
 
+impl Timestamp {
+    /// To the second, UTC, with a numeric offset: `2019-03-11T10:42:16+0000`, the form of
+    /// `metadata.created_at` in Beams' webhooks.
+    ///
+    /// ```
+    /// use beams_core::Timestamp;
+    ///
+    /// let at = Timestamp::from_unix_secs(1_552_300_936);
+    /// assert_eq!(at.to_offset_seconds(), "2019-03-11T10:42:16+0000");
+    /// ```
+    pub fn to_offset_seconds(self) -> String {
+        let secs = self.0.div_euclid(1000);
+        let (days, in_day) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+        let (year, month, day) = civil_from_days(days);
+        format!(
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}+0000",
+            in_day / 3600,
+            in_day % 3600 / 60,
+            in_day % 60
+        )
+    }
+}
+
 /// The proleptic Gregorian date `days` after 1970-01-01 (Howard Hinnant's `civil_from_days`).
 fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
