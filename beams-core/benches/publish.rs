@@ -21,13 +21,12 @@
 use std::hint::black_box;
 use std::sync::Arc;
 
-use beams_core::testing::fixtures;
 use beams_core::{
-    AssociationPolicy, Batch, DeliveryOutcome, DeviceStore, MemoryDeviceStore, Payload, Platform,
-    PublishId, PublishRequest, PushGateway, Recipient, UserId,
+    Batch, DeliveryOutcome, DeviceStore, MemoryDeviceStore, Payload, Platform, PublishId,
+    PublishRequest, PushGateway, Recipient, UserId,
 };
 use beams_test_support::bench::harness::{
-    ImmediateGateway, delivered, engine, reset_peak, run_child, status_kb,
+    ImmediateGateway, delivered, engine, populate_users, reset_peak, run_child, status_kb,
 };
 use criterion::{BatchSize, Criterion, Throughput, criterion_group};
 use serde_json::{Value, json};
@@ -47,21 +46,6 @@ fn current_thread() -> Runtime {
         .enable_time()
         .build()
         .expect("a current-thread runtime starts")
-}
-
-/// Registers `users` users with one device on each platform; returns the users.
-async fn populate(store: &MemoryDeviceStore, users: usize) -> Vec<UserId> {
-    let policy = AssociationPolicy::default();
-    let mut ids = Vec::with_capacity(users);
-    for n in 0..users {
-        let user = fixtures::user(&format!("user-{n:06}"));
-        for platform in Platform::ALL {
-            let device = fixtures::register(store, platform, n as u64, 0).await;
-            fixtures::associate(store, &device.id, &user, policy, 0).await;
-        }
-        ids.push(user);
-    }
-    ids
 }
 
 fn section() -> Value {
@@ -105,7 +89,7 @@ async fn naive(
 fn publish_fanout(c: &mut Criterion) {
     let rt = current_thread();
     let store = MemoryDeviceStore::new();
-    let users = rt.block_on(populate(&store, USERS));
+    let users = rt.block_on(populate_users(&store, USERS));
     let beams = engine(store.clone());
     let request = request(&users);
     let report = rt.block_on(beams.publish(request.clone()));
@@ -141,7 +125,7 @@ fn measure(users: usize) -> Result<(u64, u64, &'static str), String> {
     let rt = current_thread();
     let empty = status_kb("VmRSS")?;
     let store = MemoryDeviceStore::new();
-    let ids = rt.block_on(populate(&store, users));
+    let ids = rt.block_on(populate_users(&store, users));
     let beams = engine(store);
     let before = status_kb("VmRSS")?;
     let exact = match reset_peak() {

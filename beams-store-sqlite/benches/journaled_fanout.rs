@@ -19,13 +19,11 @@
 
 use std::sync::Arc;
 
-use beams_core::testing::fixtures;
 use beams_core::{
-    AssociationPolicy, Beams, MemoryPublishJournal, Platform, PublishRequest, PublishTargetKind,
-    UserId,
+    Beams, MemoryPublishJournal, Platform, PublishRequest, PublishTargetKind, UserId,
 };
 use beams_store_sqlite::SqliteDeviceStore;
-use beams_test_support::bench::harness::{delivered, engine, journaled_engine};
+use beams_test_support::bench::harness::{delivered, engine, journaled_engine, populate_users};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::json;
 use tokio::runtime::Runtime;
@@ -41,21 +39,6 @@ fn runtime() -> Runtime {
         .enable_all()
         .build()
         .expect("a runtime starts")
-}
-
-/// Registers `USERS` users with one device on each platform; returns the users.
-async fn populate(store: &SqliteDeviceStore) -> Vec<UserId> {
-    let policy = AssociationPolicy::default();
-    let mut ids = Vec::with_capacity(USERS);
-    for n in 0..USERS {
-        let user = fixtures::user(&format!("user-{n:06}"));
-        for platform in Platform::ALL {
-            let device = fixtures::register(store, platform, n as u64, 0).await;
-            fixtures::associate(store, &device.id, &user, policy, 0).await;
-        }
-        ids.push(user);
-    }
-    ids
 }
 
 /// The publish body, as the publish API receives it: every user, a section per platform.
@@ -87,7 +70,7 @@ fn journaled_fanout(c: &mut Criterion) {
     let store = rt
         .block_on(SqliteDeviceStore::open(dir.path().join("beams.db")))
         .expect("the store opens");
-    let users = rt.block_on(populate(&store));
+    let users = rt.block_on(populate_users(&store, USERS));
     let body = body(&users);
     let plain = engine(store.clone());
     let in_memory = journaled_engine(store.clone(), Arc::new(MemoryPublishJournal::new()));

@@ -4,9 +4,11 @@
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
+use beams_core::testing::fixtures;
 use beams_core::{
-    Batch, Beams, BeamsBuilder, DeliveryOutcome, DeviceStore, InstanceId, JournalConfig, Platform,
-    PublishJournal, PublishReport, PushGateway, SecretKey, async_trait,
+    AssociationPolicy, Batch, Beams, BeamsBuilder, DeliveryOutcome, DeviceStore, InstanceId,
+    JournalConfig, Platform, PublishJournal, PublishReport, PushGateway, SecretKey, UserId,
+    async_trait,
 };
 
 /// A push service that accepts everything at once and records nothing, so only the engine's
@@ -78,4 +80,20 @@ pub fn run_child(key: &str, value: &str) -> std::io::Result<Output> {
         .env("MALLOC_TRIM_THRESHOLD_", "131072")
         .stderr(Stdio::inherit())
         .output()
+}
+
+/// Registers `users` users (`user-000000`, …) with one device on each platform; returns the
+/// users, in order.
+pub async fn populate_users<S: DeviceStore + ?Sized>(store: &S, users: usize) -> Vec<UserId> {
+    let policy = AssociationPolicy::default();
+    let mut ids = Vec::with_capacity(users);
+    for n in 0..users {
+        let user = fixtures::user(&format!("user-{n:06}"));
+        for platform in Platform::ALL {
+            let device = fixtures::register(store, platform, n as u64, 0).await;
+            fixtures::associate(store, &device.id, &user, policy, 0).await;
+        }
+        ids.push(user);
+    }
+    ids
 }
